@@ -1,0 +1,121 @@
+"""Local users: who may call the API, with which permissions, proven by an argon2 hash.
+
+argon2 is deliberately slow (tens of milliseconds), which would make every API call
+slow, so a successful check is remembered in memory under an HMAC of the stored hash and
+the password with a key that never leaves the process. Changing a password changes the
+stored hash and so invalidates its cache entries by construction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from smtp_profile.config import INITIAL_ADMIN_PASSWORD_FILE
+from smtp_profile.domain.permissions import ALL_PERMISSIONS, Permission
+from smtp_profile.domain.secrets import Secret
+from smtp_profile.store.users import UserExists, UserRecord, UserRepository
+
+INITIAL_ADMIN = "admin"
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    name: str
+    permissions: frozenset[Permission]
+
+    def may(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+
+class WeakPassword(ValueError):
+    pass
+
+
+def check_new_password(password: Secret) -> None:
+    value = password.reveal()
+    if len(value) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(value) > MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+class Accounts:
+    def __init__(self, repository: UserRepository, hasher: PasswordHasher | None = None) -> None:
+        self._repository = repository
+        self._hasher = hasher or PasswordHasher()
+        self._cache_key = secrets.token_bytes(32)
+        self._verified: OrderedDict[bytes, None] = OrderedDict()
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+
+    async def authenticate(self, name: str, password: Secret) -> Principal | None:
+        """The principal for valid credentials, else None; the same work either way."""
+        record = await self._repository.get(name) if name else None
+        stored_hash = record.password_hash if record else self._dummy_hash
+        if not await self._verify(stored_hash, password) or record is None:
+            return None
+        return Principal(record.name, record.permissions)
+
+    async def _verify(self, stored_hash: str, password: Secret) -> bool:
+        token = hmac.new(self._cache_key, stored_hash.encode() + b"\x00" +
+                         password.reveal().encode("utf-8"), hashlib.sha256).digest()
+        if token in self._verified:
+            self._verified.move_to_end(token)
+            return True
+        try:
+            await asyncio.to_thread(self._hasher.verify, stored_hash, password.reveal())
+        except (VerificationError, InvalidHashError):
+            return False
+        self._verified[token] = None
+        if len(self._verified) > _CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return True
+
+    async def add(self, name: str, password: Secret, permissions: frozenset[Permission]) -> None:
+        check_new_password(password)
+        await self._repository.add(name, await self._hash(password), permissions)
+
+    async def set_password(self, name: str, password: Secret) -> None:
+        check_new_password(password)
+        await self._repository.set_password_hash(name, await self._hash(password))
+
+    async def remove(self, name: str) -> None:
+        await self._repository.remove(name)
+
+    async def list(self) -> list[UserRecord]:
+        return await self._repository.list()
+
+    async def ensure_initial_admin(self, data_dir: Path) -> Path | None:
+        """On first start, create `admin` with a random password kept in a 0600 file."""
+        if await self._repository.count() > 0:
+            return None
+        password = secrets.token_urlsafe(18)
+        try:
+            await self.add(INITIAL_ADMIN, Secret(password), ALL_PERMISSIONS)
+        except UserExists:  # another instance starting at the same moment won
+            return None
+        path = data_dir / INITIAL_ADMIN_PASSWORD_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, (password + "\n").encode("ascii"))
+        finally:
+            os.close(fd)
+        os.chmod(path, 0o600)
+        return path
+
+    async def _hash(self, password: Secret) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password.reveal())

@@ -1,0 +1,75 @@
+"""The ASGI application: routes under the base path, docs, errors, case-insensitive paths."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+
+from smtp_profile import __version__
+from smtp_profile.api import docs, openapi
+from smtp_profile.api.errors import install_error_handlers
+from smtp_profile.api.paths import CaseInsensitivePaths
+from smtp_profile.api.smtp_routes import router as smtp_router
+from smtp_profile.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Keyfactor Command-compatible SMTP profile API (versions 1 and 2).
+
+Every call needs `x-keyfactor-requested-with: APIClient` and HTTP Basic credentials;
+`x-keyfactor-api-version: 2` selects version 2. Errors are
+`{"ErrorCode": "0x...", "Message": "..."}`; the codes are listed under `x-error-codes`.
+"""
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The service as an ASGI app; `runtime.close()` runs when the app shuts down."""
+    base = runtime.settings.normalized_base_path
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        created = await runtime.accounts.ensure_initial_admin(runtime.settings.data_dir)
+        if created is not None:
+            message = (f"Created user 'admin' with every permission; its password is in "
+                       f"{created.resolve()}")
+            log.warning(message)
+            print(message, flush=True)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="smtp-profile",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=f"{base}/openapi.json",
+        redirect_slashes=False,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(smtp_router, prefix=base, tags=["SMTP"])
+    docs.install(app, docs_path=f"{base}/Documentation", openapi_path=f"{base}/openapi.json")
+    openapi.install(app)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse(f"{base}/Documentation")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def health() -> Response:
+        return JSONResponse({"Status": "ok"})
+
+    paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
+    paths += [base + r.path for r in smtp_router.routes if isinstance(r, Route)]
+    app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)
+    return app

@@ -1,0 +1,82 @@
+"""Every failure becomes the Keyfactor error body: never a stack trace, never a bare 500.
+
+Handlers are installed for the domain's errors, for Starlette's routing errors (404, 405)
+and for storage failures (503); anything else is logged with a reference and answered
+with a 500 that names the reference, not the exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from smtp_profile.api.responses import error_response
+from smtp_profile.crypto import SecretKeyError
+from smtp_profile.domain.errors import DomainError, ErrorKind
+
+log = logging.getLogger(__name__)
+
+WWW_AUTHENTICATE = 'Basic realm="smtp-profile", charset="UTF-8"'
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if exc.kind is ErrorKind.UNAUTHENTICATED \
+        else None
+    return error_response(exc.kind, exc.message, headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        return error_response(
+            ErrorKind.METHOD_NOT_ALLOWED,
+            f"{request.method} is not allowed on {request.url.path}",
+            {"Allow": (exc.headers or {}).get("Allow", "")},
+        )
+    if exc.status_code == 404:
+        return error_response(ErrorKind.NOT_FOUND,
+                              f"There is no route {request.method} {request.url.path}")
+    log.warning("unexpected HTTP error %s on %s", exc.status_code, request.url.path)
+    return error_response(ErrorKind.VALIDATION, str(exc.detail))
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    return error_response(ErrorKind.VALIDATION, "The request is not valid")
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    log.error("database error on %s %s: %s", request.method, request.url.path,
+              type(exc).__name__)
+    return error_response(ErrorKind.STORE_UNAVAILABLE,
+                          "The database is unavailable or refused the write; nothing was "
+                          "changed. Try again shortly.", {"Retry-After": "5"})
+
+
+async def _key_error(request: Request, exc: Exception) -> Response:
+    log.error("secret key problem: %s", exc)
+    return error_response(ErrorKind.INTERNAL, f"Stored secrets cannot be opened: {exc}")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    reference = uuid.uuid4().hex[:12]
+    log.exception("unexpected error %s on %s %s", reference, request.method, request.url.path)
+    return error_response(ErrorKind.INTERNAL,
+                          f"An unexpected error occurred (reference {reference}); "
+                          "the server log has the details.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _store_error)
+    app.add_exception_handler(DBAPIError, _store_error)
+    app.add_exception_handler(SecretKeyError, _key_error)
+    app.add_exception_handler(Exception, _unexpected)

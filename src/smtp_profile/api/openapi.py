@@ -1,0 +1,152 @@
+"""The OpenAPI document: built from the same wire models the routes bind with.
+
+Routes read their bodies themselves (to fold key case, accept forms and refuse duplicate
+keys), so FastAPI cannot infer the request schemas; this module declares them, the
+Keyfactor headers, Basic authentication and the error body for every status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from smtp_profile.domain.errors import ErrorKind
+from smtp_profile.wire.models import (
+    ErrorOut,
+    ProfileV1In,
+    ProfileV1Out,
+    ProfileV2In,
+    ProfileV2Out,
+    TestV1In,
+    TestV1Out,
+    TestV2In,
+)
+
+_REF = "#/components/schemas/{model}"
+_IN_MODELS: Sequence[type[BaseModel]] = (ProfileV1In, ProfileV2In, TestV1In, TestV2In)
+_OUT_MODELS: Sequence[type[BaseModel]] = (ProfileV1Out, ProfileV2Out, TestV1Out, ErrorOut)
+
+TEST_ID_HEADER = {
+    "X-Test-Id": {
+        "description": "Id of this test; also in the test message and its Message-ID.",
+        "schema": {"type": "string"},
+    }
+}
+
+_STATUS_TEXT = {
+    400: "Invalid request, or the test e-mail failed (the Message names the step).",
+    401: "Missing or wrong credentials.",
+    403: "The user lacks the permission.",
+    404: "No such route.",
+    405: "Method not allowed.",
+    412: "If-Match does not match the stored profile.",
+    413: "Body larger than 64 KiB.",
+    415: "Content-Type not accepted.",
+    500: "Unexpected error.",
+    503: "Database unavailable.",
+}
+
+
+def ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def parameters(*, if_match: bool = False) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {
+            "name": "x-keyfactor-requested-with",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "enum": ["APIClient", "XMLHttpRequest"]},
+            "description": "Required on every call.",
+        },
+        {
+            "name": "x-keyfactor-api-version",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "enum": ["1", "1.0", "2", "2.0"]},
+            "description": "Endpoint version; 1 when absent.",
+        },
+    ]
+    if if_match:
+        params.append({
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "ETag from a GET; the PUT fails with 412 if the profile changed.",
+        })
+    return params
+
+
+def body(*, json: Sequence[type[BaseModel]],
+         form: type[BaseModel] | None = None) -> dict[str, Any]:
+    schema = {"anyOf": [ref(m) for m in json]}
+    content: dict[str, Any] = {"application/json": {"schema": schema}}
+    if form is not None:
+        content["application/x-www-form-urlencoded"] = {"schema": ref(form)}
+    return {"required": True, "content": content}
+
+
+def operation(*, request_body: dict[str, Any] | None = None,
+              if_match: bool = False) -> dict[str, Any]:
+    extra: dict[str, Any] = {"parameters": parameters(if_match=if_match)}
+    if request_body is not None:
+        extra["requestBody"] = request_body
+    return extra
+
+
+def profile_content() -> dict[str, Any]:
+    return {
+        "description": "The profile, in the shape of the requested version.",
+        "content": {"application/json": {"schema": {"anyOf": [ref(ProfileV1Out),
+                                                               ref(ProfileV2Out)]}}},
+        "headers": {"ETag": {"description": "Version of the profile, for If-Match.",
+                             "schema": {"type": "string"}}},
+    }
+
+
+def responses(success: dict[int, dict[str, Any]], *errors: int) -> dict[int | str, Any]:
+    result: dict[int | str, Any] = {}
+    for status, response in success.items():
+        result[status] = response
+    for status in (*errors, 405, 500, 503):
+        result[status] = {
+            "description": _STATUS_TEXT[status],
+            "content": {"application/json": {"schema": ref(ErrorOut)}},
+        }
+    return result
+
+
+def install(app: FastAPI) -> None:
+    """Complete the generated document with the wire models and Basic auth."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description,
+            routes=app.routes,
+        )
+        _, in_schemas = models_json_schema([(m, "validation") for m in _IN_MODELS],
+                                           ref_template=_REF)
+        _, out_schemas = models_json_schema([(m, "serialization") for m in _OUT_MODELS],
+                                            ref_template=_REF)
+        components = document.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        schemas.update(in_schemas.get("$defs", {}))
+        schemas.update(out_schemas.get("$defs", {}))
+        components["securitySchemes"] = {"basicAuth": {"type": "http", "scheme": "basic"}}
+        document["security"] = [{"basicAuth": []}]
+        document.setdefault("info", {})["x-error-codes"] = {
+            kind.code: kind.meaning for kind in ErrorKind
+        }
+        app.openapi_schema = document
+        return document
+
+    app.openapi = build  # type: ignore[method-assign]

@@ -1,0 +1,66 @@
+"""Settings from command-line flags and SMTP_PROFILE_* environment variables.
+
+The CLI binds each flag to its environment variable (typer's `envvar`), so this module
+only holds the resolved values and the defaults that make a bare `smtp-profile serve` work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("smtp-profile-data")
+DEFAULT_BASE_PATH = "/KeyfactorAPI"
+DATABASE_FILE_NAME = "smtp-profile.db"
+INITIAL_ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to start; built once by the CLI or a test."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None
+    base_path: str = DEFAULT_BASE_PATH
+    secret_key: str | None = None
+    ca_bundle: Path | None = None
+    connect_timeout: float = 10.0
+    test_timeout: float = 30.0
+    auth_domain: str | None = None
+    local_hostname: str | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL: the configured one, or SQLite in the data dir."""
+        if self.database_url:
+            return async_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / DATABASE_FILE_NAME).resolve()}"
+
+    @property
+    def normalized_base_path(self) -> str:
+        path = "/" + self.base_path.strip("/")
+        return "" if path == "/" else path
+
+
+def async_url(url: str) -> str:
+    """Map the URLs operators write to the async drivers the service uses."""
+    for prefix, driver in (
+        ("postgresql://", "postgresql+psycopg://"),
+        ("postgres://", "postgresql+psycopg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
+        if url.startswith(prefix):
+            return driver + url[len(prefix):]
+    return url
+
+
+def sync_url(url: str) -> str:
+    """The blocking-driver twin of an async URL, for Alembic migrations."""
+    return url.replace("sqlite+aiosqlite://", "sqlite://", 1)
+
+
+def env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None

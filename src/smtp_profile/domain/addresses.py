@@ -1,0 +1,142 @@
+"""Syntax checks for host names and mailboxes: syntax, not policy.
+
+The relay decides which senders and domains exist; we only refuse what cannot be an
+address at all or could inject protocol lines (CR, LF, NUL). Enterprise names such as
+`corp.local`, `.internal` or bare `localhost` are valid here on purpose (spec section 12).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import idna
+
+MAX_HOST_LENGTH = 253
+MAX_LABEL_LENGTH = 63
+MAX_LOCAL_PART = 64
+MAX_DOMAIN = 255
+MAX_ADDRESS = 320
+
+_LDH_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+# RFC 5322 atext plus "." for dot-atoms; anything >= U+0080 is allowed too (RFC 6531).
+_ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+$")
+
+
+class AddressError(ValueError):
+    """Why a host or mailbox was refused, in words a user can act on."""
+
+
+def has_control_chars(text: str) -> bool:
+    """True for C0/C1 controls and DEL: they could end a protocol line or a header."""
+    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in text)
+
+
+def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address if `host` is an IP literal (IPv6 optionally in brackets), else None."""
+    candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return ipaddress.ip_address(candidate)
+    except ValueError:
+        return None
+
+
+def ascii_host(host: str) -> str:
+    """The form to put on the wire and to compare: IP literal or IDNA A-labels, lower case.
+
+    Raises AddressError when `host` is neither a valid IP literal nor a valid DNS name.
+    """
+    if not host:
+        raise AddressError("must not be empty")
+    if has_control_chars(host) or any(ch.isspace() for ch in host):
+        raise AddressError("must not contain spaces or control characters")
+    address = ip_literal(host)
+    if address is not None:
+        return address.compressed
+    if host.startswith("["):
+        raise AddressError("is not a valid IP address literal")
+    name = host[:-1] if host.endswith(".") else host
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise AddressError(f"is not a valid internationalized domain name ({exc})") from None
+    if len(name) > MAX_HOST_LENGTH:
+        raise AddressError(f"is longer than {MAX_HOST_LENGTH} characters")
+    labels = name.split(".")
+    for label in labels:
+        if not label:
+            raise AddressError("has an empty label (two dots in a row, or a leading dot)")
+        if len(label) > MAX_LABEL_LENGTH:
+            raise AddressError(f"has a label longer than {MAX_LABEL_LENGTH} characters")
+        if not _LDH_LABEL.match(label):
+            raise AddressError(
+                f"has an invalid label {label!r}: use letters, digits and inner hyphens"
+            )
+        if label.lower().startswith("xn--"):
+            try:
+                idna.decode(label)
+            except idna.IDNAError:
+                raise AddressError(f"has an invalid punycode label {label!r}") from None
+    if all(label.isdigit() for label in labels):
+        raise AddressError("is not a valid IP address")
+    return name.lower()
+
+
+def check_mailbox(address: str) -> None:
+    """Refuse what is not a mailbox `local@domain` (RFC 5321/5322, SMTPUTF8 allowed)."""
+    if not address:
+        raise AddressError("must not be empty")
+    if len(address) > MAX_ADDRESS:
+        raise AddressError(f"is longer than {MAX_ADDRESS} characters")
+    if has_control_chars(address):
+        raise AddressError("must not contain control characters (CR, LF, NUL, ...)")
+    if "@" not in address:
+        raise AddressError("must be an e-mail address like name@example.com")
+    local, _, domain = address.rpartition("@")
+    _check_local_part(local)
+    if len(domain.encode("utf-8")) > MAX_DOMAIN:
+        raise AddressError(f"has a domain longer than {MAX_DOMAIN} characters")
+    if domain.startswith("["):
+        _check_address_literal(domain)
+        return
+    try:
+        ascii_host(domain)
+    except AddressError as exc:
+        raise AddressError(f"has a domain that {exc}") from None
+
+
+def _check_local_part(local: str) -> None:
+    if not local:
+        raise AddressError("has an empty part before the @")
+    if len(local.encode("utf-8")) > MAX_LOCAL_PART:
+        raise AddressError(f"has a part before the @ longer than {MAX_LOCAL_PART} bytes")
+    if local.startswith('"') and local.endswith('"') and len(local) >= 2:
+        inner = local[1:-1]
+        unescaped = inner.replace("\\\\", "").replace('\\"', "")
+        if '"' in unescaped or unescaped.endswith("\\"):
+            raise AddressError("has a badly quoted part before the @")
+        return
+    if " " in local or "@" in local:
+        raise AddressError("must contain exactly one @ and no spaces")
+    for atom in local.split("."):
+        if not atom:
+            raise AddressError("has a misplaced dot before the @")
+        if not _ATEXT.match(atom):
+            raise AddressError("has characters not allowed before the @")
+
+
+def _check_address_literal(domain: str) -> None:
+    if not domain.endswith("]"):
+        raise AddressError("has an unclosed address literal")
+    inner = domain[1:-1]
+    if inner.lower().startswith("ipv6:"):
+        try:
+            ipaddress.IPv6Address(inner[5:])
+        except ValueError:
+            raise AddressError("has an invalid IPv6 address literal") from None
+        return
+    try:
+        ipaddress.IPv4Address(inner)
+    except ValueError:
+        raise AddressError("has an invalid address literal") from None

@@ -1,0 +1,1 @@
+"""SMTP adapter: one test conversation, step by step, with TLS policy and a transcript."""

@@ -1,0 +1,408 @@
+"""One SMTP test conversation, driven step by step so every failure has a place.
+
+Resolution and the TCP connection are done here (so the report can say which address
+answered, and tests can inject a resolver); aiosmtplib then speaks SMTP on the connected
+socket. The whole test runs under one deadline, so a relay that stalls anywhere ends the
+test within the bound instead of holding a request open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiosmtplib
+from aiosmtplib.errors import (
+    SMTPConnectError,
+    SMTPConnectResponseError,
+    SMTPConnectTimeoutError,
+    SMTPResponseException,
+    SMTPServerDisconnected,
+    SMTPTimeoutError,
+)
+
+from smtp_profile.domain.addresses import ascii_host
+from smtp_profile.domain.profile import AuthType, Profile
+from smtp_profile.domain.steps import STEP_LABELS, StepName, TestMode, TestReport, plan_steps
+from smtp_profile.mailer import diagnosis
+from smtp_profile.mailer.diagnosis import StepFailure
+from smtp_profile.mailer.message import build_test_message, envelope
+from smtp_profile.mailer.recorder import Recorder, StopConversation
+from smtp_profile.mailer.resolver import ResolvedAddress, Resolver, SystemResolver
+from smtp_profile.mailer.tls import client_context, describe_peer
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_MECHANISMS = ("PLAIN", "LOGIN")
+
+
+def new_test_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _default_local_hostname() -> str:
+    """This machine's name for EHLO, without a DNS lookup (getfqdn can stall offline)."""
+    name = socket.gethostname()
+    return name if name.isascii() and name and " " not in name else "localhost"
+
+
+@dataclass(frozen=True)
+class MailerConfig:
+    connect_timeout: float = 10.0
+    test_timeout: float = 30.0
+    ca_bundle: Path | None = None
+    local_hostname: str | None = None
+
+
+class Mailer:
+    """Runs test conversations; holds what is costly to build (the TLS trust store)."""
+
+    def __init__(self, config: MailerConfig, resolver: Resolver | None = None) -> None:
+        self.config = config
+        self.resolver: Resolver = resolver or SystemResolver()
+        self.tls_context = client_context(config.ca_bundle)
+        self.trust_source = (
+            f"the CA bundle {config.ca_bundle}" if config.ca_bundle
+            else "SMTP_PROFILE_CA_BUNDLE"
+        )
+        self.local_hostname = config.local_hostname or _default_local_hostname()
+
+    async def run(self, profile: Profile, recipient: str, *, mode: TestMode = TestMode.SEND,
+                  test_id: str | None = None) -> TestReport:
+        """Talk to the relay in `profile` and report each step; never raises for SMTP."""
+        plan = plan_steps(
+            implicit_tls=profile.implicit_tls,
+            starttls=profile.use_ssl and not profile.implicit_tls,
+            auth=profile.auth_type is AuthType.BASIC,
+            token=False,
+            mode=mode,
+        )
+        recorder = Recorder(test_id or new_test_id(), mode, plan)
+        conversation = _Conversation(self, profile, recipient, recorder)
+        try:
+            async with asyncio.timeout(self.config.test_timeout):
+                await conversation.run()
+        except StopConversation:
+            pass
+        except TimeoutError:
+            if recorder.current is not None:
+                recorder.fail(recorder.current, diagnosis.timed_out(
+                    STEP_LABELS[recorder.current], self.config.test_timeout))
+        finally:
+            conversation.close()
+        return recorder.report()
+
+
+class _Conversation:
+    def __init__(self, mailer: Mailer, profile: Profile, recipient: str,
+                 recorder: Recorder) -> None:
+        self.mailer = mailer
+        self.config = mailer.config
+        self.profile = profile
+        self.recipient = recipient
+        self.rec = recorder
+        self.host = ascii_host(profile.host or "")
+        self.sock: socket.socket | None = None
+        self.smtp: aiosmtplib.SMTP | None = None
+        self.tls_active = False
+        self.starttls_offered = False
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+        elif self.sock is not None:
+            self.sock.close()
+
+    async def run(self) -> None:
+        addresses = await self._resolve()
+        await self._connect(addresses)
+        self.smtp = aiosmtplib.SMTP(
+            hostname=self.host, sock=self.sock, use_tls=self.profile.implicit_tls,
+            start_tls=False, tls_context=self.mailer.tls_context,
+            timeout=self.config.test_timeout, local_hostname=self.mailer.local_hostname,
+        )
+        if self.profile.implicit_tls:
+            await self._implicit_tls_and_banner()
+        else:
+            await self._banner()
+        await self._ehlo()
+        if self.profile.use_ssl and not self.profile.implicit_tls:
+            await self._starttls()
+        if self.profile.auth_type is AuthType.BASIC:
+            await self._auth()
+        env = envelope(self.profile.sender_account or "", self.recipient)
+        message = build_test_message(self.profile, self.recipient, self.rec.test_id,
+                                     datetime.now(UTC), env)
+        message_bytes = message.as_bytes()
+        await self._mail_from(env.sender, env.smtputf8, len(message_bytes))
+        await self._rcpt_to(env.recipient, env.smtputf8)
+        if self.rec.mode is TestMode.SEND:
+            await self._data(message_bytes, str(message["Message-ID"]))
+        await self._quit()
+
+    # -- steps ---------------------------------------------------------------------------
+
+    async def _resolve(self) -> list[ResolvedAddress]:
+        async with self.rec.step(StepName.RESOLVE) as step:
+            try:
+                addresses = await self.mailer.resolver.resolve(self.host, self.profile.port)
+            except OSError as exc:
+                raise diagnosis.resolve_failed(self.host, exc) from None
+            if not addresses:
+                raise diagnosis.no_addresses(self.host)
+            step.details["addresses"] = [a.ip for a in addresses]
+        return addresses
+
+    async def _connect(self, addresses: list[ResolvedAddress]) -> None:
+        loop = asyncio.get_running_loop()
+        timeout = self.config.connect_timeout
+        async with self.rec.step(StepName.CONNECT) as step:
+            attempts: list[tuple[str, BaseException]] = []
+            for address in addresses:
+                sock = socket.socket(address.family, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                started = time.perf_counter()
+                try:
+                    await asyncio.wait_for(loop.sock_connect(sock, address.sockaddr), timeout)
+                except (OSError, TimeoutError) as exc:
+                    sock.close()
+                    attempts.append((address.ip, exc))
+                    continue
+                except BaseException:
+                    sock.close()
+                    raise
+                self.sock = sock
+                step.details["address"] = address.ip
+                step.details["port"] = self.profile.port
+                step.details["connect_ms"] = round((time.perf_counter() - started) * 1000, 1)
+                if attempts:
+                    step.details["failed_addresses"] = [ip for ip, _ in attempts]
+                self.rec.note(f"connected to {address.ip} port {self.profile.port}")
+                return
+            raise diagnosis.connect_failed(self.profile.port, attempts, timeout)
+
+    async def _banner(self) -> None:
+        smtp = self._smtp()
+        async with self.rec.step(StepName.BANNER) as step:
+            try:
+                reply = await smtp.connect(timeout=self.config.connect_timeout)
+            except SMTPConnectResponseError:
+                raise
+            except SMTPConnectTimeoutError:
+                raise diagnosis.silent_server(self.config.connect_timeout) from None
+            except SMTPConnectError:
+                raise diagnosis.disconnected("the greeting") from None
+            self.rec.server(reply.code, reply.message)
+            step.reply_code, step.reply_text = reply.code, reply.message
+
+    async def _implicit_tls_and_banner(self) -> None:
+        """TLS from the first byte: handshake, certificate and greeting in one call."""
+        smtp = self._smtp()
+        self.rec.current = StepName.TLS
+        started = time.perf_counter()
+        try:
+            reply = await smtp.connect(timeout=self.config.connect_timeout)
+        except SMTPConnectResponseError as exc:
+            self._tls_done(started)
+            self.rec.server(exc.code, exc.message)
+            self._fail(StepName.BANNER, diagnosis.reply_failed("banner", exc.code, exc.message))
+        except SMTPConnectTimeoutError as exc:
+            if "ready message" in str(exc):
+                self._tls_done(started)
+                self._fail(StepName.BANNER, diagnosis.silent_server(self.config.connect_timeout))
+            self._fail(StepName.TLS, StepFailure(
+                f"no answer to the TLS handshake within {self.config.connect_timeout:g} s",
+                hint="The port accepted the connection but does not speak TLS: it may be a "
+                "plain SMTP port waiting for its client, or not an SMTP service.",
+            ))
+        except SMTPConnectError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                self.rec.mark_ok(StepName.TLS, (time.perf_counter() - started) * 1000)
+                self._fail(StepName.CERTIFICATE, diagnosis.certificate_failed(
+                    cause, self.host, self.mailer.trust_source))
+            if isinstance(cause, ssl.SSLError):
+                self._fail(StepName.TLS, diagnosis.tls_failed(
+                    cause, implicit=True, port=self.profile.port))
+            if isinstance(cause, SMTPServerDisconnected):
+                self._tls_done(started)
+                self._fail(StepName.BANNER, diagnosis.disconnected("the greeting"))
+            self._fail(StepName.TLS, diagnosis.tls_disconnected(implicit=True))
+        self._tls_done(started)
+        self.rec.server(reply.code, reply.message)
+        banner = self.rec.mark_ok(StepName.BANNER)
+        banner.reply_code, banner.reply_text = reply.code, reply.message
+        banner.details["measured_with"] = "tls"
+
+    def _tls_done(self, started: float) -> None:
+        """Record the handshake and the verified certificate after an implicit-TLS connect."""
+        self.tls_active = True
+        tls = self.rec.mark_ok(StepName.TLS, (time.perf_counter() - started) * 1000)
+        peer = describe_peer(self._ssl_object())
+        tls.details.update({k: v for k, v in peer.items() if k in ("protocol", "cipher")})
+        cert = self.rec.mark_ok(StepName.CERTIFICATE)
+        cert.details.update({k: v for k, v in peer.items() if k not in ("protocol", "cipher")})
+
+    async def _ehlo(self) -> None:
+        smtp = self._smtp()
+        async with self.rec.step(StepName.EHLO) as step:
+            self.rec.client(f"EHLO {self.mailer.local_hostname}")
+            reply = await smtp.ehlo()
+            self.rec.server(reply.code, reply.message)
+            step.reply_code, step.reply_text = reply.code, reply.message.split("\n", 1)[0]
+            step.details.update(self._extensions())
+            self.starttls_offered = smtp.supports_extension("starttls")
+
+    async def _starttls(self) -> None:
+        smtp = self._smtp()
+        certificate_error: ssl.SSLCertVerificationError | None = None
+        async with self.rec.step(StepName.STARTTLS) as step:
+            if not self.starttls_offered:
+                raise diagnosis.starttls_not_offered()
+            self.rec.client("STARTTLS")
+            try:
+                reply = await smtp.starttls()
+            except ssl.SSLCertVerificationError as exc:
+                certificate_error = exc
+            except ssl.SSLError as exc:
+                raise diagnosis.tls_failed(exc, implicit=False, port=self.profile.port) from None
+            except SMTPTimeoutError:
+                raise diagnosis.read_timed_out("the TLS handshake") from None
+            except SMTPServerDisconnected:
+                raise diagnosis.tls_disconnected(implicit=False) from None
+            if certificate_error is None:
+                self.tls_active = True
+                self.rec.server(reply.code, reply.message)
+                step.reply_code, step.reply_text = reply.code, reply.message
+                peer = describe_peer(self._ssl_object())
+                step.details.update({k: v for k, v in peer.items()
+                                     if k in ("protocol", "cipher")})
+                self.rec.note(f"TLS established ({peer.get('protocol')}, {peer.get('cipher')})")
+                self.rec.client(f"EHLO {self.mailer.local_hostname}")
+                ehlo = await smtp.ehlo()
+                self.rec.server(ehlo.code, ehlo.message)
+                step.details["after_tls"] = self._extensions()
+        async with self.rec.step(StepName.CERTIFICATE) as step:
+            if certificate_error is not None:
+                raise diagnosis.certificate_failed(
+                    certificate_error, self.host, self.mailer.trust_source)
+            step.details.update({k: v for k, v in describe_peer(self._ssl_object()).items()
+                                 if k not in ("protocol", "cipher")})
+
+    async def _auth(self) -> None:
+        smtp = self._smtp()
+        async with self.rec.step(StepName.AUTH) as step:
+            if not smtp.supports_extension("auth"):
+                raise diagnosis.auth_not_offered(tls_active=self.tls_active,
+                                                 starttls_offered=self.starttls_offered)
+            offered = [m.upper() for m in smtp.server_auth_methods]
+            mechanism = next((m for m in SUPPORTED_MECHANISMS if m in offered), None)
+            if mechanism is None:
+                raise diagnosis.no_common_mechanism(offered, list(SUPPORTED_MECHANISMS))
+            username = self.profile.username or ""
+            password = self.profile.password.reveal() if self.profile.password else ""
+            self.rec.client_secret(f"AUTH {mechanism}")
+            step.details["mechanism"] = mechanism
+            try:
+                if mechanism == "PLAIN":
+                    reply = await smtp.auth_plain(username, password)
+                else:
+                    reply = await smtp.auth_login(username, password)
+            except SMTPResponseException as exc:
+                self.rec.server(exc.code, exc.message)
+                raise diagnosis.reply_failed("auth", exc.code, exc.message,
+                                             tls_active=self.tls_active) from None
+            self.rec.server(reply.code, reply.message)
+            step.reply_code, step.reply_text = reply.code, reply.message
+
+    async def _mail_from(self, sender: str, smtputf8: bool, size: int) -> None:
+        smtp = self._smtp()
+        async with self.rec.step(StepName.MAIL_FROM) as step:
+            options: list[str] = []
+            if smtputf8:
+                if not smtp.supports_extension("smtputf8"):
+                    raise diagnosis.smtputf8_unsupported()
+                options.append("SMTPUTF8")
+                if smtp.supports_extension("8bitmime"):
+                    options.append("BODY=8BITMIME")
+            if smtp.supports_extension("size"):
+                options.append(f"SIZE={size}")
+            self.rec.client(" ".join([f"MAIL FROM:<{sender}>", *options]))
+            try:
+                reply = await smtp.mail(sender, options=options,
+                                        encoding="utf-8" if smtputf8 else "ascii")
+            except SMTPResponseException as exc:
+                self.rec.server(exc.code, exc.message)
+                raise diagnosis.reply_failed(
+                    "mail_from", exc.code, exc.message, sender=self.profile.sender_account,
+                    username=self.profile.username if self.profile.auth_type else None,
+                ) from None
+            self.rec.server(reply.code, reply.message)
+            step.reply_code, step.reply_text = reply.code, reply.message
+
+    async def _rcpt_to(self, recipient: str, smtputf8: bool) -> None:
+        smtp = self._smtp()
+        async with self.rec.step(StepName.RCPT_TO) as step:
+            self.rec.client(f"RCPT TO:<{recipient}>")
+            reply = await smtp.rcpt(recipient, encoding="utf-8" if smtputf8 else "ascii")
+            self.rec.server(reply.code, reply.message)
+            step.reply_code, step.reply_text = reply.code, reply.message
+
+    async def _data(self, message: bytes, message_id: str) -> None:
+        smtp = self._smtp()
+        async with self.rec.step(StepName.DATA) as step:
+            self.rec.client("DATA")
+            self.rec.note(f"message of {len(message)} bytes, Message-ID {message_id}")
+            reply = await smtp.data(message)
+            self.rec.server(reply.code, reply.message)
+            step.reply_code, step.reply_text = reply.code, reply.message
+            step.details["message_id"] = message_id
+            step.details["bytes"] = len(message)
+
+    async def _quit(self) -> None:
+        smtp = self._smtp()
+        async with self.rec.step(StepName.QUIT) as step:
+            if self.rec.mode is TestMode.VERIFY:
+                self.rec.client("RSET")
+                reset = await smtp.rset()
+                self.rec.server(reset.code, reset.message)
+            self.rec.client("QUIT")
+            reply = await smtp.quit()
+            self.rec.server(reply.code, reply.message)
+            step.reply_code, step.reply_text = reply.code, reply.message
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _smtp(self) -> aiosmtplib.SMTP:
+        assert self.smtp is not None
+        return self.smtp
+
+    def _fail(self, name: StepName, failure: StepFailure) -> None:
+        self.rec.fail(name, failure)
+        raise StopConversation
+
+    def _ssl_object(self) -> ssl.SSLObject | None:
+        transport = self._smtp().transport
+        return transport.get_extra_info("ssl_object") if transport is not None else None
+
+    def _extensions(self) -> dict[str, object]:
+        smtp = self._smtp()
+        return {
+            "extensions": sorted(name.upper() for name in smtp.esmtp_extensions),
+            "auth_mechanisms": [m.upper() for m in smtp.server_auth_methods],
+            "size_limit": _size_limit(smtp.esmtp_extensions.get("size")),
+        }
+
+
+def _size_limit(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,271 @@
+"""What went wrong at a step, in plain words, and what to do about it.
+
+Every explanation is chosen from evidence the conversation actually observed (an errno,
+an OpenSSL verify code, a reply code, the extensions offered), never guessed from the
+configuration alone.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+
+PORT_ADVICE = "Usual ports: 25 (relay), 587 (submission with STARTTLS), 465 (implicit TLS)."
+
+
+@dataclass
+class StepFailure(Exception):
+    """A step's failure, already explained; raised inside a step, recorded by the recorder."""
+
+    message: str
+    hint: str | None = None
+    reply_code: int | None = None
+    reply_text: str | None = None
+    details: dict[str, object] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def resolve_failed(host: str, exc: OSError) -> StepFailure:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return StepFailure(
+        f"the host name {host!r} does not resolve ({reason})",
+        hint="Check the spelling of Host, or use the relay's IP address; the machine "
+        "running this service must be able to resolve the name.",
+    )
+
+
+def no_addresses(host: str) -> StepFailure:
+    return StepFailure(f"the host name {host!r} resolved to no usable address")
+
+
+def connect_failed(port: int, attempts: list[tuple[str, BaseException]],
+                   timeout: float) -> StepFailure:
+    summary = "; ".join(f"{ip}: {_connect_reason(exc, timeout)}" for ip, exc in attempts)
+    last = attempts[-1][1]
+    if isinstance(last, ConnectionRefusedError):
+        hint = f"Nothing listens on port {port} at that address. {PORT_ADVICE}"
+    elif isinstance(last, TimeoutError):
+        hint = ("No answer at all: a firewall may be dropping the connection, or the host "
+                "is down. Check that this machine may reach the relay on that port.")
+    else:
+        hint = "Check the network path from this machine to the relay."
+    return StepFailure(f"could not connect to port {port} ({summary})", hint=hint,
+                       details={"attempts": [ip for ip, _ in attempts]})
+
+
+def _connect_reason(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def silent_server(seconds: float) -> StepFailure:
+    return StepFailure(
+        f"the server accepted the connection but sent no greeting within {seconds:g} s",
+        hint="An SMTP server greets at once. A silent one is usually a port that expects "
+        "TLS from the first byte (port 465: set UseSSL), a different service, or a "
+        "firewall or proxy holding the connection.",
+    )
+
+
+def tls_failed(exc: BaseException, *, implicit: bool, port: int) -> StepFailure:
+    reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+    text = str(reason).upper()
+    if implicit and any(marker in text for marker in (
+        "WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+        "HTTP_REQUEST", "UNKNOWN_PROTOCOL",
+    )):
+        return StepFailure(
+            f"the server answered the TLS handshake with plain text ({reason})",
+            hint=f"Port {port} speaks plain SMTP and upgrades with STARTTLS; implicit TLS "
+            "is only used on port 465. Use port 587 or 25 with UseSSL (STARTTLS), or the "
+            "relay's implicit-TLS port 465.",
+        )
+    if isinstance(exc, ssl.SSLError) and "VERSION" in text:
+        return StepFailure(
+            f"no TLS version in common with the server ({reason})",
+            hint="This service requires TLS 1.2 or newer; the relay must be upgraded.",
+        )
+    return StepFailure(f"the TLS handshake failed ({reason})",
+                       hint="The relay's TLS configuration refused this client.")
+
+
+def tls_disconnected(*, implicit: bool) -> StepFailure:
+    return StepFailure(
+        "the server closed the connection during the TLS handshake",
+        hint="The server may not speak TLS on this port, or it refused this client's TLS "
+        "versions and ciphers." if implicit else
+        "The server offered STARTTLS but dropped the handshake; check its TLS setup.",
+    )
+
+
+# OpenSSL X509 verify codes (include/openssl/x509_vfy.h) that have a specific hint.
+_EXPIRED = 10
+_NOT_YET_VALID = 9
+_SELF_SIGNED = 18
+_SELF_SIGNED_IN_CHAIN = 19
+_UNKNOWN_ISSUER = (2, 20, 21)
+_HOSTNAME_MISMATCH = 62
+_IP_MISMATCH = 64
+
+
+def certificate_failed(exc: ssl.SSLCertVerificationError, host: str,
+                       trust_source: str) -> StepFailure:
+    code = exc.verify_code
+    reason = exc.verify_message or str(exc)
+    details: dict[str, object] = {"trusted": False, "verify_code": code, "reason": reason}
+    if code == _EXPIRED:
+        message = "the relay's certificate has expired"
+        hint = "The relay administrator must renew the certificate."
+    elif code == _NOT_YET_VALID:
+        message = "the relay's certificate is not valid yet"
+        hint = "Check the clock of this machine and of the relay."
+    elif code in (_SELF_SIGNED, _SELF_SIGNED_IN_CHAIN):
+        message = "the relay's certificate is self-signed"
+        hint = (f"If you trust it, add the certificate (or its CA) to {trust_source}; "
+                "otherwise the relay needs a certificate from a trusted CA.")
+    elif code in _UNKNOWN_ISSUER:
+        message = "the relay's certificate is signed by a CA this service does not trust"
+        hint = f"Add the issuing CA's certificate to {trust_source}."
+    elif code in (_HOSTNAME_MISMATCH, _IP_MISMATCH):
+        message = f"the relay's certificate is not valid for {host!r}"
+        hint = ("Set Host to a name the certificate lists (see the certificate's subject "
+                "alternative names), or have the relay present a certificate for this name.")
+        details["host_matches"] = False
+    else:
+        message = "the relay's certificate was refused"
+        hint = f"If the relay is yours, check its certificate chain and {trust_source}."
+    return StepFailure(f"{message} ({reason})", hint=hint, details=details)
+
+
+def starttls_not_offered() -> StepFailure:
+    return StepFailure(
+        "UseSSL is set but the server does not offer STARTTLS",
+        hint=f"Use the relay's TLS port, or clear UseSSL only if the network path is "
+        f"trusted. {PORT_ADVICE}",
+    )
+
+
+def auth_not_offered(*, tls_active: bool, starttls_offered: bool) -> StepFailure:
+    if not tls_active and starttls_offered:
+        hint = ("The server offers STARTTLS; most servers offer AUTH only after it. "
+                "Set UseSSL.")
+    else:
+        hint = ("This port does not take authenticated submissions. Use Anonymous "
+                "(RelayAuthenticationType 0) if the relay trusts this machine, or the "
+                "submission port 587.")
+    return StepFailure("the server does not offer AUTH", hint=hint)
+
+
+def no_common_mechanism(offered: list[str], supported: list[str]) -> StepFailure:
+    return StepFailure(
+        f"the server offers AUTH {' '.join(offered) or '(none)'}, none of which this "
+        f"service supports ({', '.join(supported)})",
+        hint="Enable AUTH PLAIN or LOGIN on the relay (over TLS).",
+    )
+
+
+def smtputf8_unsupported() -> StepFailure:
+    return StepFailure(
+        "an address has non-ASCII characters before the @ but the server does not offer "
+        "SMTPUTF8",
+        hint="Use an ASCII address, or a relay that supports SMTPUTF8.",
+    )
+
+
+def timed_out(step_label: str, seconds: float) -> StepFailure:
+    return StepFailure(
+        f"no answer during {step_label} within the test time limit of {seconds:g} s",
+        hint="The relay or the network stalled; a firewall or a proxy may be holding the "
+        "connection open.",
+    )
+
+
+def read_timed_out(step_label: str) -> StepFailure:
+    return StepFailure(
+        f"the server did not answer {step_label} in time",
+        hint="The relay stalled mid-conversation; try again, and check its load and logs.",
+    )
+
+
+def disconnected(step_label: str) -> StepFailure:
+    return StepFailure(f"the server closed the connection during {step_label}",
+                       hint="Check the relay's logs for why it dropped this client.")
+
+
+def reply_failed(step: str, code: int, text: str, *, sender: str | None = None,
+                 username: str | None = None, tls_active: bool = False) -> StepFailure:
+    """A refusal reply at `step` ("ehlo", "auth", "mail_from", ...), explained."""
+    message, hint = _reply_explanation(step, code, text, sender=sender, username=username,
+                                       tls_active=tls_active)
+    return StepFailure(message, hint=hint, reply_code=code, reply_text=text)
+
+
+def _reply_explanation(step: str, code: int, text: str, *, sender: str | None,
+                       username: str | None, tls_active: bool) -> tuple[str, str | None]:
+    lowered = text.lower()
+    if code == 421:
+        return ("the server is closing the connection (421)",
+                "The relay is busy, shutting down, or refusing this client; try later.")
+    if step == "banner":
+        return (f"the server refused the connection ({code})",
+                "The relay does not accept connections from this machine.")
+    if step == "ehlo":
+        return (f"the server refused EHLO ({code})",
+                "The relay may not speak ESMTP or refuses this client's name.")
+    if step == "starttls":
+        return (f"the server refused STARTTLS ({code})", None)
+    if step == "auth":
+        if code == 504 or "5.7.4" in text:
+            return ("the server refused the authentication mechanism",
+                    "Some servers mis-handle one mechanism (Exchange: 504 5.7.4); "
+                    "try the other of PLAIN and LOGIN.")
+        if code == 530 or ("starttls" in lowered and not tls_active):
+            return ("the server requires STARTTLS before AUTH", "Set UseSSL.")
+        if code == 534 or "5.7.9" in text:
+            return ("the server wants a stronger login for this account",
+                    "The provider requires OAuth or an app password for this mailbox.")
+        return ("the server rejected the credentials",
+                "Check RelayUsername and RelayPassword. Some providers need an app "
+                "password, or have SMTP AUTH switched off for the mailbox.")
+    if step == "mail_from":
+        if code == 552:
+            return ("the server refused the message size announced in MAIL FROM",
+                    "The relay's size limit is smaller than the test message.")
+        hint = ("The relay refused SenderAccount. Use an address the relay accepts for "
+                "this machine.")
+        if username and sender and sender.lower() != username.lower():
+            hint = (f"The relay refused SenderAccount {sender!r}; authenticated relays "
+                    f"usually require the sender to be the authenticated mailbox "
+                    f"({username!r}) or one it may send as.")
+        return (f"the server refused the sender ({code})", hint)
+    if step == "rcpt_to":
+        if code in (550, 551, 553, 554) and ("relay" in lowered or "5.7.1" in text
+                                             or "5.7.54" in text):
+            return ("the server refused to relay to the recipient",
+                    "The relay does not deliver to this domain for this client: "
+                    "authenticate, or allow this machine's address to relay.")
+        if 400 <= code < 500:
+            return (f"the server deferred the recipient ({code})",
+                    "A temporary refusal (greylisting, rate limit): try again later.")
+        return (f"the server refused the recipient ({code})",
+                "Check TestRecipient; the relay does not accept it.")
+    if step == "data":
+        if code == 552 or "5.3.4" in text:
+            return ("the server refused the message as too large",
+                    "The relay's size limit is smaller than the test message.")
+        if code == 554 or code >= 550:
+            return (f"the server refused the message ({code})",
+                    "The relay's content or policy checks rejected the test message; "
+                    "its reply and logs say why.")
+        return (f"the server did not accept the message ({code})", None)
+    if step == "quit":
+        return (f"the server answered QUIT with {code}", None)
+    return (f"the server replied {code}", None)
+

@@ -1,0 +1,73 @@
+"""Wiring: from Settings to the running parts (database, keys, accounts, mailer).
+
+Start-up is split in two: `prepare` does the blocking work once (data dir, migrations,
+key file) before any event loop runs; `Runtime.open` builds the async parts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from smtp_profile.accounts import Accounts
+from smtp_profile.config import Settings
+from smtp_profile.crypto import SecretBox, load_keys
+from smtp_profile.mailer.conversation import Mailer, MailerConfig
+from smtp_profile.mailer.resolver import Resolver
+from smtp_profile.service import ProfileService
+from smtp_profile.store.database import create_engine_for, migrate
+from smtp_profile.store.profiles import ProfileRepository
+from smtp_profile.store.users import UserRepository
+
+
+def prepare(settings: Settings) -> None:
+    """Create the data dir (0700), upgrade the schema, create the key file if needed."""
+    ensure_data_dir(settings.data_dir)
+    load_keys(settings.data_dir, settings.secret_key, create=True)
+    migrate(settings.resolved_database_url)
+
+
+def ensure_data_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    box: SecretBox
+    accounts: Accounts
+    profiles: ProfileRepository
+    mailer: Mailer
+    service: ProfileService
+
+    @classmethod
+    def open(cls, settings: Settings, *, resolver: Resolver | None = None) -> Runtime:
+        engine = create_engine_for(settings.resolved_database_url)
+        box = SecretBox(load_keys(settings.data_dir, settings.secret_key, create=False))
+        profiles = ProfileRepository(engine, box)
+        mailer = Mailer(
+            MailerConfig(
+                connect_timeout=settings.connect_timeout,
+                test_timeout=settings.test_timeout,
+                ca_bundle=settings.ca_bundle,
+                local_hostname=settings.local_hostname,
+            ),
+            resolver=resolver,
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            box=box,
+            accounts=Accounts(UserRepository(engine)),
+            profiles=profiles,
+            mailer=mailer,
+            service=ProfileService(profiles, mailer),
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Database adapter: tables, repositories and Alembic migrations (SQLite or PostgreSQL)."""

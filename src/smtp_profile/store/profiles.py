@@ -1,0 +1,153 @@
+"""The one SMTP profile row: load it, replace it atomically, re-seal its secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from smtp_profile.crypto import SecretBox
+from smtp_profile.domain.errors import DomainError, ErrorKind
+from smtp_profile.domain.profile import PROFILE_ID, AuthType, Profile, RequestHeader
+from smtp_profile.domain.secrets import Secret
+from smtp_profile.store.tables import smtp_profile
+
+# AEAD contexts (column names), not secrets.
+_PASSWORD_CONTEXT = "smtp_profile.password_sealed"  # noqa: S105
+_CLIENT_SECRET_CONTEXT = "smtp_profile.client_secret_sealed"  # noqa: S105
+_MAX_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """A profile as stored, with the version that changes on every write."""
+
+    profile: Profile
+    version: int
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+class ProfileRepository:
+    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
+        self._engine = engine
+        self._box = box
+
+    async def load(self) -> StoredProfile:
+        async with self._engine.connect() as connection:
+            return await self._load(connection)
+
+    async def replace(
+        self,
+        build: Callable[[StoredProfile], Profile],
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> StoredProfile:
+        """Store `build(current)` as one atomic write.
+
+        `build` sees the stored profile it replaces (it may reuse a secret from it); if
+        another writer got in between, the write is retried on the newer profile, so two
+        PUTs never interleave. With `expected_version`, a changed profile is a 412.
+        """
+        for _ in range(_MAX_ATTEMPTS):
+            async with self._engine.begin() as connection:
+                current = await self._load(connection)
+                if expected_version is not None and current.version != expected_version:
+                    raise DomainError(
+                        ErrorKind.PRECONDITION_FAILED,
+                        "The SMTP profile changed since it was read (If-Match does not "
+                        "match); GET it again and resend your change.",
+                    )
+                new = build(current)
+                now = datetime.now(UTC)
+                result = await connection.execute(
+                    update(smtp_profile)
+                    .where(smtp_profile.c.id == PROFILE_ID)
+                    .where(smtp_profile.c.version == current.version)
+                    .values(**self._row(new), version=current.version + 1,
+                            updated_at=now, updated_by=actor)
+                )
+                if result.rowcount == 1:
+                    return StoredProfile(new, current.version + 1, now, actor)
+        raise DomainError(ErrorKind.STORE_UNAVAILABLE,
+                          "The SMTP profile is being changed by too many writers; retry.")
+
+    async def reseal(self, connection: AsyncConnection, new_box: SecretBox) -> int:
+        """Re-encrypt the stored secrets under `new_box`; returns how many were sealed."""
+        row = (await connection.execute(
+            select(smtp_profile.c.password_sealed, smtp_profile.c.client_secret_sealed)
+            .where(smtp_profile.c.id == PROFILE_ID)
+        )).one()
+        values: dict[str, bytes] = {}
+        for column, context, sealed in (
+            ("password_sealed", _PASSWORD_CONTEXT, row.password_sealed),
+            ("client_secret_sealed", _CLIENT_SECRET_CONTEXT, row.client_secret_sealed),
+        ):
+            if sealed is not None:
+                values[column] = new_box.seal(self._box.open(sealed, context), context)
+        if values:
+            await connection.execute(
+                update(smtp_profile).where(smtp_profile.c.id == PROFILE_ID).values(**values)
+            )
+        return len(values)
+
+    async def _load(self, connection: AsyncConnection) -> StoredProfile:
+        row = (await connection.execute(
+            select(smtp_profile).where(smtp_profile.c.id == PROFILE_ID)
+        )).one()
+        return StoredProfile(self._profile(row._mapping), row.version, row.updated_at,
+                             row.updated_by)
+
+    def _open(self, sealed: bytes | None, context: str) -> Secret | None:
+        return None if sealed is None else Secret(self._box.open(sealed, context))
+
+    def _seal(self, secret: Secret | None, context: str) -> bytes | None:
+        return None if secret is None else self._box.seal(secret.reveal(), context)
+
+    def _profile(self, row: Any) -> Profile:
+        headers = row["request_headers"]
+        return Profile(
+            id=row["id"],
+            host=row["host"],
+            port=row["port"],
+            auth_type=AuthType(row["auth_type"]),
+            username=row["username"],
+            password=self._open(row["password_sealed"], _PASSWORD_CONTEXT),
+            sender_account=row["sender_account"],
+            sender_name=row["sender_name"],
+            use_ssl=bool(row["use_ssl"]),
+            client_id=row["client_id"],
+            client_secret=self._open(row["client_secret_sealed"], _CLIENT_SECRET_CONTEXT),
+            token_endpoint=row["token_endpoint"],
+            scope=row["scope"],
+            audience=row["audience"],
+            request_headers=None if headers is None else tuple(
+                RequestHeader(name=h["Name"], value=h["Value"]) for h in headers
+            ),
+        )
+
+    def _row(self, profile: Profile) -> dict[str, Any]:
+        headers = profile.request_headers
+        return {
+            "host": profile.host,
+            "port": profile.port,
+            "auth_type": int(profile.auth_type),
+            "username": profile.username,
+            "password_sealed": self._seal(profile.password, _PASSWORD_CONTEXT),
+            "sender_account": profile.sender_account,
+            "sender_name": profile.sender_name,
+            "use_ssl": profile.use_ssl,
+            "client_id": profile.client_id,
+            "client_secret_sealed": self._seal(profile.client_secret, _CLIENT_SECRET_CONTEXT),
+            "token_endpoint": profile.token_endpoint,
+            "scope": profile.scope,
+            "audience": profile.audience,
+            "request_headers": None if headers is None else [
+                {"Name": h.name, "Value": h.value} for h in headers
+            ],
+        }

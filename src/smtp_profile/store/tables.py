@@ -1,0 +1,58 @@
+"""The schema. Secrets are stored only sealed (see crypto.py); there is no clear-text column."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+smtp_profile = Table(
+    "smtp_profile",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("host", String(255)),
+    Column("port", Integer, nullable=False),
+    Column("auth_type", Integer, nullable=False),
+    Column("username", String(256)),
+    Column("password_sealed", LargeBinary),
+    Column("sender_account", String(320)),
+    Column("sender_name", String(256)),
+    Column("use_ssl", Boolean, nullable=False),
+    Column("client_id", String(256)),
+    Column("client_secret_sealed", LargeBinary),
+    Column("token_endpoint", String(2048)),
+    Column("scope", String(1024)),
+    Column("audience", String(1024)),
+    Column("request_headers", JSON),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("updated_by", String(128)),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("name_key", String(128), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("permissions", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

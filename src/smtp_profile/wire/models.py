@@ -1,0 +1,167 @@
+"""The Keyfactor SMTP request and response shapes, as pydantic models.
+
+Incoming models are strict (JSON types are not coerced: `"25"` is not a port) and forbid
+unknown fields; names are matched case-insensitively before these models see them
+(`keys.fold_keys`). Outgoing models fix the exact PascalCase spellings Keyfactor clients
+match on, including the odd `UseSSL` and `Id`. The OpenAPI document is generated from
+these same classes, so it describes what the server really accepts.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(
+        strict=True, extra="forbid", populate_by_name=False, frozen=True,
+        str_max_length=16384,
+    )
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(populate_by_name=False, frozen=True)
+
+
+class SecretIn(_In):
+    """KeyfactorAPISecret: a literal `SecretValue`, or a PAM `Provider` with `Parameters`."""
+
+    secret_value: str | None = Field(None, alias="SecretValue")
+    provider: int | str | None = Field(None, alias="Provider")
+    parameters: dict[str, str] | None = Field(None, alias="Parameters")
+
+
+class RequestHeaderIn(_In):
+    name: str | None = Field(None, alias="Name")
+    value: str | None = Field(None, alias="Value")
+
+
+class ProfileV1In(_In):
+    """Body of a version-1 PUT /SMTP (JSON or form-encoded)."""
+
+    id: int | None = Field(None, alias="Id", description="Must be 1 when sent.")
+    host: str | None = Field(None, alias="Host", description="SMTP relay host name or IP.")
+    port: int | None = Field(None, alias="Port", description="Defaults to 25 in version 1.")
+    relay_authentication_type: int | None = Field(
+        None, alias="RelayAuthenticationType", description="0 Anonymous, 2 Basic."
+    )
+    relay_username: str | None = Field(None, alias="RelayUsername")
+    relay_password: str | None = Field(
+        None, alias="RelayPassword",
+        description="Write-only. Absent or null keeps the stored password when Host, Port, "
+        "UseSSL, RelayAuthenticationType and RelayUsername are unchanged.",
+    )
+    sender_account: str | None = Field(None, alias="SenderAccount")
+    sender_address: str | None = Field(
+        None, alias="SenderAddress", description="Deprecated by Keyfactor; accepted and ignored."
+    )
+    sender_name: str | None = Field(None, alias="SenderName")
+    use_ssl: bool | None = Field(
+        None, alias="UseSSL", description="Implicit TLS on port 465, STARTTLS elsewhere."
+    )
+
+
+class TestV1In(ProfileV1In):
+    """Body of a version-1 POST /SMTP/Test."""
+
+    test_recipient: str | None = Field(None, alias="TestRecipient")
+
+
+class ProfileV2In(_In):
+    """Body of a version-2 PUT /SMTP."""
+
+    id: int | None = Field(None, alias="Id", description="Must be 1 when sent.")
+    host: str | None = Field(None, alias="Host")
+    port: int | None = Field(None, alias="Port", description="Required in version 2.")
+    relay_authentication_type: int | None = Field(None, alias="RelayAuthenticationType")
+    relay_username: SecretIn | None = Field(None, alias="RelayUsername")
+    relay_password: SecretIn | None = Field(
+        None, alias="RelayPassword",
+        description="Write-only; never returned. Absent or null keeps the stored password "
+        "when the destination is unchanged.",
+    )
+    sender_account: str | None = Field(None, alias="SenderAccount")
+    sender_address: str | None = Field(
+        None, alias="SenderAddress", description="Deprecated by Keyfactor; accepted and ignored."
+    )
+    sender_name: str | None = Field(None, alias="SenderName")
+    use_ssl: bool | None = Field(None, alias="UseSSL")
+    client_id: SecretIn | None = Field(None, alias="ClientId")
+    client_secret: SecretIn | None = Field(None, alias="ClientSecret")
+    token_endpoint: str | None = Field(None, alias="TokenEndpoint")
+    scope: str | None = Field(None, alias="Scope")
+    audience: str | None = Field(None, alias="Audience")
+    request_headers: list[RequestHeaderIn] | None = Field(
+        None, alias="RequestHeaders", max_length=32
+    )
+
+
+class TestV2In(ProfileV2In):
+    """Body of a version-2 POST /SMTP/Test."""
+
+    test_recipient: str | None = Field(None, alias="TestRecipient")
+
+
+class SecretOut(_Out):
+    secret_value: str | None = Field(None, alias="SecretValue")
+    provider: int | None = Field(None, alias="Provider")
+    parameters: dict[str, str] | None = Field(None, alias="Parameters")
+
+
+class RequestHeaderOut(_Out):
+    name: str | None = Field(None, alias="Name")
+    value: str | None = Field(None, alias="Value")
+
+
+class ProfileV1Out(_Out):
+    """Version-1 profile: flat strings, no password."""
+
+    host: str | None = Field(alias="Host")
+    id: int = Field(alias="Id")
+    port: int = Field(alias="Port")
+    relay_authentication_type: int = Field(alias="RelayAuthenticationType")
+    relay_username: str | None = Field(alias="RelayUsername")
+    sender_account: str | None = Field(alias="SenderAccount")
+    sender_name: str | None = Field(alias="SenderName")
+    use_ssl: bool = Field(alias="UseSSL")
+
+
+class TestV1Out(_Out):
+    """Version-1 Test success: the settings that were tested and the recipient."""
+
+    host: str | None = Field(alias="Host")
+    id: int = Field(alias="Id")
+    port: int = Field(alias="Port")
+    relay_authentication_type: int = Field(alias="RelayAuthenticationType")
+    relay_username: str | None = Field(alias="RelayUsername")
+    sender_account: str | None = Field(alias="SenderAccount")
+    sender_name: str | None = Field(alias="SenderName")
+    test_recipient: str = Field(alias="TestRecipient")
+    use_ssl: bool = Field(alias="UseSSL")
+
+
+class ProfileV2Out(_Out):
+    """Version-2 profile: secrets as objects; RelayPassword and ClientSecret always null."""
+
+    host: str | None = Field(alias="Host")
+    id: int = Field(alias="Id")
+    port: int = Field(alias="Port")
+    relay_authentication_type: int = Field(alias="RelayAuthenticationType")
+    relay_username: SecretOut | None = Field(alias="RelayUsername")
+    relay_password: None = Field(alias="RelayPassword", description="Never returned.")
+    sender_account: str | None = Field(alias="SenderAccount")
+    sender_name: str | None = Field(alias="SenderName")
+    use_ssl: bool = Field(alias="UseSSL")
+    client_id: SecretOut | None = Field(alias="ClientId")
+    client_secret: None = Field(alias="ClientSecret", description="Never returned.")
+    token_endpoint: str | None = Field(alias="TokenEndpoint")
+    scope: str | None = Field(alias="Scope")
+    audience: str | None = Field(alias="Audience")
+    request_headers: list[RequestHeaderOut] | None = Field(alias="RequestHeaders")
+
+
+class ErrorOut(_Out):
+    """The Keyfactor error body; ErrorCode values are listed in docs/errors.md."""
+
+    error_code: str = Field(alias="ErrorCode", examples=["0xA0110001"])
+    message: str = Field(alias="Message")
