@@ -69,6 +69,16 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _ports(text: str) -> frozenset[int]:
+    try:
+        ports = frozenset(int(p) for p in text.replace(",", " ").split())
+    except ValueError:
+        raise _fail(f"--implicit-tls-ports must be port numbers, not {text!r}") from None
+    if any(not 1 <= p <= 65535 for p in ports):
+        raise _fail("--implicit-tls-ports must be between 1 and 65535")
+    return ports
+
+
 def _read_password(from_stdin: bool, *, confirm: bool) -> Secret:
     if from_stdin:
         line = sys.stdin.readline()
@@ -119,6 +129,11 @@ def serve(
     local_hostname: Annotated[str | None, typer.Option(
         envvar="SMTP_PROFILE_LOCAL_HOSTNAME", help="Name sent in EHLO; default: this host.",
     )] = None,
+    implicit_tls_ports: Annotated[str, typer.Option(
+        envvar="SMTP_PROFILE_IMPLICIT_TLS_PORTS",
+        help="Ports where UseSSL means TLS from the first byte (comma-separated); "
+        "on other ports UseSSL means STARTTLS.",
+    )] = "465",
     log_level: Annotated[str, typer.Option(
         envvar="SMTP_PROFILE_LOG_LEVEL", help="debug, info, warning or error.",
     )] = "info",
@@ -138,6 +153,7 @@ def serve(
         _settings(data_dir, database_url), base_path=base_path, ca_bundle=ca_bundle,
         connect_timeout=connect_timeout, test_timeout=test_timeout,
         auth_domain=auth_domain, local_hostname=local_hostname,
+        implicit_tls_ports=_ports(implicit_tls_ports),
     )
     try:
         prepare(settings)

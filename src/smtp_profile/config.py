@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS
+
 DEFAULT_DATA_DIR = Path("smtp-profile-data")
 DEFAULT_BASE_PATH = "/KeyfactorAPI"
 DATABASE_FILE_NAME = "smtp-profile.db"
@@ -30,6 +32,7 @@ class Settings:
     test_timeout: float = 30.0
     auth_domain: str | None = None
     local_hostname: str | None = None
+    implicit_tls_ports: frozenset[int] = IMPLICIT_TLS_PORTS
 
     @property
     def resolved_database_url(self) -> str:

@@ -56,6 +56,7 @@ class Runtime:
                 test_timeout=settings.test_timeout,
                 ca_bundle=settings.ca_bundle,
                 local_hostname=settings.local_hostname,
+                implicit_tls_ports=settings.implicit_tls_ports,
             ),
             resolver=resolver,
         )

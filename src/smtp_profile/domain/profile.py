@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from smtp_profile.domain.addresses import AddressError, ascii_host, check_mailbox, has_control_chars
 from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
@@ -19,10 +19,16 @@ from smtp_profile.domain.secrets import Secret
 
 PROFILE_ID = 1
 DEFAULT_PORT = 25
-IMPLICIT_TLS_PORT = 465
+IMPLICIT_TLS_PORTS = frozenset({465})
 MAX_NAME_LENGTH = 256
 MAX_USERNAME_LENGTH = 256
 MAX_SECRET_LENGTH = 4096
+
+
+class TlsMode(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    IMPLICIT = "implicit"
 
 
 class AuthType(IntEnum):
@@ -72,10 +78,12 @@ class Profile:
     request_headers: tuple[RequestHeader, ...] | None = None
     id: int = PROFILE_ID
 
-    @property
-    def implicit_tls(self) -> bool:
-        """UseSSL on port 465 means TLS from the first byte; elsewhere it means STARTTLS."""
-        return self.use_ssl and self.port == IMPLICIT_TLS_PORT
+    def tls_mode(self, implicit_ports: frozenset[int] = IMPLICIT_TLS_PORTS) -> TlsMode:
+        """UseSSL on an implicit-TLS port (465) means TLS from the first byte; elsewhere
+        it means STARTTLS, which must then be offered. Keyfactor has only one boolean."""
+        if not self.use_ssl:
+            return TlsMode.NONE
+        return TlsMode.IMPLICIT if self.port in implicit_ports else TlsMode.STARTTLS
 
     @property
     def has_password(self) -> bool:

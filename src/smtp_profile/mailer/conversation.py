@@ -29,7 +29,7 @@ from aiosmtplib.errors import (
 )
 
 from smtp_profile.domain.addresses import ascii_host
-from smtp_profile.domain.profile import AuthType, Profile
+from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS, AuthType, Profile, TlsMode
 from smtp_profile.domain.steps import STEP_LABELS, StepName, TestMode, TestReport, plan_steps
 from smtp_profile.mailer import diagnosis
 from smtp_profile.mailer.diagnosis import StepFailure
@@ -59,6 +59,7 @@ class MailerConfig:
     test_timeout: float = 30.0
     ca_bundle: Path | None = None
     local_hostname: str | None = None
+    implicit_tls_ports: frozenset[int] = IMPLICIT_TLS_PORTS
 
 
 class Mailer:
@@ -78,8 +79,8 @@ class Mailer:
                   test_id: str | None = None) -> TestReport:
         """Talk to the relay in `profile` and report each step; never raises for SMTP."""
         plan = plan_steps(
-            implicit_tls=profile.implicit_tls,
-            starttls=profile.use_ssl and not profile.implicit_tls,
+            implicit_tls=profile.tls_mode(self.config.implicit_tls_ports) is TlsMode.IMPLICIT,
+            starttls=profile.tls_mode(self.config.implicit_tls_ports) is TlsMode.STARTTLS,
             auth=profile.auth_type is AuthType.BASIC,
             token=False,
             mode=mode,
@@ -109,6 +110,7 @@ class _Conversation:
         self.recipient = recipient
         self.rec = recorder
         self.host = ascii_host(profile.host or "")
+        self.tls = profile.tls_mode(mailer.config.implicit_tls_ports)
         self.sock: socket.socket | None = None
         self.smtp: aiosmtplib.SMTP | None = None
         self.tls_active = False
@@ -124,22 +126,22 @@ class _Conversation:
         addresses = await self._resolve()
         await self._connect(addresses)
         self.smtp = aiosmtplib.SMTP(
-            hostname=self.host, sock=self.sock, use_tls=self.profile.implicit_tls,
+            hostname=self.host, sock=self.sock, use_tls=self.tls is TlsMode.IMPLICIT,
             start_tls=False, tls_context=self.mailer.tls_context,
             timeout=self.config.test_timeout, local_hostname=self.mailer.local_hostname,
         )
-        if self.profile.implicit_tls:
+        if self.tls is TlsMode.IMPLICIT:
             await self._implicit_tls_and_banner()
         else:
             await self._banner()
         await self._ehlo()
-        if self.profile.use_ssl and not self.profile.implicit_tls:
+        if self.tls is TlsMode.STARTTLS:
             await self._starttls()
         if self.profile.auth_type is AuthType.BASIC:
             await self._auth()
         env = envelope(self.profile.sender_account or "", self.recipient)
         message = build_test_message(self.profile, self.recipient, self.rec.test_id,
-                                     datetime.now(UTC), env)
+                                     datetime.now(UTC), env, self.tls)
         message_bytes = message.as_bytes()
         await self._mail_from(env.sender, env.smtputf8, len(message_bytes))
         await self._rcpt_to(env.recipient, env.smtputf8)

@@ -15,7 +15,7 @@ from email.utils import format_datetime
 
 import idna
 
-from smtp_profile.domain.profile import Profile
+from smtp_profile.domain.profile import Profile, TlsMode
 
 USER_AGENT = "smtp-profile"
 
@@ -55,7 +55,8 @@ def _address(address: str, display_name: str = "") -> Address:
 
 
 def build_test_message(
-    profile: Profile, recipient: str, test_id: str, now: datetime, envelope: Envelope
+    profile: Profile, recipient: str, test_id: str, now: datetime, envelope: Envelope,
+    tls: TlsMode,
 ) -> EmailMessage:
     sender = profile.sender_account or ""
     sender_domain = _ascii_domain(sender.rpartition("@")[2]).strip("[]") or "localhost"
@@ -67,8 +68,8 @@ def build_test_message(
     message["Subject"] = f"SMTP profile test {test_id}"
     message["X-SMTP-Profile-Test-Id"] = test_id
     message["X-Mailer"] = USER_AGENT
-    security = ("implicit TLS" if profile.implicit_tls
-                else "STARTTLS" if profile.use_ssl else "no TLS")
+    security = {TlsMode.IMPLICIT: "implicit TLS", TlsMode.STARTTLS: "STARTTLS",
+                TlsMode.NONE: "no TLS"}[tls]
     message.set_content(
         "This is a test message from the SMTP profile of your certificate-management "
         "platform.\n\n"

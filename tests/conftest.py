@@ -1,0 +1,86 @@
+"""Shared fixtures: certificates, SMTP servers and the running service, all on loopback."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from tests.support.resolver import StaticResolver
+from tests.support.service import RunningService, service_settings, start_service
+from tests.support.smtp import Behaviour, LoopThread, ScriptedServer, SmtpServer
+
+RELAY_NAMES = ["mail.test", "localhost", "127.0.0.1"]
+
+
+@pytest.fixture(scope="session")
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_bundle(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def server_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*RELAY_NAMES).configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def resolver() -> StaticResolver:
+    return StaticResolver({"mail.test": ["127.0.0.1"], "localhost": ["127.0.0.1"]})
+
+
+@pytest.fixture
+def service(tmp_path: Path, ca_bundle: Path, resolver: StaticResolver) -> Iterator[RunningService]:
+    running = start_service(service_settings(tmp_path / "data", ca_bundle), resolver)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def smtp_server(loop_thread: LoopThread,
+                server_context: ssl.SSLContext) -> Iterator[Callable[..., SmtpServer]]:
+    servers: list[SmtpServer] = []
+
+    def make(mode: str = "plain", behaviour: Behaviour | None = None,
+             **kwargs: Any) -> SmtpServer:
+        server = SmtpServer(loop_thread, mode=mode, server_context=server_context,
+                            behaviour=behaviour, **kwargs)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def scripted_server(loop_thread: LoopThread) -> Iterator[Callable[..., ScriptedServer]]:
+    servers: list[ScriptedServer] = []
+
+    def make(handle: Any, ssl_context: ssl.SSLContext | None = None) -> ScriptedServer:
+        server = ScriptedServer(loop_thread, handle, ssl_context)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()

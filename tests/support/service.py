@@ -1,0 +1,105 @@
+"""The real service in a thread: uvicorn on 127.0.0.1, the same app `serve` runs."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from smtp_profile.api import create_app
+from smtp_profile.config import INITIAL_ADMIN_PASSWORD_FILE, Settings
+from smtp_profile.mailer.resolver import Resolver
+from smtp_profile.runtime import Runtime, prepare
+
+REQUESTED_WITH = {"x-keyfactor-requested-with": "APIClient"}
+
+
+@dataclass
+class RunningService:
+    settings: Settings
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+    runtime: Runtime
+
+    @property
+    def admin_password(self) -> str:
+        return (self.settings.data_dir / INITIAL_ADMIN_PASSWORD_FILE).read_text().strip()
+
+    def client(self, user: str = "admin", password: str | None = None, *,
+               version: int | None = None, requested_with: bool = True) -> httpx.Client:
+        headers = dict(REQUESTED_WITH) if requested_with else {}
+        if version is not None:
+            headers["x-keyfactor-api-version"] = str(version)
+        return httpx.Client(
+            base_url=self.url, headers=headers, timeout=60,
+            auth=(user, password if password is not None else self.admin_password),
+        )
+
+    def runtime_password(self) -> str | None:
+        """The stored relay password, read from the database with the service's key."""
+        import asyncio
+
+        async def read() -> str | None:
+            runtime = Runtime.open(self.settings)
+            try:
+                password = (await runtime.profiles.load()).profile.password
+            finally:
+                await runtime.close()
+            return None if password is None else password.reveal()
+
+        return asyncio.run(read())
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def start_service(settings: Settings, resolver: Resolver | None = None) -> RunningService:
+    prepare(settings)
+    runtime = Runtime.open(settings, resolver=resolver)
+    app = create_app(runtime)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the service did not start")
+        time.sleep(0.02)
+    return RunningService(settings, f"http://127.0.0.1:{port}", server, thread, runtime)
+
+
+def service_settings(data_dir: Path, ca_bundle: Path | None = None,
+                     **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir, "ca_bundle": ca_bundle, "connect_timeout": 2.0,
+        "test_timeout": 6.0, "local_hostname": "client.test",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def add_user(settings: Settings, name: str, password: str, *permissions: str) -> None:
+    """Create a user through its own runtime, as `smtp-profile user add` does."""
+    import asyncio
+
+    from smtp_profile.domain.permissions import parse_permissions
+    from smtp_profile.domain.secrets import Secret
+
+    async def run() -> None:
+        runtime = Runtime.open(settings)
+        try:
+            await runtime.accounts.add(name, Secret(password), parse_permissions(permissions))
+        finally:
+            await runtime.close()
+
+    asyncio.run(run())

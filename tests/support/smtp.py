@@ -1,0 +1,189 @@
+"""Real SMTP servers for tests: aiosmtpd on its own event loop in a thread.
+
+Each server listens on 127.0.0.1 with an ephemeral port. `SmtpServer` speaks real SMTP
+(plain, STARTTLS or implicit TLS, with AUTH PLAIN/LOGIN checking a password);
+the `*Server` classes below it misbehave in specific, deliberate ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+
+class LoopThread:
+    """An asyncio loop running in a daemon thread, for servers the tests poke at."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    login: str | None
+    tls: bool
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.data, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass
+class Behaviour:
+    """How an SmtpServer answers; the defaults accept everything."""
+
+    users: dict[str, str] = field(default_factory=dict)
+    reject_rcpt: str | None = None
+    reject_mail_from: str | None = None
+    reject_data: str | None = None
+    data_commands: int = 0
+
+
+class RecordingHandler:
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.received: list[Received] = []
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        if self.behaviour.reject_mail_from:
+            return self.behaviour.reject_mail_from
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if self.behaviour.reject_rcpt:
+            return self.behaviour.reject_rcpt
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.behaviour.data_commands += 1
+        if self.behaviour.reject_data:
+            return self.behaviour.reject_data
+        login = str(session.auth_data) if session.authenticated else None
+        self.received.append(Received(
+            mail_from=str(envelope.mail_from),
+            rcpt_tos=list(envelope.rcpt_tos),
+            data=bytes(envelope.original_content or b""),
+            login=login,
+            tls=session.ssl is not None
+            or (server.transport is not None
+                and server.transport.get_extra_info("ssl_object") is not None),
+        ))
+        return "250 2.0.0 Ok: queued as TESTQ123"
+
+
+class SmtpServer:
+    """A real SMTP server: `mode` is "plain", "starttls" or "implicit"."""
+
+    def __init__(self, loop: LoopThread, *, mode: str = "plain",
+                 server_context: ssl.SSLContext | None = None,
+                 behaviour: Behaviour | None = None, **smtp_kwargs: Any) -> None:
+        self.loop = loop
+        self.behaviour = behaviour or Behaviour()
+        self.handler = RecordingHandler(self.behaviour)
+        kwargs: dict[str, Any] = {"hostname": "mx.test", "auth_require_tls": False,
+                                  "enable_SMTPUTF8": True}
+        if self.behaviour.users:
+            kwargs["authenticator"] = self._authenticate
+        if mode == "starttls":
+            kwargs["tls_context"] = server_context
+        kwargs.update(smtp_kwargs)
+
+        def factory() -> SMTP:
+            return SMTP(self.handler, loop=loop.loop, **kwargs)
+
+        ssl_ctx = server_context if mode == "implicit" else None
+        self.server: asyncio.AbstractServer = loop.run(
+            loop.loop.create_server(factory, "127.0.0.1", 0, ssl=ssl_ctx))
+        self.port: int = self.server.sockets[0].getsockname()[1]
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
+                      mechanism: str, auth_data: Any) -> AuthResult:
+        if isinstance(auth_data, LoginPassword):
+            login = auth_data.login.decode()
+            if self.behaviour.users.get(login) == auth_data.password.decode():
+                return AuthResult(success=True, auth_data=login)
+        return AuthResult(success=False, handled=False)
+
+    def close(self) -> None:
+        close_server(self.loop, self.server)
+
+
+class ScriptedServer:
+    """A TCP server whose connection handler is a coroutine the test writes."""
+
+    def __init__(self, loop: LoopThread,
+                 handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
+                                  Coroutine[Any, Any, None]],
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.loop = loop
+        self.connections = 0
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            try:
+                await handle(reader, writer)
+            except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+                pass
+            finally:
+                writer.close()
+
+        self.server: asyncio.AbstractServer = loop.run(
+            asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=ssl_context))
+        self.port: int = self.server.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        close_server(self.loop, self.server)
+
+
+def close_server(loop: LoopThread, server: asyncio.AbstractServer) -> None:
+    """Close a server from the test thread: asyncio servers are not thread-safe."""
+
+    async def close() -> None:
+        server.close()
+
+    loop.run(close())
+
+
+async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Accepts the connection and never says a word."""
+    await reader.read()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 with nothing listening on it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

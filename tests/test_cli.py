@@ -1,0 +1,187 @@
+"""The `smtp-profile` command as a user runs it: serve, users, keys, environment variables."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smtp_profile.config import Settings
+from tests.support.service import REQUESTED_WITH, start_service
+
+COMMAND = str(Path(sys.executable).with_name("smtp-profile"))
+
+
+def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([COMMAND, *args], input=stdin, capture_output=True, text=True,
+                            env={**os.environ, **(env or {})}, timeout=60)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving(data_dir: Path | None, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    data_args = ["--data-dir", str(data_dir)] if data_dir else []
+    process = subprocess.Popen(
+        [COMMAND, "serve", "--port", str(port), *data_args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **(env or {})}, cwd=cwd,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "serve did not come up"
+            time.sleep(0.1)
+        yield url, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+
+
+def get_profile(url: str, user: str, password: str) -> httpx.Response:
+    return httpx.get(f"{url}/KeyfactorAPI/SMTP", auth=(user, password), headers=REQUESTED_WITH)
+
+
+@pytest.mark.slow
+def test_first_start_creates_an_admin_with_a_random_password(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with serving(data_dir) as (url, process):
+        password_file = data_dir / "initial-admin-password"
+        password = password_file.read_text().strip()
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        assert len(password) >= 20
+        response = get_profile(url, "admin", password)
+        assert response.status_code == 200
+        assert response.json()["Id"] == 1
+    output = process.stdout.read() if process.stdout else ""
+    assert str(password_file.resolve()) in output
+    assert password not in output
+    with serving(data_dir) as (url, process):
+        assert get_profile(url, "admin", password).status_code == 200
+    assert "Created user" not in (process.stdout.read() if process.stdout else "")
+    assert password_file.read_text().strip() == password
+
+
+@pytest.mark.slow
+def test_environment_variables_configure_serve(tmp_path: Path) -> None:
+    data_dir = tmp_path / "env-data"
+    env = {"SMTP_PROFILE_DATA_DIR": str(data_dir), "SMTP_PROFILE_BASE_PATH": "/api"}
+    with serving(None, env=env, cwd=tmp_path) as (url, _):
+        password = (data_dir / "initial-admin-password").read_text().strip()
+        response = httpx.get(f"{url}/api/SMTP", auth=("admin", password),
+                             headers=REQUESTED_WITH)
+        assert response.status_code == 200
+    assert not (tmp_path / "smtp-profile-data").exists()
+
+
+def test_user_commands(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    added = run("user", "add", "Alice", "--permission", "/system_settings/read/",
+                "--password-stdin", "--data-dir", data_dir, stdin="alice-password-1\n")
+    assert "added user Alice" in added.stdout
+    listing = run("user", "list", "--data-dir", data_dir).stdout
+    assert "Alice" in listing and "/system_settings/read/" in listing
+    assert "alice-password-1" not in listing
+    duplicate = run("user", "add", "alice", "-p", "/system_settings/read/", "--password-stdin",
+                    "--data-dir", data_dir, stdin="another-password\n", check=False)
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+    short = run("user", "add", "bob", "-p", "/system_settings/read/", "--password-stdin",
+                "--data-dir", data_dir, stdin="short\n", check=False)
+    assert short.returncode == 1 and "at least 8" in short.stderr
+    unknown = run("user", "add", "bob", "-p", "/nope/", "--password-stdin", "--data-dir",
+                  data_dir, stdin="long-enough-pw\n", check=False)
+    assert unknown.returncode == 1 and "unknown permission" in unknown.stderr
+
+    settings = Settings(data_dir=Path(data_dir))
+    running = start_service(settings)
+    try:
+        assert get_profile(running.url, "alice", "alice-password-1").status_code == 200
+        run("user", "passwd", "alice", "--password-stdin", "--data-dir", data_dir,
+            stdin="alice-password-2\n")
+        assert get_profile(running.url, "alice", "alice-password-1").status_code == 401
+        assert get_profile(running.url, "alice", "alice-password-2").status_code == 200
+        run("user", "remove", "ALICE", "--data-dir", data_dir)
+        assert get_profile(running.url, "alice", "alice-password-2").status_code == 401
+    finally:
+        running.stop()
+    missing = run("user", "remove", "alice", "--data-dir", data_dir, check=False)
+    assert missing.returncode == 1 and "no user alice" in missing.stderr
+
+
+def test_passwords_are_never_command_line_options() -> None:
+    for command in (["user", "add"], ["user", "passwd"], ["serve"], ["rotate-key"]):
+        help_text = run(*command, "--help").stdout
+        assert "--password " not in help_text and "--secret-key" not in help_text
+        assert "Example" in help_text
+
+
+def test_rotate_key_re_encrypts_stored_secrets(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    running = start_service(settings)
+    with running.client() as client:
+        client.put("/KeyfactorAPI/SMTP", json={
+            "Host": "mail.test", "Port": 587, "RelayAuthenticationType": 2,
+            "RelayUsername": "svc", "RelayPassword": "rotate-me-canary",
+            "SenderAccount": "svc@corp.local", "SenderName": "KF"}).raise_for_status()
+    running.stop()
+    key_file = settings.data_dir / "secret.key"
+    old_key = key_file.read_text()
+    result = run("rotate-key", "--data-dir", str(settings.data_dir))
+    assert "re-encrypted 1 secret(s)" in result.stdout
+    assert key_file.read_text() != old_key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not (settings.data_dir / "secret.key.next").exists()
+    assert running.runtime_password() == "rotate-me-canary"
+
+
+def test_rotate_key_with_an_environment_key(tmp_path: Path) -> None:
+    first = run("new-key").stdout.strip()
+    second = run("new-key").stdout.strip()
+    settings = Settings(data_dir=tmp_path / "data", secret_key=first)
+    running = start_service(settings)
+    with running.client() as client:
+        client.put("/KeyfactorAPI/SMTP", json={
+            "Host": "mail.test", "Port": 587, "RelayAuthenticationType": 2,
+            "RelayUsername": "svc", "RelayPassword": "env-canary",
+            "SenderAccount": "svc@corp.local", "SenderName": "KF"}).raise_for_status()
+    running.stop()
+    assert not (settings.data_dir / "secret.key").exists()
+    env = {"SMTP_PROFILE_SECRET_KEY": first}
+    refused = run("rotate-key", "--data-dir", str(settings.data_dir), env=env, check=False)
+    assert refused.returncode == 1 and "--new-key-stdin" in refused.stderr
+    run("rotate-key", "--new-key-stdin", "--data-dir", str(settings.data_dir), env=env,
+        stdin=second + "\n")
+    rotated = Settings(data_dir=settings.data_dir, secret_key=second)
+    restarted = start_service(rotated)
+    try:
+        assert restarted.runtime_password() == "env-canary"
+    finally:
+        restarted.stop()

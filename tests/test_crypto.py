@@ -1,0 +1,71 @@
+"""Secrets at rest: AES-GCM sealing bound to its column, key files, rotation rings."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from smtp_profile.crypto import (
+    KEY_FILE_NAME,
+    NEXT_KEY_FILE_NAME,
+    SecretBox,
+    SecretKeyError,
+    decode_key,
+    encode_key,
+    load_keys,
+    new_key,
+    write_key_file,
+)
+
+
+def test_seal_and_open_round_trip_with_fresh_nonces() -> None:
+    box = SecretBox([new_key()])
+    first, second = box.seal("pw", "col"), box.seal("pw", "col")
+    assert first != second and b"pw" not in first
+    assert box.open(first, "col") == "pw"
+
+
+def test_a_value_moved_to_another_column_does_not_open() -> None:
+    box = SecretBox([new_key()])
+    with pytest.raises(SecretKeyError):
+        box.open(box.seal("pw", "password"), "client_secret")
+
+
+def test_tampering_is_detected() -> None:
+    box = SecretBox([new_key()])
+    sealed = bytearray(box.seal("pw", "col"))
+    sealed[-1] ^= 1
+    with pytest.raises(SecretKeyError):
+        box.open(bytes(sealed), "col")
+
+
+def test_a_ring_opens_old_values_and_seals_with_the_first_key() -> None:
+    old, fresh = new_key(), new_key()
+    sealed_old = SecretBox([old]).seal("pw", "c")
+    ring = SecretBox([fresh, old])
+    assert ring.open(sealed_old, "c") == "pw"
+    assert ring.sealed_with_current_key(ring.seal("pw", "c"))
+    with pytest.raises(SecretKeyError):
+        SecretBox([fresh]).open(sealed_old, "c")
+
+
+def test_key_file_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    [key] = load_keys(tmp_path, None, create=True)
+    assert stat.S_IMODE((tmp_path / KEY_FILE_NAME).stat().st_mode) == 0o600
+    assert load_keys(tmp_path, None, create=True) == [key]
+    write_key_file(tmp_path / NEXT_KEY_FILE_NAME, new_key())
+    assert len(load_keys(tmp_path, None, create=False)) == 2
+
+
+def test_environment_key_wins_and_bad_keys_are_explained(tmp_path: Path) -> None:
+    key = new_key()
+    assert load_keys(tmp_path, encode_key(key), create=True) == [key]
+    assert not (tmp_path / KEY_FILE_NAME).exists()
+    with pytest.raises(SecretKeyError, match="base64"):
+        decode_key("not base64!", source="X")
+    with pytest.raises(SecretKeyError, match="32 bytes"):
+        decode_key(encode_key(b"short"), source="X")
+    with pytest.raises(SecretKeyError, match="no key file"):
+        load_keys(tmp_path / "empty", None, create=False)
