@@ -1,0 +1,72 @@
+"""A canary password passes through every route and failure path and is never seen again.
+
+Responses (bodies and headers) and every log record the service writes are searched.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.service import RunningService
+from tests.support.smtp import Behaviour, SmtpServer, closed_port
+
+CANARY = "Leak-Canary-9d1e55"
+
+
+def forms_of(secret: str) -> list[str]:
+    encoded = base64.b64encode(secret.encode()).decode()
+    plain = base64.b64encode(f"\0svc\0{secret}".encode()).decode()
+    return [secret, encoded, plain]
+
+
+def test_the_relay_password_never_leaves(service: RunningService,
+                                         smtp_server: Callable[..., SmtpServer],
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    good = smtp_server("starttls", Behaviour(users={"svc": CANARY}))
+    wrong = smtp_server("starttls", Behaviour(users={"svc": "something-else"}))
+    profile: dict[str, Any] = {
+        "Host": "mail.test", "Port": good.port, "UseSSL": True, "RelayAuthenticationType": 2,
+        "RelayUsername": "svc", "RelayPassword": CANARY, "SenderAccount": "svc@corp.local",
+        "SenderName": "KF"}
+    v2_profile = {**profile, "RelayUsername": {"SecretValue": "svc"},
+                  "RelayPassword": {"SecretValue": CANARY}}
+    responses: list[httpx.Response] = []
+    with service.client() as v1, service.client(version=2) as v2:
+        responses.append(v1.put("/KeyfactorAPI/SMTP", json=profile))
+        responses.append(v2.put("/KeyfactorAPI/SMTP", json=v2_profile))
+        responses.append(v1.get("/KeyfactorAPI/SMTP"))
+        responses.append(v2.get("/KeyfactorAPI/SMTP"))
+        test = {**profile, "TestRecipient": "pki@corp.local"}
+        responses.append(v1.post("/KeyfactorAPI/SMTP/Test", json=test))
+        responses.append(v2.post("/KeyfactorAPI/SMTP/Test", json={**v2_profile,
+                                                                  "TestRecipient": "p@x.test"}))
+        responses.append(v1.post("/KeyfactorAPI/SMTP/Test", json={**test, "Port": wrong.port}))
+        responses.append(v1.post("/KeyfactorAPI/SMTP/Test", json={**test, "Port": closed_port()}))
+        responses.append(v1.put("/KeyfactorAPI/SMTP",
+                                json={**profile, "RelayPassword": CANARY + "\r\n"}))
+        responses.append(v1.put("/KeyfactorAPI/SMTP",
+                                json={**profile, "RelayPassword": [CANARY]}))
+        responses.append(v1.put("/KeyfactorAPI/SMTP", json={**profile, "Unknown": CANARY}))
+        responses.append(v1.put("/KeyfactorAPI/SMTP",
+                                content=b'{"RelayPassword": "' + CANARY.encode() + b'",',
+                                headers={"content-type": "application/json"}))
+    assert [r.status_code for r in responses[:6]] == [200] * 6
+    assert [r.status_code for r in responses[6:]] == [400] * 6
+    assert len(good.received) == 2
+    leaks = [
+        (form, r.request.method, r.text)
+        for r in responses for form in forms_of(CANARY)
+        if form in r.text or form in str(r.headers)
+    ]
+    assert leaks == []
+    logged = "\n".join(f"{rec.getMessage()} {rec.exc_text or ''}" for rec in caplog.records)
+    assert logged, "the service should have logged something"
+    for form in forms_of(CANARY):
+        assert form not in logged
