@@ -3,7 +3,8 @@
 Resolution and the TCP connection are done here (so the report can say which address
 answered, and tests can inject a resolver); aiosmtplib then speaks SMTP on the connected
 socket. The whole test runs under one deadline, so a relay that stalls anywhere ends the
-test within the bound instead of holding a request open.
+test within the bound instead of holding a request open. When a step fails, a probe may
+take a second look (`probes.py`) so the hint says what is really there.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 import ssl
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,17 +32,26 @@ from aiosmtplib.errors import (
 
 from smtp_profile.domain.addresses import ascii_host
 from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS, AuthType, Profile, TlsMode
-from smtp_profile.domain.steps import STEP_LABELS, StepName, TestMode, TestReport, plan_steps
-from smtp_profile.mailer import diagnosis
+from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustMode
+from smtp_profile.domain.steps import (
+    STEP_LABELS,
+    StepName,
+    StepResult,
+    TestMode,
+    TestReport,
+    plan_steps,
+)
+from smtp_profile.mailer import certificates, diagnosis, probes
 from smtp_profile.mailer.diagnosis import StepFailure
 from smtp_profile.mailer.message import build_test_message, envelope
 from smtp_profile.mailer.recorder import Recorder, StopConversation
 from smtp_profile.mailer.resolver import ResolvedAddress, Resolver, SystemResolver
-from smtp_profile.mailer.tls import client_context, describe_peer
+from smtp_profile.mailer.tls import TrustStore, peer_der, session_details
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_MECHANISMS = ("PLAIN", "LOGIN")
+_PROBE_TIMEOUT = 3.0
 
 
 def new_test_id() -> str:
@@ -63,30 +74,32 @@ class MailerConfig:
 
 
 class Mailer:
-    """Runs test conversations; holds what is costly to build (the TLS trust store)."""
+    """Runs test conversations; holds what is costly to build (the TLS trust stores)."""
 
     def __init__(self, config: MailerConfig, resolver: Resolver | None = None) -> None:
         self.config = config
         self.resolver: Resolver = resolver or SystemResolver()
-        self.tls_context = client_context(config.ca_bundle)
-        self.trust_source = (
-            f"the CA bundle {config.ca_bundle}" if config.ca_bundle
-            else "SMTP_PROFILE_CA_BUNDLE"
-        )
+        self.trust = TrustStore(config.ca_bundle)
         self.local_hostname = config.local_hostname or _default_local_hostname()
 
     async def run(self, profile: Profile, recipient: str, *, mode: TestMode = TestMode.SEND,
-                  test_id: str | None = None) -> TestReport:
-        """Talk to the relay in `profile` and report each step; never raises for SMTP."""
+                  options: RelayOptions | None = None, test_id: str | None = None,
+                  on_step: Callable[[StepResult], None] | None = None) -> TestReport:
+        """Talk to the relay in `profile` and report each step; never raises for SMTP.
+
+        `on_step` is called as each step finishes, for live progress.
+        """
+        tls = profile.tls_mode(self.config.implicit_tls_ports)
         plan = plan_steps(
-            implicit_tls=profile.tls_mode(self.config.implicit_tls_ports) is TlsMode.IMPLICIT,
-            starttls=profile.tls_mode(self.config.implicit_tls_ports) is TlsMode.STARTTLS,
+            implicit_tls=tls is TlsMode.IMPLICIT,
+            starttls=tls is TlsMode.STARTTLS,
             auth=profile.auth_type is AuthType.BASIC,
             token=False,
             mode=mode,
         )
-        recorder = Recorder(test_id or new_test_id(), mode, plan)
-        conversation = _Conversation(self, profile, recipient, recorder)
+        recorder = Recorder(test_id or new_test_id(), mode, plan, on_step)
+        conversation = _Conversation(self, profile, recipient, recorder,
+                                     options or RelayOptions())
         try:
             async with asyncio.timeout(self.config.test_timeout):
                 await conversation.run()
@@ -103,14 +116,17 @@ class Mailer:
 
 class _Conversation:
     def __init__(self, mailer: Mailer, profile: Profile, recipient: str,
-                 recorder: Recorder) -> None:
+                 recorder: Recorder, options: RelayOptions) -> None:
         self.mailer = mailer
         self.config = mailer.config
         self.profile = profile
         self.recipient = recipient
         self.rec = recorder
+        self.options = options
         self.host = ascii_host(profile.host or "")
-        self.tls = profile.tls_mode(mailer.config.implicit_tls_ports)
+        self.tls = profile.tls_mode(self.config.implicit_tls_ports)
+        self.tls_context = mailer.trust.context_for(options)
+        self.address: ResolvedAddress | None = None
         self.sock: socket.socket | None = None
         self.smtp: aiosmtplib.SMTP | None = None
         self.tls_active = False
@@ -127,7 +143,7 @@ class _Conversation:
         await self._connect(addresses)
         self.smtp = aiosmtplib.SMTP(
             hostname=self.host, sock=self.sock, use_tls=self.tls is TlsMode.IMPLICIT,
-            start_tls=False, tls_context=self.mailer.tls_context,
+            start_tls=False, tls_context=self.tls_context,
             timeout=self.config.test_timeout, local_hostname=self.mailer.local_hostname,
         )
         if self.tls is TlsMode.IMPLICIT:
@@ -180,7 +196,7 @@ class _Conversation:
                 except BaseException:
                     sock.close()
                     raise
-                self.sock = sock
+                self.sock, self.address = sock, address
                 step.details["address"] = address.ip
                 step.details["port"] = self.profile.port
                 step.details["connect_ms"] = round((time.perf_counter() - started) * 1000, 1)
@@ -198,14 +214,22 @@ class _Conversation:
             except SMTPConnectResponseError:
                 raise
             except SMTPConnectTimeoutError:
-                raise diagnosis.silent_server(self.config.connect_timeout) from None
+                speaks_tls = await probes.speaks_tls(self._address(), self.host,
+                                                     _PROBE_TIMEOUT)
+                raise diagnosis.silent_server(self.config.connect_timeout,
+                                              speaks_tls=speaks_tls,
+                                              port=self.profile.port) from None
             except SMTPConnectError:
                 raise diagnosis.disconnected("the greeting") from None
             self.rec.server(reply.code, reply.message)
             step.reply_code, step.reply_text = reply.code, reply.message
 
     async def _implicit_tls_and_banner(self) -> None:
-        """TLS from the first byte: handshake, certificate and greeting in one call."""
+        """TLS from the first byte: handshake, certificate and greeting in one call.
+
+        aiosmtplib does the handshake and reads the greeting in `connect()`; which of the
+        three failed is told apart by the exception it raises and its cause.
+        """
         smtp = self._smtp()
         self.rec.current = StepName.TLS
         started = time.perf_counter()
@@ -213,44 +237,61 @@ class _Conversation:
             reply = await smtp.connect(timeout=self.config.connect_timeout)
         except SMTPConnectResponseError as exc:
             self._tls_done(started)
+            if exc.code < 0:
+                self._fail(StepName.BANNER, diagnosis.not_smtp_server("the TLS connection"))
             self.rec.server(exc.code, exc.message)
             self._fail(StepName.BANNER, diagnosis.reply_failed("banner", exc.code, exc.message))
         except SMTPConnectTimeoutError as exc:
             if "ready message" in str(exc):
                 self._tls_done(started)
-                self._fail(StepName.BANNER, diagnosis.silent_server(self.config.connect_timeout))
+                self._fail(StepName.BANNER, diagnosis.silent_server(
+                    self.config.connect_timeout, speaks_tls=True, port=self.profile.port))
             self._fail(StepName.TLS, StepFailure(
                 f"no answer to the TLS handshake within {self.config.connect_timeout:g} s",
-                hint="The port accepted the connection but does not speak TLS: it may be a "
-                "plain SMTP port waiting for its client, or not an SMTP service.",
+                hint="The port accepted the connection but does not answer TLS: it may be "
+                "another service, or a firewall is holding the connection.",
             ))
         except SMTPConnectError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ssl.SSLCertVerificationError):
-                self.rec.mark_ok(StepName.TLS, (time.perf_counter() - started) * 1000)
-                self._fail(StepName.CERTIFICATE, diagnosis.certificate_failed(
-                    cause, self.host, self.mailer.trust_source))
-            if isinstance(cause, ssl.SSLError):
-                self._fail(StepName.TLS, diagnosis.tls_failed(
-                    cause, implicit=True, port=self.profile.port))
-            if isinstance(cause, SMTPServerDisconnected):
-                self._tls_done(started)
-                self._fail(StepName.BANNER, diagnosis.disconnected("the greeting"))
-            self._fail(StepName.TLS, diagnosis.tls_disconnected(implicit=True))
+            await self._implicit_connect_failed(exc, started)
+        except SMTPResponseException as exc:
+            self._tls_done(started)
+            if exc.code < 0:
+                self._fail(StepName.BANNER, diagnosis.not_smtp_server("the TLS connection"))
+            raise
         self._tls_done(started)
         self.rec.server(reply.code, reply.message)
-        banner = self.rec.mark_ok(StepName.BANNER)
-        banner.reply_code, banner.reply_text = reply.code, reply.message
-        banner.details["measured_with"] = "tls"
+        self.rec.mark_ok(StepName.BANNER, details={"measured_with": "tls"},
+                         reply=(reply.code, reply.message))
+
+    async def _implicit_connect_failed(self, exc: SMTPConnectError, started: float) -> None:
+        cause = exc.__cause__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            self.rec.mark_ok(StepName.TLS, (time.perf_counter() - started) * 1000)
+            self._fail(StepName.CERTIFICATE, await self._certificate_failure(cause))
+        if isinstance(cause, ssl.SSLError):
+            if diagnosis.answered_in_plain_text(cause):
+                greets = await probes.greets_in_plain_text(self._address(), _PROBE_TIMEOUT)
+                self._fail(StepName.TLS, diagnosis.plaintext_reply_to_tls(
+                    cause, port=self.profile.port, greets_smtp=greets))
+            self._fail(StepName.TLS, diagnosis.tls_failed(cause))
+        if isinstance(cause, SMTPServerDisconnected):
+            self._tls_done(started)
+            self._fail(StepName.BANNER, diagnosis.disconnected("the greeting"))
+        self._fail(StepName.TLS, diagnosis.tls_disconnected(implicit=True))
 
     def _tls_done(self, started: float) -> None:
-        """Record the handshake and the verified certificate after an implicit-TLS connect."""
+        """Record the handshake and check the certificate after an implicit-TLS connect."""
         self.tls_active = True
-        tls = self.rec.mark_ok(StepName.TLS, (time.perf_counter() - started) * 1000)
-        peer = describe_peer(self._ssl_object())
-        tls.details.update({k: v for k, v in peer.items() if k in ("protocol", "cipher")})
-        cert = self.rec.mark_ok(StepName.CERTIFICATE)
-        cert.details.update({k: v for k, v in peer.items() if k not in ("protocol", "cipher")})
+        self.rec.mark_ok(StepName.TLS, (time.perf_counter() - started) * 1000,
+                         details=session_details(self._ssl_object()))
+        cert_started = time.perf_counter()
+        self.rec.current = StepName.CERTIFICATE
+        try:
+            details = self._check_certificate()
+        except StepFailure as failure:
+            self._fail(StepName.CERTIFICATE, failure)
+        self.rec.mark_ok(StepName.CERTIFICATE, (time.perf_counter() - cert_started) * 1000,
+                         details=details)
 
     async def _ehlo(self) -> None:
         smtp = self._smtp()
@@ -274,7 +315,7 @@ class _Conversation:
             except ssl.SSLCertVerificationError as exc:
                 certificate_error = exc
             except ssl.SSLError as exc:
-                raise diagnosis.tls_failed(exc, implicit=False, port=self.profile.port) from None
+                raise diagnosis.tls_failed(exc) from None
             except SMTPTimeoutError:
                 raise diagnosis.read_timed_out("the TLS handshake") from None
             except SMTPServerDisconnected:
@@ -283,20 +324,18 @@ class _Conversation:
                 self.tls_active = True
                 self.rec.server(reply.code, reply.message)
                 step.reply_code, step.reply_text = reply.code, reply.message
-                peer = describe_peer(self._ssl_object())
-                step.details.update({k: v for k, v in peer.items()
-                                     if k in ("protocol", "cipher")})
-                self.rec.note(f"TLS established ({peer.get('protocol')}, {peer.get('cipher')})")
+                session = session_details(self._ssl_object())
+                step.details.update(session)
+                self.rec.note(f"TLS established ({session.get('protocol')}, "
+                              f"{session.get('cipher')})")
                 self.rec.client(f"EHLO {self.mailer.local_hostname}")
                 ehlo = await smtp.ehlo()
                 self.rec.server(ehlo.code, ehlo.message)
                 step.details["after_tls"] = self._extensions()
         async with self.rec.step(StepName.CERTIFICATE) as step:
             if certificate_error is not None:
-                raise diagnosis.certificate_failed(
-                    certificate_error, self.host, self.mailer.trust_source)
-            step.details.update({k: v for k, v in describe_peer(self._ssl_object()).items()
-                                 if k not in ("protocol", "cipher")})
+                raise await self._certificate_failure(certificate_error)
+            step.details.update(self._check_certificate())
 
     async def _auth(self) -> None:
         smtp = self._smtp()
@@ -305,13 +344,14 @@ class _Conversation:
                 raise diagnosis.auth_not_offered(tls_active=self.tls_active,
                                                  starttls_offered=self.starttls_offered)
             offered = [m.upper() for m in smtp.server_auth_methods]
-            mechanism = next((m for m in SUPPORTED_MECHANISMS if m in offered), None)
-            if mechanism is None:
-                raise diagnosis.no_common_mechanism(offered, list(SUPPORTED_MECHANISMS))
+            mechanism = self._mechanism(offered)
             username = self.profile.username or ""
             password = self.profile.password.reveal() if self.profile.password else ""
             self.rec.client_secret(f"AUTH {mechanism}")
             step.details["mechanism"] = mechanism
+            step.details["offered"] = offered
+            if not self.tls_active:
+                step.details["warning"] = "credentials sent without TLS"
             try:
                 if mechanism == "PLAIN":
                     reply = await smtp.auth_plain(username, password)
@@ -323,6 +363,17 @@ class _Conversation:
                                              tls_active=self.tls_active) from None
             self.rec.server(reply.code, reply.message)
             step.reply_code, step.reply_text = reply.code, reply.message
+
+    def _mechanism(self, offered: list[str]) -> str:
+        chosen = self.options.mechanism
+        if chosen is not Mechanism.AUTO:
+            if chosen.value not in offered:
+                raise diagnosis.mechanism_not_offered(chosen.value, offered)
+            return chosen.value
+        mechanism = next((m for m in SUPPORTED_MECHANISMS if m in offered), None)
+        if mechanism is None:
+            raise diagnosis.no_common_mechanism(offered, list(SUPPORTED_MECHANISMS))
+        return mechanism
 
     async def _mail_from(self, sender: str, smtputf8: bool, size: int) -> None:
         smtp = self._smtp()
@@ -380,11 +431,48 @@ class _Conversation:
             self.rec.server(reply.code, reply.message)
             step.reply_code, step.reply_text = reply.code, reply.message
 
+    # -- certificates ----------------------------------------------------------------------
+
+    def _check_certificate(self) -> dict[str, object]:
+        """Details of the certificate just accepted by the handshake; enforces a pin.
+
+        With a pin or the insecure setting the handshake verified nothing, so the pin is
+        checked here, before any credential is sent.
+        """
+        der = peer_der(self._ssl_object())
+        details: dict[str, object] = certificates.describe(der, self.host) if der else {}
+        mode = self.options.trust_mode
+        details["trust"] = mode.value
+        if mode is TrustMode.PINNED:
+            pin = self.options.pinned_sha256 or ""
+            if details.get("sha256") != pin:
+                raise diagnosis.pin_mismatch(pin, details)
+            details["trusted"] = True
+        elif mode is TrustMode.INSECURE:
+            details["trusted"] = False
+            details["warning"] = "certificate not verified (insecure setting)"
+        else:
+            details["trusted"] = True
+        return details
+
+    async def _certificate_failure(self, exc: ssl.SSLCertVerificationError) -> StepFailure:
+        der = await probes.fetch_certificate(
+            self._address(), self.host, implicit=self.tls is TlsMode.IMPLICIT,
+            context=self.mailer.trust.unverified, local_hostname=self.mailer.local_hostname,
+            seconds=_PROBE_TIMEOUT)
+        details = certificates.describe(der, self.host) if der else {}
+        return diagnosis.certificate_failed(exc, self.host,
+                                            self.mailer.trust.source(self.options), details)
+
     # -- helpers -------------------------------------------------------------------------
 
     def _smtp(self) -> aiosmtplib.SMTP:
         assert self.smtp is not None
         return self.smtp
+
+    def _address(self) -> ResolvedAddress:
+        assert self.address is not None
+        return self.address
 
     def _fail(self, name: StepName, failure: StepFailure) -> None:
         self.rec.fail(name, failure)

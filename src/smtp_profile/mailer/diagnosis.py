@@ -65,29 +65,69 @@ def _connect_reason(exc: BaseException, timeout: float) -> str:
     return str(exc) or type(exc).__name__
 
 
-def silent_server(seconds: float) -> StepFailure:
+def silent_server(seconds: float, *, speaks_tls: bool, port: int) -> StepFailure:
+    message = f"the server accepted the connection but sent no greeting within {seconds:g} s"
+    if speaks_tls:
+        return StepFailure(
+            message,
+            hint=f"Port {port} expects TLS from the first byte (implicit TLS, as on port "
+            "465): a TLS handshake on it succeeds. Set UseSSL with the implicit-TLS port, "
+            "or use the relay's STARTTLS port (587 or 25).",
+            details={"speaks_tls": True},
+        )
     return StepFailure(
-        f"the server accepted the connection but sent no greeting within {seconds:g} s",
-        hint="An SMTP server greets at once. A silent one is usually a port that expects "
-        "TLS from the first byte (port 465: set UseSSL), a different service, or a "
-        "firewall or proxy holding the connection.",
+        message,
+        hint="An SMTP server greets at once. This port accepts TCP but says nothing and "
+        "does not speak TLS either: it is probably another service, or a firewall or "
+        "proxy is holding the connection.",
+        details={"speaks_tls": False},
     )
 
 
-def tls_failed(exc: BaseException, *, implicit: bool, port: int) -> StepFailure:
+def not_smtp_server(step_label: str) -> StepFailure:
+    """The peer answered with something that is not an SMTP reply; never echo it."""
+    return StepFailure(
+        f"not an SMTP server: the answer to {step_label} is not an SMTP reply",
+        hint="The host and port reach another kind of service (web, database, ...). "
+        "Check the relay's host name and port.",
+    )
+
+
+_PLAINTEXT_MARKERS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+                      "HTTP_REQUEST", "UNKNOWN_PROTOCOL")
+
+
+def answered_in_plain_text(exc: BaseException) -> bool:
+    """True when OpenSSL saw a non-TLS record where the server's hello should be."""
+    reason = str(getattr(exc, "reason", None) or exc).upper()
+    return any(marker in reason for marker in _PLAINTEXT_MARKERS)
+
+
+def plaintext_reply_to_tls(exc: BaseException, *, port: int,
+                           greets_smtp: bool | None) -> StepFailure:
+    reason = getattr(exc, "reason", None) or str(exc)
+    if greets_smtp:
+        return StepFailure(
+            f"the server answered the TLS handshake with a plain-text SMTP greeting ({reason})",
+            hint=f"Port {port} speaks plain SMTP first and upgrades with STARTTLS, so TLS "
+            "from the first byte fails. Use UseSSL on this port as STARTTLS (only "
+            "implicit-TLS ports such as 465 start with TLS), or use the relay's implicit-TLS "
+            "port.",
+            details={"plain_smtp_greeting": True},
+        )
+    return StepFailure(
+        f"not an SMTP server over TLS: the answer to the TLS handshake is not TLS ({reason})",
+        hint="The host and port reach a service that neither speaks TLS nor greets like an "
+        "SMTP server. Check the relay's host name and port.",
+        details={"plain_smtp_greeting": False},
+    )
+
+
+def tls_failed(exc: BaseException) -> StepFailure:
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     text = str(reason).upper()
-    if implicit and any(marker in text for marker in (
-        "WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
-        "HTTP_REQUEST", "UNKNOWN_PROTOCOL",
-    )):
-        return StepFailure(
-            f"the server answered the TLS handshake with plain text ({reason})",
-            hint=f"Port {port} speaks plain SMTP and upgrades with STARTTLS; implicit TLS "
-            "is only used on port 465. Use port 587 or 25 with UseSSL (STARTTLS), or the "
-            "relay's implicit-TLS port 465.",
-        )
-    if isinstance(exc, ssl.SSLError) and "VERSION" in text:
+    if any(marker in text for marker in ("UNSUPPORTED_PROTOCOL", "PROTOCOL_VERSION",
+                                         "NO_PROTOCOLS_AVAILABLE")):
         return StepFailure(
             f"no TLS version in common with the server ({reason})",
             hint="This service requires TLS 1.2 or newer; the relay must be upgraded.",
@@ -115,14 +155,18 @@ _HOSTNAME_MISMATCH = 62
 _IP_MISMATCH = 64
 
 
-def certificate_failed(exc: ssl.SSLCertVerificationError, host: str,
-                       trust_source: str) -> StepFailure:
+def certificate_failed(exc: ssl.SSLCertVerificationError, host: str, trust_source: str,
+                       certificate: dict[str, object]) -> StepFailure:
     code = exc.verify_code
     reason = exc.verify_message or str(exc)
-    details: dict[str, object] = {"trusted": False, "verify_code": code, "reason": reason}
+    details: dict[str, object] = {**certificate, "trusted": False, "verify_code": code,
+                                  "reason": reason}
     if code == _EXPIRED:
         message = "the relay's certificate has expired"
         hint = "The relay administrator must renew the certificate."
+        if "not_after" in certificate:
+            message += f" (on {str(certificate['not_after'])[:10]})"
+            reason = "certificate has expired"
     elif code == _NOT_YET_VALID:
         message = "the relay's certificate is not valid yet"
         hint = "Check the clock of this machine and of the relay."
@@ -135,13 +179,25 @@ def certificate_failed(exc: ssl.SSLCertVerificationError, host: str,
         hint = f"Add the issuing CA's certificate to {trust_source}."
     elif code in (_HOSTNAME_MISMATCH, _IP_MISMATCH):
         message = f"the relay's certificate is not valid for {host!r}"
-        hint = ("Set Host to a name the certificate lists (see the certificate's subject "
-                "alternative names), or have the relay present a certificate for this name.")
+        names = certificate.get("subject_alt_names")
+        listed = f" ({', '.join(map(str, names))})" if isinstance(names, list) and names else ""
+        hint = (f"Set Host to a name the certificate lists{listed}, or have the relay "
+                "present a certificate for this name.")
         details["host_matches"] = False
     else:
         message = "the relay's certificate was refused"
         hint = f"If the relay is yours, check its certificate chain and {trust_source}."
     return StepFailure(f"{message} ({reason})", hint=hint, details=details)
+
+
+def pin_mismatch(expected: str, certificate: dict[str, object]) -> StepFailure:
+    return StepFailure(
+        "the relay's certificate does not match the pinned SHA-256 fingerprint",
+        hint="The relay presented another certificate than the one pinned: it was renewed, "
+        "or the connection is intercepted. Check with the relay's administrator before "
+        "pinning the new fingerprint.",
+        details={**certificate, "trusted": False, "pinned_sha256": expected},
+    )
 
 
 def starttls_not_offered() -> StepFailure:
@@ -161,6 +217,14 @@ def auth_not_offered(*, tls_active: bool, starttls_offered: bool) -> StepFailure
                 "(RelayAuthenticationType 0) if the relay trusts this machine, or the "
                 "submission port 587.")
     return StepFailure("the server does not offer AUTH", hint=hint)
+
+
+def mechanism_not_offered(mechanism: str, offered: list[str]) -> StepFailure:
+    return StepFailure(
+        f"AUTH {mechanism} was chosen but the server offers only "
+        f"{' '.join(offered) or '(none)'}",
+        hint="Set the mechanism back to auto, or to one the server offers.",
+    )
 
 
 def no_common_mechanism(offered: list[str], supported: list[str]) -> StepFailure:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from aiosmtplib.errors import SMTPResponseException, SMTPServerDisconnected, SMTPTimeoutError
@@ -29,10 +29,12 @@ class StopConversation(Exception):
 
 
 class Recorder:
-    def __init__(self, test_id: str, mode: TestMode, plan: list[StepName]) -> None:
+    def __init__(self, test_id: str, mode: TestMode, plan: list[StepName],
+                 on_step: Callable[[StepResult], None] | None = None) -> None:
         self.test_id = test_id
         self.mode = mode
         self._results = {name: StepResult(name) for name in plan}
+        self._on_step = on_step
         self.current: StepName | None = None
         self.transcript: list[str] = []
 
@@ -57,11 +59,14 @@ class Recorder:
             self._finish(result, started)
             result.status = StepStatus.OK
             self.current = None
+            self._announce(result)
 
     def _explain(self, name: StepName, exc: Exception) -> StepFailure:
         label = STEP_LABELS[name]
         if isinstance(exc, StepFailure):
             return exc
+        if isinstance(exc, SMTPResponseException) and exc.code < 0:
+            return diagnosis.not_smtp_server(label)
         if isinstance(exc, SMTPResponseException):
             self.server(exc.code, exc.message)
             return diagnosis.reply_failed(name.value, exc.code, exc.message)
@@ -84,12 +89,28 @@ class Recorder:
             result.reply_code = failure.reply_code
             result.reply_text = failure.reply_text
         result.details.update(failure.details)
+        self._announce(result)
 
-    def mark_ok(self, name: StepName, duration_ms: float = 0.0) -> StepResult:
+    def mark_ok(self, name: StepName, duration_ms: float = 0.0,
+                details: dict[str, object] | None = None,
+                reply: tuple[int, str] | None = None) -> StepResult:
+        """Record a step that succeeded outside `step()`."""
         result = self._results[name]
         result.status = StepStatus.OK
         result.duration_ms = round(duration_ms, 1)
+        result.details.update(details or {})
+        if reply is not None:
+            result.reply_code, result.reply_text = reply
+        self.current = None
+        self._announce(result)
         return result
+
+    def _announce(self, result: StepResult) -> None:
+        if self._on_step is not None:
+            try:
+                self._on_step(result)
+            except Exception:
+                log.exception("progress callback failed")
 
     def result(self, name: StepName) -> StepResult:
         return self._results[name]

@@ -1,60 +1,92 @@
-"""TLS policy for the relay connection: always verify, system trust plus an optional bundle.
+"""TLS trust for the relay connection: verify by default, widen per relay, never silently off.
 
-There is deliberately no switch to turn verification off here.
+The default is the system trust store plus the operator's optional CA bundle. A relay's own
+options may add CA certificates, pin one certificate (for a self-signed relay: the chain
+is then not checked, the SHA-256 fingerprint is), or, explicitly, skip verification.
+Contexts load trust stores from disk, so they are built once and cached.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ssl
-from datetime import UTC, datetime
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+
+from smtp_profile.domain.relay_options import RelayOptions, TrustMode
+
+_CACHE_SIZE = 16
 
 
-def client_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
-    """A verifying client context; build once, it loads the trust store from disk."""
+def client_context(ca_bundle: Path | None = None, ca_pem: str | None = None) -> ssl.SSLContext:
+    """A verifying client context: system store, plus a bundle file and PEM text if given."""
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if ca_bundle is not None:
         context.load_verify_locations(cafile=str(ca_bundle))
+    if ca_pem:
+        context.load_verify_locations(cadata=ca_pem)
     return context
 
 
-def _name(rdns: Any) -> str:
-    parts = []
-    for rdn in rdns or ():
-        for key, value in rdn:
-            parts.append(f"{key}={value}")
-    return ", ".join(parts)
+def unverified_context() -> ssl.SSLContext:
+    """For a pinned relay (checked after the handshake) and for probes that only look."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
-def describe_peer(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> dict[str, object]:
-    """Protocol, cipher and the verified certificate's names and dates, for the report."""
+class TrustStore:
+    """The TLS context for a relay's options, and words for where trust comes from."""
+
+    def __init__(self, ca_bundle: Path | None) -> None:
+        self.ca_bundle = ca_bundle
+        self._default = client_context(ca_bundle)
+        self._unverified = unverified_context()
+        self._with_pem: OrderedDict[str, ssl.SSLContext] = OrderedDict()
+
+    def context_for(self, options: RelayOptions) -> ssl.SSLContext:
+        mode = options.trust_mode
+        if mode in (TrustMode.PINNED, TrustMode.INSECURE):
+            return self._unverified
+        if mode is TrustMode.BUNDLE and options.ca_pem:
+            key = hashlib.sha256(options.ca_pem.encode()).hexdigest()
+            context = self._with_pem.get(key)
+            if context is None:
+                context = client_context(self.ca_bundle, options.ca_pem)
+                self._with_pem[key] = context
+                if len(self._with_pem) > _CACHE_SIZE:
+                    self._with_pem.popitem(last=False)
+            return context
+        return self._default
+
+    @property
+    def unverified(self) -> ssl.SSLContext:
+        return self._unverified
+
+    def source(self, options: RelayOptions) -> str:
+        """Where to add a CA so that this relay's certificate is trusted (for hints)."""
+        if options.trust_mode is TrustMode.BUNDLE:
+            return "the relay's CA bundle (PUT /KeyfactorAPI/SMTP/Options)"
+        if self.ca_bundle is not None:
+            return f"SMTP_PROFILE_CA_BUNDLE ({self.ca_bundle}) or the relay's CA bundle"
+        return "SMTP_PROFILE_CA_BUNDLE or the relay's CA bundle (PUT /KeyfactorAPI/SMTP/Options)"
+
+
+def session_details(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> dict[str, object]:
+    """Protocol version and cipher of an established TLS session."""
     if ssl_object is None:
         return {}
     details: dict[str, object] = {"protocol": ssl_object.version()}
     cipher = ssl_object.cipher()
     if cipher:
         details["cipher"] = cipher[0]
-    cert = ssl_object.getpeercert()
-    if cert:
-        details["subject"] = _name(cert.get("subject"))
-        details["issuer"] = _name(cert.get("issuer"))
-        details["subject_alt_names"] = [
-            str(entry[1]) for entry in cert.get("subjectAltName", ()) if len(entry) == 2
-        ]
-        not_after = cert.get("notAfter")
-        not_before = cert.get("notBefore")
-        if isinstance(not_before, str):
-            details["not_before"] = _iso(not_before)
-        if isinstance(not_after, str):
-            expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), UTC)
-            details["not_after"] = expires.isoformat()
-            details["days_left"] = (expires - datetime.now(UTC)).days
-        details["trusted"] = True
-        details["host_matches"] = True
     return details
 
 
-def _iso(text: str) -> str:
-    return datetime.fromtimestamp(ssl.cert_time_to_seconds(text), UTC).isoformat()
+def peer_der(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> bytes | None:
+    if ssl_object is None:
+        return None
+    return ssl_object.getpeercert(binary_form=True)

@@ -1,0 +1,61 @@
+"""What a relay's certificate says, read from its DER bytes with `cryptography`.
+
+Used for the report in every case, including when verification failed: an administrator
+needs to see the names and dates of the certificate that was refused, not just "refused".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from datetime import UTC, datetime
+
+from cryptography import x509
+
+
+def fingerprint_sha256(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+def _alt_names(cert: x509.Certificate) -> list[str]:
+    try:
+        extension = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    names: list[str] = [str(n) for n in extension.value.get_values_for_type(x509.DNSName)]
+    names += [str(ip) for ip in extension.value.get_values_for_type(x509.IPAddress)]
+    return names
+
+
+def name_matches(pattern: str, host: str) -> bool:
+    """RFC 6125 matching: exact, or a wildcard in the whole left-most label only."""
+    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    try:
+        return ipaddress.ip_address(pattern) == ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if pattern == host:
+        return True
+    if pattern.startswith("*.") and "." in host:
+        return host.split(".", 1)[1] == pattern[2:] and pattern.count(".") >= 2
+    return False
+
+
+def describe(der: bytes, host: str, now: datetime | None = None) -> dict[str, object]:
+    """Subject, issuer, names, validity and whether it is self-signed or for `host`."""
+    cert = x509.load_der_x509_certificate(der)
+    now = now or datetime.now(UTC)
+    names = _alt_names(cert)
+    not_after = cert.not_valid_after_utc
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "subject_alt_names": names,
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": not_after.isoformat(),
+        "days_left": (not_after - now).days,
+        "expired": not_after < now,
+        "self_signed": cert.issuer == cert.subject,
+        "host_matches": any(name_matches(n, host) for n in names),
+        "sha256": fingerprint_sha256(der),
+    }
