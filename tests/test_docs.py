@@ -21,8 +21,8 @@ def test_error_codes_are_unique() -> None:
     assert len(codes) == len(set(codes))
 
 
-def test_every_serve_environment_variable_is_documented() -> None:
-    cli = (ROOT / "src" / "smtp_profile" / "cli.py").read_text()
+def test_every_environment_variable_of_the_cli_is_documented() -> None:
+    cli = "".join(p.read_text() for p in (ROOT / "src" / "smtp_profile" / "cli").glob("*.py"))
     readme = (ROOT / "README.md").read_text()
     variables = set(re.findall(r'"(SMTP_PROFILE_[A-Z_]+)"', cli))
     assert variables, "the CLI reads no environment variables?"

@@ -20,6 +20,7 @@ from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.service import ProfileService
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.profiles import ProfileRepository
+from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.users import UserRepository
 
 
@@ -67,7 +68,7 @@ class Runtime:
             accounts=Accounts(UserRepository(engine)),
             profiles=profiles,
             mailer=mailer,
-            service=ProfileService(profiles, mailer),
+            service=ProfileService(profiles, RelayRepository(engine), mailer),
         )
 
     async def close(self) -> None:

@@ -7,14 +7,33 @@ mailer around it, and writes the log lines an operator reads. Nothing here knows
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
+from smtp_profile.domain.errors import ValidationFailed
 from smtp_profile.domain.profile import Profile, ProfileDraft, build_profile, check_recipient
-from smtp_profile.domain.steps import TestMode, TestReport
-from smtp_profile.mailer.conversation import Mailer
+from smtp_profile.domain.relay_options import Mechanism, RelayOptions
+from smtp_profile.domain.status import LastTest, summarize
+from smtp_profile.domain.steps import StepResult, TestMode, TestReport
+from smtp_profile.mailer.conversation import Mailer, new_test_id
 from smtp_profile.store.profiles import ProfileRepository, StoredProfile
+from smtp_profile.store.relay import RelayRepository
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreparedTest:
+    """A validated test, ready to run: what will be sent where, with which trust."""
+
+    profile: Profile
+    recipient: str
+    mode: TestMode
+    options: RelayOptions
+    stored_version: int | None
+    """The stored profile's version when the test is of exactly the stored profile."""
+    test_id: str = field(default_factory=new_test_id)
 
 
 @dataclass(frozen=True)
@@ -26,9 +45,18 @@ class TestOutcome:
     report: TestReport
 
 
+@dataclass(frozen=True)
+class ProfileStatus:
+    stored: StoredProfile
+    options: RelayOptions
+    last_test: LastTest | None
+
+
 class ProfileService:
-    def __init__(self, profiles: ProfileRepository, mailer: Mailer) -> None:
+    def __init__(self, profiles: ProfileRepository, relay: RelayRepository,
+                 mailer: Mailer) -> None:
         self._profiles = profiles
+        self._relay = relay
         self._mailer = mailer
 
     async def get(self) -> StoredProfile:
@@ -45,19 +73,61 @@ class ProfileService:
                  stored.version)
         return stored
 
-    async def test(self, draft: ProfileDraft, recipient: str | None, *, actor: str,
-                   mode: TestMode = TestMode.SEND) -> TestOutcome:
-        """Validate like a PUT (without storing), then talk to the relay.
+    async def prepare_test(self, draft: ProfileDraft | None, recipient: str | None, *,
+                           mode: TestMode = TestMode.SEND,
+                           mechanism: Mechanism | None = None) -> PreparedTest:
+        """Validate like a PUT (without storing); `draft=None` tests the stored profile.
 
         A stored password is only used when the destination in `draft` is the one it was
-        saved for, so a test cannot carry it to another server.
+        saved for, so a test cannot carry it to another server. Testing the stored
+        profile without a recipient sends to its own SenderAccount.
         """
         stored = await self._profiles.load()
-        profile = build_profile(draft, stored.profile)
+        if draft is None:
+            profile = stored.profile
+            if not profile.host or not profile.sender_account:
+                raise ValidationFailed(["The stored profile has no Host or SenderAccount yet: "
+                                        "save a profile first, or send the settings to test"])
+            recipient = recipient or profile.sender_account
+        else:
+            profile = build_profile(draft, stored.profile)
         to = check_recipient(recipient)
-        report = await self._mailer.run(profile, to, mode=mode)
+        options = await self._relay.options()
+        if mechanism is not None:
+            options = replace(options, mechanism=mechanism)
+        return PreparedTest(profile, to, mode, options,
+                            stored.version if profile == stored.profile else None)
+
+    async def run_test(self, prepared: PreparedTest, *, actor: str,
+                       on_step: Callable[[StepResult], None] | None = None) -> TestOutcome:
+        report = await self._mailer.run(prepared.profile, prepared.recipient,
+                                        mode=prepared.mode, options=prepared.options,
+                                        test_id=prepared.test_id, on_step=on_step)
         failed = report.failed_step
-        log.info("test %s by %s via %s:%s to %s: %s", report.test_id, actor, profile.host,
-                 profile.port, to,
+        log.info("test %s (%s) by %s via %s:%s to %s: %s", report.test_id, report.mode.value,
+                 actor, prepared.profile.host, prepared.profile.port, prepared.recipient,
                  "ok" if report.success else f"failed at {failed.name.value if failed else '?'}")
-        return TestOutcome(profile, to, report)
+        if prepared.stored_version is not None:
+            await self._relay.save_last_test(summarize(
+                report, tested_at=datetime.now(UTC), tested_by=actor,
+                profile_version=prepared.stored_version))
+        return TestOutcome(prepared.profile, prepared.recipient, report)
+
+    async def test(self, draft: ProfileDraft | None, recipient: str | None, *, actor: str,
+                   mode: TestMode = TestMode.SEND) -> TestOutcome:
+        prepared = await self.prepare_test(draft, recipient, mode=mode)
+        return await self.run_test(prepared, actor=actor)
+
+    async def status(self) -> ProfileStatus:
+        return ProfileStatus(await self._profiles.load(), await self._relay.options(),
+                             await self._relay.last_test())
+
+    async def options(self) -> RelayOptions:
+        return await self._relay.options()
+
+    async def set_options(self, options: RelayOptions, *, actor: str) -> RelayOptions:
+        await self._relay.save_options(options, actor=actor)
+        level = logging.WARNING if options.insecure else logging.INFO
+        log.log(level, "relay options changed by %s: trust=%s mechanism=%s", actor,
+                options.trust_mode.value, options.mechanism.value)
+        return options

@@ -10,7 +10,10 @@ from tests.support.service import RunningService
 def test_openapi_describes_every_route_header_field_and_error(service: RunningService) -> None:
     document = httpx.get(f"{service.url}/KeyfactorAPI/openapi.json").json()
     paths = document["paths"]
-    assert set(paths) >= {"/KeyfactorAPI/SMTP", "/KeyfactorAPI/SMTP/Test"}
+    assert set(paths) >= {"/KeyfactorAPI/SMTP", "/KeyfactorAPI/SMTP/Test",
+                          "/KeyfactorAPI/SMTP/Diagnose", "/KeyfactorAPI/SMTP/Status",
+                          "/KeyfactorAPI/SMTP/Options"}
+    assert set(paths["/KeyfactorAPI/SMTP/Options"]) == {"get", "put"}
     put = paths["/KeyfactorAPI/SMTP"]["put"]
     headers = {p["name"] for p in put["parameters"]}
     assert {"x-keyfactor-requested-with", "x-keyfactor-api-version", "If-Match"} <= headers

@@ -17,19 +17,27 @@ from pydantic.json_schema import models_json_schema
 
 from smtp_profile.domain.errors import ErrorKind
 from smtp_profile.wire.models import (
+    DiagnoseV1In,
+    DiagnoseV2In,
     ErrorOut,
+    OptionsIn,
+    OptionsOut,
     ProfileV1In,
     ProfileV1Out,
     ProfileV2In,
     ProfileV2Out,
+    ReportOut,
+    StatusOut,
     TestV1In,
     TestV1Out,
     TestV2In,
 )
 
 _REF = "#/components/schemas/{model}"
-_IN_MODELS: Sequence[type[BaseModel]] = (ProfileV1In, ProfileV2In, TestV1In, TestV2In)
-_OUT_MODELS: Sequence[type[BaseModel]] = (ProfileV1Out, ProfileV2Out, TestV1Out, ErrorOut)
+_IN_MODELS: Sequence[type[BaseModel]] = (ProfileV1In, ProfileV2In, TestV1In, TestV2In,
+                                         DiagnoseV1In, DiagnoseV2In, OptionsIn)
+_OUT_MODELS: Sequence[type[BaseModel]] = (ProfileV1Out, ProfileV2Out, TestV1Out, ErrorOut,
+                                          ReportOut, StatusOut, OptionsOut)
 
 TEST_ID_HEADER = {
     "X-Test-Id": {

@@ -12,6 +12,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData(
@@ -55,4 +56,31 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("permissions", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+relay_options = Table(
+    "relay_options",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("ca_pem", Text),
+    Column("pinned_sha256", String(64)),
+    Column("insecure", Boolean, nullable=False),
+    Column("mechanism", String(8), nullable=False),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("updated_by", String(128)),
+)
+
+relay_status = Table(
+    "relay_status",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("test_id", String(64), nullable=False),
+    Column("tested_at", DateTime(timezone=True), nullable=False),
+    Column("tested_by", String(128), nullable=False),
+    Column("mode", String(8), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("failed_step", String(16)),
+    Column("message", Text),
+    Column("profile_version", Integer, nullable=False),
+    Column("certificate_not_after", DateTime(timezone=True)),
 )

@@ -9,6 +9,8 @@ these same classes, so it describes what the server really accepts.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -165,3 +167,91 @@ class ErrorOut(_Out):
 
     error_code: str = Field(alias="ErrorCode", examples=["0xA0110001"])
     message: str = Field(alias="Message")
+
+
+# -- extensions (not Keyfactor shapes, same conventions) -------------------------------------
+
+class _DiagnoseFields(_In):
+    mode: str | None = Field(None, alias="Mode", description="send (default) or verify.")
+    mechanism: str | None = Field(
+        None, alias="Mechanism",
+        description="auto (default: the relay option), PLAIN or LOGIN, for this run only.",
+    )
+
+
+class DiagnoseV1In(TestV1In, _DiagnoseFields):
+    """Body of POST /SMTP/Diagnose in version 1: a Test body plus Mode and Mechanism."""
+
+
+class DiagnoseV2In(TestV2In, _DiagnoseFields):
+    """Body of POST /SMTP/Diagnose in version 2: a Test body plus Mode and Mechanism."""
+
+
+class StepOut(_Out):
+    name: str = Field(alias="Name", examples=["auth"])
+    status: str = Field(alias="Status", examples=["ok", "failed", "skipped"])
+    duration_ms: float = Field(alias="DurationMs")
+    reply_code: int | None = Field(alias="ReplyCode")
+    reply_text: str | None = Field(alias="ReplyText")
+    message: str | None = Field(alias="Message")
+    hint: str | None = Field(alias="Hint")
+    details: dict[str, Any] = Field(alias="Details")
+
+
+class ReportOut(_Out):
+    """A step-by-step SMTP test report."""
+
+    success: bool = Field(alias="Success")
+    test_id: str = Field(alias="TestId")
+    mode: str = Field(alias="Mode")
+    steps: list[StepOut] = Field(alias="Steps")
+    transcript: list[str] = Field(alias="Transcript",
+                                  description="The conversation; credentials are ***.")
+
+
+class OptionsIn(_In):
+    """Per-relay trust and AUTH mechanism (PUT /SMTP/Options replaces them all)."""
+
+    ca_bundle: str | None = Field(None, alias="CaBundle",
+                                  description="PEM CA certificates trusted for this relay.")
+    pinned_sha256: str | None = Field(
+        None, alias="PinnedSha256",
+        description="SHA-256 fingerprint of the relay's certificate; when set, that "
+        "certificate is trusted and no other.")
+    insecure: bool | None = Field(
+        None, alias="Insecure",
+        description="Skip certificate verification. Shown as insecure everywhere.")
+    mechanism: str | None = Field(None, alias="Mechanism",
+                                  description="auto, PLAIN or LOGIN.")
+
+
+class OptionsOut(_Out):
+    ca_bundle: str | None = Field(alias="CaBundle")
+    pinned_sha256: str | None = Field(alias="PinnedSha256")
+    insecure: bool = Field(alias="Insecure")
+    mechanism: str = Field(alias="Mechanism")
+    trust: str = Field(alias="Trust", examples=["system", "bundle", "pinned", "insecure"])
+
+
+class LastTestOut(_Out):
+    test_id: str = Field(alias="TestId")
+    tested_at: str = Field(alias="TestedAt")
+    tested_by: str = Field(alias="TestedBy")
+    mode: str = Field(alias="Mode")
+    success: bool = Field(alias="Success")
+    failed_step: str | None = Field(alias="FailedStep")
+    message: str | None = Field(alias="Message")
+    profile_version: int = Field(alias="ProfileVersion")
+    current: bool = Field(alias="Current",
+                          description="False when the profile changed since this test.")
+    certificate_not_after: str | None = Field(alias="CertificateNotAfter")
+
+
+class StatusOut(_Out):
+    profile_version: int = Field(alias="ProfileVersion")
+    updated_at: str | None = Field(alias="UpdatedAt")
+    updated_by: str | None = Field(alias="UpdatedBy")
+    password_stored: bool = Field(alias="PasswordStored")
+    client_secret_stored: bool = Field(alias="ClientSecretStored")
+    trust: str = Field(alias="Trust")
+    last_test: LastTestOut | None = Field(alias="LastTest")

@@ -1,0 +1,156 @@
+"""Extension routes: Diagnose (a step-by-step test report), Status, and relay Options.
+
+Not Keyfactor shapes, but Keyfactor conventions: the same headers, versions, Basic auth,
+permissions and error body as /SMTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response, StreamingResponse
+
+from smtp_profile.api import openapi
+from smtp_profile.api.body import read_object
+from smtp_profile.api.context import CallContext, requires, runtime_of
+from smtp_profile.api.responses import KeyfactorJSON
+from smtp_profile.domain.permissions import Permission
+from smtp_profile.domain.relay_options import build_options
+from smtp_profile.service import PreparedTest, ProfileService
+from smtp_profile.wire.models import (
+    DiagnoseV1In,
+    DiagnoseV2In,
+    OptionsIn,
+    OptionsOut,
+    ReportOut,
+    StatusOut,
+)
+from smtp_profile.wire.report import (
+    decode_diagnose,
+    decode_options,
+    encode_options,
+    encode_report,
+    encode_status,
+    encode_step,
+)
+
+router = APIRouter()
+
+_read = Depends(requires(Permission.READ))
+_modify = Depends(requires(Permission.MODIFY))
+NDJSON = "application/x-ndjson"
+
+
+def _json(model: Any) -> dict[str, Any]:
+    return {"description": "OK", "content": {"application/json": {"schema": openapi.ref(model)}}}
+
+
+@router.post(
+    "/SMTP/Diagnose",
+    summary="Diagnose the relay step by step",
+    description="Takes the Test body of either version plus `Mode` (`send`, the default, "
+    "delivers the test message; `verify` stops after RCPT TO, then RSET and QUIT, and "
+    "delivers nothing) and an optional `Mechanism`. A body with no profile fields (empty, "
+    "or only Mode/TestRecipient/Mechanism) diagnoses the stored profile, sending to "
+    "TestRecipient or else to its SenderAccount. Answers 200 with a report whenever the "
+    "request is valid, whether or not the relay accepted the test. With "
+    f"`Accept: {NDJSON}` the steps stream as they finish, one JSON object per line "
+    '(`{"Step": ...}`), ending with `{"Report": ...}`. Permission: /system_settings/modify/.',
+    openapi_extra=openapi.operation(request_body={
+        "required": False,
+        "content": {"application/json": {"schema": {"anyOf": [
+            openapi.ref(DiagnoseV1In), openapi.ref(DiagnoseV2In)]}}},
+    }),
+    responses=openapi.responses({200: {
+        "description": "The report (or a stream of steps then the report).",
+        "content": {"application/json": {"schema": openapi.ref(ReportOut)},
+                    NDJSON: {"schema": {"type": "string"}}},
+        "headers": openapi.TEST_ID_HEADER,
+    }}, 400, 401, 403, 413, 415),
+)
+async def diagnose(request: Request, context: CallContext = _modify) -> Response:
+    data, _ = await read_object(request, allow_empty=True)
+    diagnosis = decode_diagnose(data, context.version)
+    service = runtime_of(request).service
+    prepared = await service.prepare_test(diagnosis.draft, diagnosis.recipient,
+                                          mode=diagnosis.mode, mechanism=diagnosis.mechanism)
+    headers = {"X-Test-Id": prepared.test_id}
+    if NDJSON in request.headers.get("accept", ""):
+        return StreamingResponse(_stream(service, prepared, context.principal.name),
+                                 media_type=NDJSON, headers=headers)
+    outcome = await service.run_test(prepared, actor=context.principal.name)
+    return KeyfactorJSON(encode_report(outcome.report), headers=headers)
+
+
+async def _stream(service: ProfileService, prepared: PreparedTest,
+                  actor: str) -> AsyncIterator[bytes]:
+    """Each finished step as a line, then the report; the test ends if the client leaves."""
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    task = asyncio.create_task(service.run_test(
+        prepared, actor=actor, on_step=lambda step: queue.put_nowait({"Step": encode_step(step)})))
+    task.add_done_callback(lambda _: queue.put_nowait(None))
+    try:
+        while (item := await queue.get()) is not None:
+            yield _line(item)
+        yield _line({"Report": encode_report(task.result().report)})
+    finally:
+        task.cancel()
+
+
+def _line(item: dict[str, Any]) -> bytes:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+@router.get(
+    "/SMTP/Status",
+    summary="The stored profile's state and its last test",
+    description="Whether a password or client secret is stored, the trust mode, and the "
+    "last test of exactly the stored profile (time, user, mode, success, failed step, "
+    "message, the relay certificate's expiry seen then, and whether the profile changed "
+    "since). Permission: /system_settings/read/.",
+    openapi_extra=openapi.operation(),
+    responses=openapi.responses({200: _json(StatusOut)}, 400, 401, 403),
+)
+async def status(request: Request, context: CallContext = _read) -> Response:
+    current = await runtime_of(request).service.status()
+    stored = current.stored
+    return KeyfactorJSON(encode_status(stored.profile, stored.version, stored.updated_at,
+                                       stored.updated_by, current.options, current.last_test))
+
+
+@router.get(
+    "/SMTP/Options",
+    summary="Read the relay's trust and AUTH mechanism options",
+    description="Permission: /system_settings/read/.",
+    openapi_extra=openapi.operation(),
+    responses=openapi.responses({200: _json(OptionsOut)}, 400, 401, 403),
+)
+async def get_options(request: Request, context: CallContext = _read) -> Response:
+    return KeyfactorJSON(encode_options(await runtime_of(request).service.options()))
+
+
+@router.put(
+    "/SMTP/Options",
+    summary="Replace the relay's trust and AUTH mechanism options",
+    description="`CaBundle` adds PEM CA certificates for this relay; `PinnedSha256` trusts "
+    "exactly one certificate (for a self-signed relay); `Insecure` switches verification "
+    "off and is shown as insecure in every report and status. Fields not sent return to "
+    "their defaults. Permission: /system_settings/modify/.",
+    openapi_extra=openapi.operation(request_body={
+        "required": True,
+        "content": {"application/json": {"schema": openapi.ref(OptionsIn)}},
+    }),
+    responses=openapi.responses({200: _json(OptionsOut)}, 400, 401, 403, 413, 415),
+)
+async def put_options(request: Request, context: CallContext = _modify) -> Response:
+    data, _ = await read_object(request)
+    ca_pem, pin, insecure, mechanism = decode_options(data)
+    options = build_options(ca_pem=ca_pem, pinned_sha256=pin, insecure=insecure,
+                            mechanism=mechanism)
+    saved = await runtime_of(request).service.set_options(options,
+                                                          actor=context.principal.name)
+    return KeyfactorJSON(encode_options(saved))

@@ -1,0 +1,13 @@
+"""The `smtp-profile` command: run the service, administer its data, use the profile.
+
+One module per group of commands; importing them registers them on `app`.
+"""
+
+from smtp_profile.cli import keys, profile, serve, users
+from smtp_profile.cli.app import app
+
+__all__ = ["app", "keys", "main", "profile", "serve", "users"]
+
+
+def main() -> None:
+    app()

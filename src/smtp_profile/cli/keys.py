@@ -1,0 +1,94 @@
+"""`smtp-profile new-key` and `rotate-key`: the key that seals secrets at rest."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from smtp_profile.cli.app import app
+from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, settings_for
+from smtp_profile.config import DEFAULT_DATA_DIR
+from smtp_profile.crypto import (
+    KEY_FILE_NAME,
+    NEXT_KEY_FILE_NAME,
+    SecretBox,
+    SecretKeyError,
+    decode_key,
+    encode_key,
+    load_keys,
+    new_key,
+    write_key_file,
+)
+
+
+@app.command("new-key")
+def new_key_command() -> None:
+    """Print a new random key for SMTP_PROFILE_SECRET_KEY (base64, 32 bytes).
+
+    Example: smtp-profile new-key > /etc/smtp-profile/key && chmod 600 /etc/smtp-profile/key
+    """
+    typer.echo(encode_key(new_key()))
+
+
+@app.command("rotate-key")
+def rotate_key(
+    new_key_stdin: Annotated[bool, typer.Option(
+        "--new-key-stdin",
+        help="With SMTP_PROFILE_SECRET_KEY: read the new key (base64) from standard input.",
+    )] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Re-encrypt every stored secret under a new key.
+
+    With the key file (the default) a new key file replaces the old one. With
+    SMTP_PROFILE_SECRET_KEY, pass the new key on stdin and then set the variable to it.
+
+    Example: smtp-profile rotate-key --data-dir /var/lib/smtp-profile
+    """
+    from smtp_profile.runtime import prepare
+    from smtp_profile.store.database import create_engine_for
+    from smtp_profile.store.profiles import ProfileRepository
+
+    settings = settings_for(data_dir, database_url)
+    try:
+        prepare(settings)
+        ring = load_keys(data_dir, settings.secret_key, create=False)
+        next_path = data_dir / NEXT_KEY_FILE_NAME
+        if settings.secret_key:
+            if not new_key_stdin:
+                raise fail("SMTP_PROFILE_SECRET_KEY is set: pass the new key with "
+                            "--new-key-stdin (make one with `smtp-profile new-key`)")
+            fresh = decode_key(sys.stdin.readline(), source="the new key on stdin")
+        elif len(ring) > 1:
+            fresh = ring[1]  # finish a rotation that was interrupted
+        else:
+            fresh = new_key()
+            write_key_file(next_path, fresh)
+    except SecretKeyError as exc:
+        raise fail(str(exc)) from None
+
+    async def reseal() -> int:
+        engine = create_engine_for(settings.resolved_database_url)
+        try:
+            repository = ProfileRepository(engine, SecretBox(ring))
+            async with engine.begin() as connection:
+                return await repository.reseal(connection, SecretBox([fresh]))
+        finally:
+            await engine.dispose()
+
+    try:
+        count = asyncio.run(reseal())
+    except SecretKeyError as exc:
+        raise fail(str(exc)) from None
+    if settings.secret_key:
+        typer.echo(f"re-encrypted {count} secret(s); now set SMTP_PROFILE_SECRET_KEY to the "
+                   "new key and restart the service")
+        return
+    os.replace(next_path, data_dir / KEY_FILE_NAME)
+    typer.echo(f"re-encrypted {count} secret(s) under a new key in {data_dir / KEY_FILE_NAME}; "
+               "restart running instances")

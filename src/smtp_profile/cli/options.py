@@ -1,0 +1,78 @@
+"""Options and helpers shared by the commands.
+
+Every option that touches data reads its SMTP_PROFILE_* environment variable too, so the
+same data dir and database are found by `serve` and by the admin commands. Passwords are
+read from a prompt or stdin, never from the command line, where they would land in shell
+history and in `ps`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smtp_profile.config import Settings, env
+from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS
+from smtp_profile.domain.secrets import Secret
+
+DataDir = Annotated[Path, typer.Option(
+    "--data-dir", envvar="SMTP_PROFILE_DATA_DIR",
+    help="Directory for the SQLite database, the key file and the initial admin password.",
+)]
+DatabaseUrl = Annotated[str | None, typer.Option(
+    "--database-url", envvar="SMTP_PROFILE_DATABASE_URL",
+    help="SQLAlchemy URL of the database; default: SQLite in the data dir.",
+)]
+PasswordStdin = Annotated[bool, typer.Option(
+    "--password-stdin", help="Read the password from the first line of standard input.",
+)]
+
+
+def settings_for(data_dir: Path, database_url: str | None) -> Settings:
+    """Settings for commands other than `serve`, from their options and the environment.
+
+    The key comes only from the environment; the relay settings (trust, timeouts) are
+    read from the same variables `serve` reads, so a local `test` behaves like the server.
+    """
+    ca_bundle = env("SMTP_PROFILE_CA_BUNDLE")
+    ports = env("SMTP_PROFILE_IMPLICIT_TLS_PORTS")
+    try:
+        return Settings(
+            data_dir=data_dir, database_url=database_url,
+            secret_key=env("SMTP_PROFILE_SECRET_KEY"),
+            ca_bundle=Path(ca_bundle) if ca_bundle else None,
+            connect_timeout=float(env("SMTP_PROFILE_CONNECT_TIMEOUT") or 10.0),
+            test_timeout=float(env("SMTP_PROFILE_TEST_TIMEOUT") or 30.0),
+            local_hostname=env("SMTP_PROFILE_LOCAL_HOSTNAME"),
+            implicit_tls_ports=parse_ports(ports) if ports else IMPLICIT_TLS_PORTS,
+        )
+    except ValueError as exc:
+        raise fail(f"invalid SMTP_PROFILE_* setting: {exc}") from None
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def parse_ports(text: str) -> frozenset[int]:
+    try:
+        ports = frozenset(int(p) for p in text.replace(",", " ").split())
+    except ValueError:
+        raise fail(f"--implicit-tls-ports must be port numbers, not {text!r}") from None
+    if any(not 1 <= p <= 65535 for p in ports):
+        raise fail("--implicit-tls-ports must be between 1 and 65535")
+    return ports
+
+
+def read_password(from_stdin: bool, *, confirm: bool, prompt: str = "Password") -> Secret:
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise fail("--password-stdin given but standard input is empty")
+        return Secret(line.rstrip("\r\n"))
+    value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    return Secret(value)

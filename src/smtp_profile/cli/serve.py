@@ -1,0 +1,84 @@
+"""`smtp-profile serve`: start the API."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smtp_profile import __version__
+from smtp_profile.cli.app import app
+from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, parse_ports, settings_for
+from smtp_profile.config import DEFAULT_BASE_PATH, DEFAULT_DATA_DIR
+from smtp_profile.crypto import SecretKeyError
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="SMTP_PROFILE_HOST",
+                                      help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="SMTP_PROFILE_PORT",
+                                      help="TCP port to listen on.")] = 8080,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrl = None,
+    base_path: Annotated[str, typer.Option(
+        envvar="SMTP_PROFILE_BASE_PATH", help="Path the API is served under.",
+    )] = DEFAULT_BASE_PATH,
+    ca_bundle: Annotated[Path | None, typer.Option(
+        envvar="SMTP_PROFILE_CA_BUNDLE", exists=True, dir_okay=False,
+        help="Extra PEM CA certificates trusted for relay TLS (besides the system store).",
+    )] = None,
+    connect_timeout: Annotated[float, typer.Option(
+        envvar="SMTP_PROFILE_CONNECT_TIMEOUT", min=0.1,
+        help="Seconds to wait for the relay's TCP connection and greeting.",
+    )] = 10.0,
+    test_timeout: Annotated[float, typer.Option(
+        envvar="SMTP_PROFILE_TEST_TIMEOUT", min=0.1,
+        help="Seconds a whole test e-mail conversation may take.",
+    )] = 30.0,
+    auth_domain: Annotated[str | None, typer.Option(
+        envvar="SMTP_PROFILE_AUTH_DOMAIN",
+        help="If set, a DOMAIN\\user login must name this domain; otherwise it is ignored.",
+    )] = None,
+    local_hostname: Annotated[str | None, typer.Option(
+        envvar="SMTP_PROFILE_LOCAL_HOSTNAME", help="Name sent in EHLO; default: this host.",
+    )] = None,
+    implicit_tls_ports: Annotated[str, typer.Option(
+        envvar="SMTP_PROFILE_IMPLICIT_TLS_PORTS",
+        help="Ports where UseSSL means TLS from the first byte (comma-separated); "
+        "on other ports UseSSL means STARTTLS.",
+    )] = "465",
+    log_level: Annotated[str, typer.Option(
+        envvar="SMTP_PROFILE_LOG_LEVEL", help="debug, info, warning or error.",
+    )] = "info",
+) -> None:
+    """Start the API (and create the data dir, schema, key and admin user on first start).
+
+    Example: smtp-profile serve --port 8080 --data-dir /var/lib/smtp-profile
+    """
+    import uvicorn
+
+    from smtp_profile.api import create_app
+    from smtp_profile.runtime import Runtime, prepare
+
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = replace(
+        settings_for(data_dir, database_url), base_path=base_path, ca_bundle=ca_bundle,
+        connect_timeout=connect_timeout, test_timeout=test_timeout,
+        auth_domain=auth_domain, local_hostname=local_hostname,
+        implicit_tls_ports=parse_ports(implicit_tls_ports),
+    )
+    try:
+        prepare(settings)
+        runtime = Runtime.open(settings)
+    except SecretKeyError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"smtp-profile {__version__}: data in {data_dir.resolve()}; API at "
+               f"http://{host}:{port}{settings.normalized_base_path}/SMTP, docs at "
+               f"http://{host}:{port}{settings.normalized_base_path}/Documentation")
+    uvicorn.run(create_app(runtime), host=host, port=port, log_level=log_level.lower(),
+                server_header=False, proxy_headers=False)

@@ -1,0 +1,143 @@
+"""One interface to the profile for the CLI: on the local data dir, or over HTTP.
+
+Both speak the version-2 JSON shapes of the API, so the CLI prints the same thing either
+way: `LocalClient` runs the use cases in-process through the same wire encoders the API
+uses; `RemoteClient` calls a running server (Basic auth, Keyfactor headers) and streams a
+diagnosis as NDJSON so steps appear as they happen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import httpx
+
+from smtp_profile.domain.errors import DomainError
+from smtp_profile.runtime import Runtime
+from smtp_profile.wire import v2
+from smtp_profile.wire.report import decode_diagnose, encode_report, encode_status, encode_step
+
+StepCallback = Callable[[dict[str, Any]], None]
+
+
+class ClientError(Exception):
+    """The service refused the request; carries its ErrorCode and Message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ProfileClient(Protocol):
+    async def get(self) -> dict[str, Any]: ...
+
+    async def put(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def status(self) -> dict[str, Any]: ...
+
+    async def diagnose(self, body: dict[str, Any], on_step: StepCallback) -> dict[str, Any]: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalClient:
+    """The profile in a data dir or database, as the actor `user` (audit records name it)."""
+
+    def __init__(self, runtime: Runtime, user: str) -> None:
+        self._runtime = runtime
+        self._user = user
+
+    async def get(self) -> dict[str, Any]:
+        return v2.encode_profile((await self._runtime.service.get()).profile)
+
+    async def put(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            stored = await self._runtime.service.replace(v2.decode_profile(body),
+                                                         actor=self._user)
+        except DomainError as exc:
+            raise ClientError(exc.kind.code, exc.message) from None
+        return v2.encode_profile(stored.profile)
+
+    async def status(self) -> dict[str, Any]:
+        current = await self._runtime.service.status()
+        stored = current.stored
+        return encode_status(stored.profile, stored.version, stored.updated_at,
+                             stored.updated_by, current.options, current.last_test)
+
+    async def diagnose(self, body: dict[str, Any], on_step: StepCallback) -> dict[str, Any]:
+        service = self._runtime.service
+        try:
+            request = decode_diagnose(body, version=2)
+            prepared = await service.prepare_test(request.draft, request.recipient,
+                                                  mode=request.mode,
+                                                  mechanism=request.mechanism)
+        except DomainError as exc:
+            raise ClientError(exc.kind.code, exc.message) from None
+        outcome = await service.run_test(prepared, actor=self._user,
+                                         on_step=lambda step: on_step(encode_step(step)))
+        return encode_report(outcome.report)
+
+    async def close(self) -> None:
+        await self._runtime.close()
+
+
+class RemoteClient:
+    """A running smtp-profile (or any server speaking these routes) at `url`."""
+
+    def __init__(self, url: str, user: str, password: str, base_path: str,
+                 *, verify: bool | str = True) -> None:
+        self._base = base_path
+        self._http = httpx.AsyncClient(
+            base_url=url.rstrip("/"), auth=(user, password), verify=verify,
+            timeout=httpx.Timeout(10.0, read=300.0),
+            headers={"x-keyfactor-requested-with": "APIClient",
+                     "x-keyfactor-api-version": "2"},
+        )
+
+    async def get(self) -> dict[str, Any]:
+        return await self._json("GET", "/SMTP")
+
+    async def put(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._json("PUT", "/SMTP", body)
+
+    async def status(self) -> dict[str, Any]:
+        return await self._json("GET", "/SMTP/Status")
+
+    async def diagnose(self, body: dict[str, Any], on_step: StepCallback) -> dict[str, Any]:
+        async with self._http.stream("POST", f"{self._base}/SMTP/Diagnose", json=body,
+                                     headers={"accept": "application/x-ndjson"}) as response:
+            if response.status_code != 200:
+                await response.aread()
+                raise _error(response)
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    continue
+                item = json.loads(line)
+                if "Step" in item:
+                    on_step(item["Step"])
+                elif "Report" in item:
+                    report: dict[str, Any] = item["Report"]
+                    return report
+        raise ClientError("", "the server ended the diagnosis without a report")
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _json(self, method: str, path: str,
+                    body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self._http.request(method, f"{self._base}{path}", json=body)
+        if response.status_code != 200:
+            raise _error(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+
+def _error(response: httpx.Response) -> ClientError:
+    try:
+        body = response.json()
+        return ClientError(str(body.get("ErrorCode", "")), str(body.get("Message", "")))
+    except (ValueError, AttributeError):
+        return ClientError("", f"HTTP {response.status_code} from {response.request.url}")

@@ -1,0 +1,118 @@
+"""How the CLI shows a profile and a test report to a person: one line a step, as it ends.
+
+Colour only when writing to a terminal (click strips it otherwise); the words carry the
+meaning on their own (ok / FAILED / skipped), so piped output reads the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+_STATUS = {
+    "ok": ("ok", typer.colors.GREEN),
+    "failed": ("FAILED", typer.colors.RED),
+    "skipped": ("skipped", typer.colors.BRIGHT_BLACK),
+}
+
+
+def _first_line(text: object) -> str:
+    return str(text).split("\n", 1)[0] if text else ""
+
+
+def step_summary(step: dict[str, Any]) -> str:
+    """The one fact worth seeing on the step's line."""
+    details: dict[str, Any] = step.get("Details") or {}
+    name = step["Name"]
+    if step["Status"] == "failed":
+        if step.get("ReplyCode") is None:
+            return ""  # the message follows on its own line
+        return f"{step['ReplyCode']} {_first_line(step['ReplyText'])}".strip()
+    if name == "resolve":
+        return ", ".join(details.get("addresses", []))
+    if name == "connect":
+        return f"{details.get('address')} port {details.get('port')}"
+    if name in ("starttls", "tls"):
+        return f"{details.get('protocol', '')} {details.get('cipher', '')}".strip()
+    if name == "certificate":
+        trust = details.get("trust", "system")
+        names = ", ".join(details.get("subject_alt_names", [])[:3])
+        left = details.get("days_left")
+        text = f"{names} (expires in {left} days)" if left is not None else names
+        return f"{text}, NOT VERIFIED (insecure)" if trust == "insecure" else text
+    if name == "auth":
+        return f"{details.get('mechanism', '')} {step.get('ReplyCode') or ''}".strip()
+    if name == "ehlo":
+        return " ".join(details.get("extensions", []))
+    if step.get("ReplyCode") is not None:
+        return f"{step['ReplyCode']} {_first_line(step.get('ReplyText'))}".strip()
+    return ""
+
+
+def step_line(step: dict[str, Any]) -> str:
+    word, colour = _STATUS.get(step["Status"], (step["Status"], typer.colors.WHITE))
+    status = typer.style(f"{word:<8}", fg=colour, bold=step["Status"] == "failed")
+    duration = f"{step['DurationMs']:>7.0f} ms" if step["Status"] != "skipped" else " " * 10
+    return f"  {status} {step['Name']:<12}{duration}  {step_summary(step)}".rstrip()
+
+
+def failure_lines(step: dict[str, Any]) -> list[str]:
+    lines = []
+    if step.get("Message"):
+        lines.append(f"           {step['Message']}")
+    if step.get("Hint"):
+        lines.append(typer.style(f"           hint: {step['Hint']}", fg=typer.colors.YELLOW))
+    return lines
+
+
+def verdict(report: dict[str, Any]) -> str:
+    failed = next((s for s in report["Steps"] if s["Status"] == "failed"), None)
+    if report["Success"]:
+        delivered = "delivered" if report["Mode"] == "send" else "verified, nothing delivered"
+        return typer.style(f"Test {report['TestId']} succeeded ({delivered}).",
+                           fg=typer.colors.GREEN, bold=True)
+    where = failed["Name"] if failed else "?"
+    return typer.style(f"Test {report['TestId']} FAILED at {where}.", fg=typer.colors.RED,
+                       bold=True)
+
+
+def profile_lines(profile: dict[str, Any], status: dict[str, Any]) -> list[str]:
+    auth = {0: "Anonymous", 2: "Basic", 3: "OAuth client credentials"}.get(
+        profile["RelayAuthenticationType"], str(profile["RelayAuthenticationType"]))
+    username = (profile.get("RelayUsername") or {}).get("SecretValue")
+    trust = status.get("Trust", "system")
+    lines = [
+        f"Host:            {profile['Host'] or '(not set)'}",
+        f"Port:            {profile['Port']}",
+        f"Use SSL:         {'yes' if profile['UseSSL'] else 'no'}",
+        f"Sender name:     {profile['SenderName'] or '(not set)'}",
+        f"Sender account:  {profile['SenderAccount'] or '(not set)'}",
+        f"Authentication:  {auth}",
+    ]
+    if username:
+        lines.append(f"Relay username:  {username}")
+    if profile["RelayAuthenticationType"] == 2:
+        stored = "stored" if status.get("PasswordStored") else "NOT stored"
+        lines.append(f"Relay password:  ({stored}; never shown)")
+    if profile.get("TokenEndpoint"):
+        lines.append(f"Token endpoint:  {profile['TokenEndpoint']}")
+        stored = "stored" if status.get("ClientSecretStored") else "NOT stored"
+        lines.append(f"Client secret:   ({stored}; never shown)")
+    trust_text = {"system": "system trust store", "bundle": "relay CA bundle",
+                  "pinned": "pinned certificate",
+                  "insecure": typer.style("INSECURE: certificates not verified",
+                                          fg=typer.colors.RED, bold=True)}.get(trust, trust)
+    lines.append(f"TLS trust:       {trust_text}")
+    last = status.get("LastTest")
+    if last:
+        outcome = "ok" if last["Success"] else f"FAILED at {last['FailedStep']}"
+        stale = "" if last["Current"] else " (profile changed since)"
+        when = str(last["TestedAt"])[:19].replace("T", " ") + " UTC"
+        lines.append(f"Last test:       {when} by {last['TestedBy']}, "
+                     f"{last['Mode']}: {outcome}{stale}")
+        if last.get("CertificateNotAfter"):
+            lines.append(f"Relay cert:      expires {last['CertificateNotAfter']}")
+    else:
+        lines.append("Last test:       never")
+    return lines

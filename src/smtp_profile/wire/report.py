@@ -1,0 +1,111 @@
+"""Reports, status and relay options <-> their JSON shapes (PascalCase, like Keyfactor)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from smtp_profile.domain.errors import ValidationFailed
+from smtp_profile.domain.profile import Profile, ProfileDraft
+from smtp_profile.domain.relay_options import Mechanism, RelayOptions, parse_mechanism
+from smtp_profile.domain.status import LastTest
+from smtp_profile.domain.steps import StepResult, TestMode, TestReport
+from smtp_profile.wire import v1, v2
+from smtp_profile.wire.binding import bind
+from smtp_profile.wire.models import (
+    DiagnoseV1In,
+    DiagnoseV2In,
+    LastTestOut,
+    OptionsIn,
+    OptionsOut,
+    ReportOut,
+    StatusOut,
+    StepOut,
+)
+
+_NOT_PROFILE_FIELDS = {"mode", "mechanism", "test_recipient"}
+
+
+@dataclass(frozen=True)
+class DiagnoseRequest:
+    draft: ProfileDraft | None
+    """None: diagnose the stored profile."""
+    recipient: str | None
+    mode: TestMode
+    mechanism: Mechanism | None
+
+
+def parse_mode(text: str | None) -> TestMode:
+    if text is None or text == "":
+        return TestMode.SEND
+    for mode in TestMode:
+        if text.lower() == mode.value:
+            return mode
+    raise ValidationFailed([f"Mode must be send or verify (got {text[:20]!r})"])
+
+
+def decode_diagnose(data: dict[str, Any], version: int) -> DiagnoseRequest:
+    """A Test body of either version plus Mode/Mechanism; only those: the stored profile."""
+    body: DiagnoseV1In | DiagnoseV2In = (bind(DiagnoseV1In, data) if version == 1
+                                         else bind(DiagnoseV2In, data))
+    mode = parse_mode(body.mode)
+    mechanism = parse_mechanism(body.mechanism) if body.mechanism else None
+    if not body.model_fields_set - _NOT_PROFILE_FIELDS:
+        return DiagnoseRequest(None, body.test_recipient, mode, mechanism)
+    profile_data = {k: v for k, v in data.items() if k.lower() not in ("mode", "mechanism")}
+    draft, recipient = (v1.decode_test(profile_data) if version == 1
+                        else v2.decode_test(profile_data))
+    return DiagnoseRequest(draft, recipient, mode, mechanism)
+
+
+def encode_step(step: StepResult) -> dict[str, Any]:
+    return StepOut(
+        Name=step.name.value, Status=step.status.value, DurationMs=step.duration_ms,
+        ReplyCode=step.reply_code, ReplyText=step.reply_text, Message=step.message,
+        Hint=step.hint, Details=step.details,
+    ).model_dump(by_alias=True)
+
+
+def encode_report(report: TestReport) -> dict[str, Any]:
+    return ReportOut(
+        Success=report.success, TestId=report.test_id, Mode=report.mode.value,
+        Steps=[StepOut.model_validate(encode_step(s)) for s in report.steps],
+        Transcript=report.transcript,
+    ).model_dump(by_alias=True)
+
+
+def decode_options(data: dict[str, Any]) -> tuple[str | None, str | None, bool | None,
+                                                  str | None]:
+    body = bind(OptionsIn, data)
+    return body.ca_bundle, body.pinned_sha256, body.insecure, body.mechanism
+
+
+def encode_options(options: RelayOptions) -> dict[str, Any]:
+    return OptionsOut(
+        CaBundle=options.ca_pem, PinnedSha256=options.pinned_sha256,
+        Insecure=options.insecure, Mechanism=options.mechanism.value,
+        Trust=options.trust_mode.value,
+    ).model_dump(by_alias=True)
+
+
+def encode_status(profile: Profile, version: int, updated_at: datetime | None,
+                  updated_by: str | None, options: RelayOptions,
+                  last: LastTest | None) -> dict[str, Any]:
+    return StatusOut(
+        ProfileVersion=version,
+        UpdatedAt=updated_at.isoformat() if updated_at else None,
+        UpdatedBy=updated_by,
+        PasswordStored=profile.password is not None,
+        ClientSecretStored=profile.client_secret is not None,
+        Trust=options.trust_mode.value,
+        LastTest=None if last is None else LastTestOut(
+            TestId=last.test_id, TestedAt=last.tested_at.isoformat(),
+            TestedBy=last.tested_by, Mode=last.mode.value, Success=last.success,
+            FailedStep=last.failed_step.value if last.failed_step else None,
+            Message=last.message, ProfileVersion=last.profile_version,
+            Current=last.profile_version == version,
+            CertificateNotAfter=last.certificate_not_after.isoformat()
+            if last.certificate_not_after else None,
+        ),
+    ).model_dump(by_alias=True)
