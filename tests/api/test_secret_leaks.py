@@ -49,6 +49,9 @@ def test_the_relay_password_never_leaves(service: RunningService,
                                                                   "TestRecipient": "p@x.test"}))
         responses.append(v1.post("/KeyfactorAPI/SMTP/Test", json={**test, "Port": wrong.port}))
         responses.append(v1.post("/KeyfactorAPI/SMTP/Test", json={**test, "Port": closed_port()}))
+        diagnosed = [v1.post("/KeyfactorAPI/SMTP/Diagnose", json={**test, "Port": port})
+                     for port in (good.port, wrong.port)]
+        diagnosed.append(v1.post("/KeyfactorAPI/SMTP/Diagnose", json={"Mode": "verify"}))
         responses.append(v1.put("/KeyfactorAPI/SMTP",
                                 json={**profile, "RelayPassword": CANARY + "\r\n"}))
         responses.append(v1.put("/KeyfactorAPI/SMTP",
@@ -59,7 +62,10 @@ def test_the_relay_password_never_leaves(service: RunningService,
                                 headers={"content-type": "application/json"}))
     assert [r.status_code for r in responses[:6]] == [200] * 6
     assert [r.status_code for r in responses[6:]] == [400] * 6
-    assert len(good.received) == 2
+    assert [r.status_code for r in diagnosed] == [200] * 3
+    assert [r.json()["Success"] for r in diagnosed] == [True, False, True]
+    responses += diagnosed
+    assert len(good.received) == 3
     leaks = [
         (form, r.request.method, r.text)
         for r in responses for form in forms_of(CANARY)

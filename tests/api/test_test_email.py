@@ -193,6 +193,7 @@ def test_wrong_password(service: RunningService, smtp_server: Callable[..., Smtp
         relay.port, Host="mail.test", UseSSL=True, RelayAuthenticationType=2,
         RelayUsername="svc", RelayPassword=CANARY))
     assert "failed at step 'AUTH'" in message and "535" in message
+    assert "Hint: Check RelayUsername and RelayPassword" in message
     assert CANARY not in message
 
 
