@@ -10,6 +10,8 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 
+from smtp_profile.domain.steps import STEP_LABELS, StepName
+
 PORT_ADVICE = "Usual ports: 25 (relay), 587 (submission with STARTTLS), 465 (implicit TLS)."
 
 
@@ -265,7 +267,14 @@ def disconnected(step_label: str) -> StepFailure:
 
 def reply_failed(step: str, code: int, text: str, *, sender: str | None = None,
                  username: str | None = None, tls_active: bool = False) -> StepFailure:
-    """A refusal reply at `step` ("ehlo", "auth", "mail_from", ...), explained."""
+    """A refusal reply at `step` ("ehlo", "auth", "mail_from", ...), explained.
+
+    aiosmtplib reports a line that is not an SMTP reply with code -1; its text is
+    whatever the peer sent, so it is dropped here rather than echoed.
+    """
+    if code < 0:
+        names = {name.value: name for name in StepName}
+        return not_smtp_server(STEP_LABELS[names[step]] if step in names else step)
     message, hint = _reply_explanation(step, code, text, sender=sender, username=username,
                                        tls_active=tls_active)
     return StepFailure(message, hint=hint, reply_code=code, reply_text=text)

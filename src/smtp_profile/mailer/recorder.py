@@ -65,8 +65,6 @@ class Recorder:
         label = STEP_LABELS[name]
         if isinstance(exc, StepFailure):
             return exc
-        if isinstance(exc, SMTPResponseException) and exc.code < 0:
-            return diagnosis.not_smtp_server(label)
         if isinstance(exc, SMTPResponseException):
             self.server(exc.code, exc.message)
             return diagnosis.reply_failed(name.value, exc.code, exc.message)
@@ -123,6 +121,10 @@ class Recorder:
         self.transcript.append(f"C: {command} {REDACTED}".rstrip())
 
     def server(self, code: int, text: str) -> None:
+        """A reply; a line that is not SMTP (code < 0) is never copied into the report."""
+        if code < 0:
+            self.transcript.append("S: (a reply that is not SMTP; not shown)")
+            return
         lines = text.split("\n") if text else [""]
         for index, line in enumerate(lines):
             separator = " " if index == len(lines) - 1 else "-"
