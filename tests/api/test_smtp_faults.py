@@ -62,7 +62,7 @@ def smtp_script(replies: dict[str, Action], banner: Action = "220 mx.test ESMTP"
             if verb == "DATA":
                 if not await act(replies.get("DATA", defaults["DATA"]), reader, writer):
                     return
-                while (body := await reader.readline()) not in (b".\r\n", b""):
+                while await reader.readline() not in (b".\r\n", b""):
                     if replies.get("BODY") == "reset":
                         reset(writer)
                         return
