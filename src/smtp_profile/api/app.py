@@ -71,8 +71,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def health() -> Response:
         return JSONResponse({"Status": "ok"})
 
+    api_routes = [r for router in (smtp_router, diagnostics_router)
+                  for r in router.routes if isinstance(r, Route)]
+    allowed: dict[str, list[str]] = {}
+    for route in api_routes:
+        allowed.setdefault(base + route.path, []).extend(sorted(route.methods or ()))
+    app.state.allowed_methods = allowed
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
-    paths += [base + r.path for router in (smtp_router, diagnostics_router)
-              for r in router.routes if isinstance(r, Route)]
+    paths += list(allowed)
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)
     return app

@@ -35,10 +35,15 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 405:
+        # Starlette names only the methods of the first route that matched the path; GET
+        # and PUT /SMTP are separate routes, so the app keeps the full list per path.
+        known: dict[str, list[str]] = getattr(request.app.state, "allowed_methods", {})
+        allow = ", ".join(known.get(request.url.path, [])) or \
+            (exc.headers or {}).get("Allow", "")
         return error_response(
             ErrorKind.METHOD_NOT_ALLOWED,
-            f"{request.method} is not allowed on {request.url.path}",
-            {"Allow": (exc.headers or {}).get("Allow", "")},
+            f"{request.method} is not allowed on {request.url.path}; use {allow}",
+            {"Allow": allow},
         )
     if exc.status_code == 404:
         return error_response(ErrorKind.NOT_FOUND,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 
 import idna
 
@@ -27,9 +28,18 @@ class AddressError(ValueError):
     """Why a host or mailbox was refused, in words a user can act on."""
 
 
+def is_unsafe_char(ch: str) -> bool:
+    """C0/C1 controls and DEL (they end protocol lines and headers), Unicode line and
+    paragraph separators, and invisible format characters (zero-width and bidi controls,
+    used to make one name look like another)."""
+    code = ord(ch)
+    if code < 0x20 or 0x7F <= code < 0xA0:
+        return True
+    return code > 0x7F and unicodedata.category(ch) in ("Cf", "Zl", "Zp")
+
+
 def has_control_chars(text: str) -> bool:
-    """True for C0/C1 controls and DEL: they could end a protocol line or a header."""
-    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in text)
+    return any(is_unsafe_char(ch) for ch in text)
 
 
 def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

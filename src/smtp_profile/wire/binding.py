@@ -13,6 +13,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from smtp_profile.domain.addresses import is_unsafe_char
 from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
@@ -65,9 +66,38 @@ def fold_keys(data: dict[str, Any], model: type[BaseModel], path: str = "") -> d
     return folded
 
 
+# Fields whose text legitimately spans lines (PEM certificates).
+MULTILINE_FIELDS = frozenset({"CaBundle"})
+
+
+def control_character_problems(value: Any, path: str = "") -> list[str]:
+    """Every string anywhere in a body that holds a control character (CR, LF, NUL...).
+
+    Checked for all fields, used or not: a value that could inject a protocol line or a
+    header is refused even where the profile's type would ignore it.
+    """
+    if isinstance(value, str):
+        field = path.rsplit(".", 1)[-1]
+        allowed = "\r\n\t" if field in MULTILINE_FIELDS else ""
+        if any(is_unsafe_char(ch) and ch not in allowed for ch in value):
+            return [f"{path or 'value'} must not contain line breaks or other control "
+                    "characters"]
+        return []
+    if isinstance(value, dict):
+        return [p for key, item in value.items()
+                for p in control_character_problems(item, f"{path}.{key}" if path else key)]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value)
+                for p in control_character_problems(item, f"{path}[{i}]")]
+    return []
+
+
 def bind(model: type[M], data: dict[str, Any], *, lax: bool = False) -> M:
     """Validate `data` against `model`; `lax` converts strings, for form bodies only."""
     folded = fold_keys(data, model)
+    problems = control_character_problems(folded)
+    if problems:
+        raise ValidationFailed(problems)
     try:
         return model.model_validate(folded, strict=not lax, by_alias=True, by_name=False)
     except ValidationError as exc:

@@ -9,7 +9,7 @@ these same classes, so it describes what the server really accepts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,6 +66,8 @@ class ProfileV1In(_In):
 class TestV1In(ProfileV1In):
     """Body of a version-1 POST /SMTP/Test."""
 
+    __test__: ClassVar[bool] = False  # not a pytest test class
+
     test_recipient: str | None = Field(None, alias="TestRecipient")
 
 
@@ -100,6 +102,8 @@ class ProfileV2In(_In):
 
 class TestV2In(ProfileV2In):
     """Body of a version-2 POST /SMTP/Test."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class
 
     test_recipient: str | None = Field(None, alias="TestRecipient")
 
