@@ -9,7 +9,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from smtp_profile.domain.profile import Profile, ProfileDraft, build_profile, check_recipient
+from smtp_profile.domain.profile import (
+    Profile,
+    ProfileDraft,
+    build_profile,
+    build_replacement,
+    check_recipient,
+)
 from smtp_profile.domain.steps import TestMode, TestReport
 from smtp_profile.mailer.conversation import Mailer
 from smtp_profile.store.profiles import ProfileRepository, StoredProfile
@@ -37,7 +43,7 @@ class ProfileService:
     async def replace(self, draft: ProfileDraft, *, actor: str,
                       expected_version: int | None = None) -> StoredProfile:
         stored = await self._profiles.replace(
-            lambda current: build_profile(draft, current.profile),
+            lambda current: build_replacement(draft, current.profile),
             actor=actor, expected_version=expected_version,
         )
         log.info("profile replaced by %s: host=%s port=%s auth=%s version=%s", actor,
