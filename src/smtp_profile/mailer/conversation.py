@@ -37,6 +37,8 @@ from smtp_profile.mailer.message import build_test_message, envelope
 from smtp_profile.mailer.recorder import Recorder, StopConversation
 from smtp_profile.mailer.resolver import ResolvedAddress, Resolver, SystemResolver
 from smtp_profile.mailer.tls import client_context, describe_peer
+from smtp_profile.mailer.xoauth2 import XOAuth2Login
+from smtp_profile.oauth.token import TokenClient
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,12 @@ class Mailer:
             else "SMTP_PROFILE_CA_BUNDLE"
         )
         self.local_hostname = config.local_hostname or _default_local_hostname()
+        # Its own TLS context: httpx sets ALPN on the context it is given.
+        self.tokens = TokenClient(
+            tls_context=client_context(config.ca_bundle),
+            connect_timeout=config.connect_timeout, timeout=config.test_timeout,
+            trust_source=self.trust_source,
+        )
 
     async def run(self, profile: Profile, recipient: str, *, mode: TestMode = TestMode.SEND,
                   test_id: str | None = None) -> TestReport:
@@ -81,8 +89,8 @@ class Mailer:
         plan = plan_steps(
             implicit_tls=profile.tls_mode(self.config.implicit_tls_ports) is TlsMode.IMPLICIT,
             starttls=profile.tls_mode(self.config.implicit_tls_ports) is TlsMode.STARTTLS,
-            auth=profile.auth_type is AuthType.BASIC,
-            token=False,
+            auth=profile.auth_type in (AuthType.BASIC, AuthType.OAUTH),
+            token=profile.auth_type is AuthType.OAUTH,
             mode=mode,
         )
         recorder = Recorder(test_id or new_test_id(), mode, plan)
@@ -137,7 +145,7 @@ class _Conversation:
         await self._ehlo()
         if self.tls is TlsMode.STARTTLS:
             await self._starttls()
-        if self.profile.auth_type is AuthType.BASIC:
+        if self.profile.auth_type in (AuthType.BASIC, AuthType.OAUTH):
             await self._auth()
         env = envelope(self.profile.sender_account or "", self.recipient)
         message = build_test_message(self.profile, self.recipient, self.rec.test_id,
@@ -300,6 +308,11 @@ class _Conversation:
 
     async def _auth(self) -> None:
         smtp = self._smtp()
+        if self.profile.auth_type is AuthType.OAUTH:
+            await XOAuth2Login(smtp, self.rec, self.mailer.tokens, self.profile,
+                               tls_active=self.tls_active,
+                               starttls_offered=self.starttls_offered).run()
+            return
         async with self.rec.step(StepName.AUTH) as step:
             if not smtp.supports_extension("auth"):
                 raise diagnosis.auth_not_offered(tls_active=self.tls_active,
