@@ -20,18 +20,12 @@ from smtp_profile.domain.oauth import (
     MAX_CLIENT_ID_LENGTH,
     MAX_SCOPE_LENGTH,
     OAuthSettingError,
-    RequestHeader,
     check_request_headers,
     check_token_endpoint,
     endpoint_destination,
 )
+from smtp_profile.domain.oauth import RequestHeader as RequestHeader  # re-exported
 from smtp_profile.domain.secrets import Secret
-
-__all__ = [
-    "AuthType", "Profile", "ProfileDraft", "RequestHeader", "TlsMode", "build_profile",
-    "build_replacement", "changed_binding_fields", "check_recipient",
-    "client_secret_destination", "password_destination",
-]
 
 PROFILE_ID = 1
 DEFAULT_PORT = 25
@@ -142,7 +136,7 @@ _PASSWORD_BINDING = (
     ("username", "RelayUsername"),
 )
 
-# The client secret is posted to TokenEndpoint as ClientId; the token it buys is sent to
+# The client secret is posted to TokenEndpoint with ClientId; the token it buys is sent to
 # Host:Port. Changing any of them must not reuse the stored secret, or a Test could post
 # it to another endpoint, or hand a token bought with it to another server.
 _CLIENT_SECRET_BINDING = (
@@ -171,10 +165,6 @@ def password_destination(profile: Profile) -> tuple[object, ...]:
     """Where a password may be sent: comparing two of these decides reuse."""
     return _destination(profile, _PASSWORD_BINDING)
 
-
-def client_secret_destination(profile: Profile) -> tuple[object, ...]:
-    """Where a client secret (and the tokens it buys) may be sent."""
-    return _destination(profile, _CLIENT_SECRET_BINDING)
 
 
 def build_profile(draft: ProfileDraft, stored: Profile) -> Profile:
