@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import trustme
 
+from tests.support.oauth import Issuer, TokenEndpoint
 from tests.support.resolver import StaticResolver
 from tests.support.service import RunningService, service_settings, start_service
 from tests.support.smtp import Behaviour, LoopThread, ScriptedServer, SmtpServer
@@ -84,3 +85,18 @@ def scripted_server(loop_thread: LoopThread) -> Iterator[Callable[..., ScriptedS
     yield make
     for server in servers:
         server.close()
+
+
+@pytest.fixture
+def token_endpoint(server_context: ssl.SSLContext) -> Iterator[Callable[..., TokenEndpoint]]:
+    """Real OAuth token endpoints on 127.0.0.1: `make(issuer)` for HTTP, `tls=True` for HTTPS."""
+    endpoints: list[TokenEndpoint] = []
+
+    def make(issuer: Issuer, *, tls: bool = False) -> TokenEndpoint:
+        endpoint = TokenEndpoint(issuer, server_context if tls else None)
+        endpoints.append(endpoint)
+        return endpoint
+
+    yield make
+    for endpoint in endpoints:
+        endpoint.close()

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from smtp_profile.domain.errors import ValidationFailed
-from smtp_profile.domain.profile import Profile, ProfileDraft, build_profile, check_recipient
+from smtp_profile.domain.profile import (
+    Profile,
+    ProfileDraft,
+    build_profile,
+    build_replacement,
+    check_recipient,
+)
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions
 from smtp_profile.domain.status import LastTest, summarize
 from smtp_profile.domain.steps import StepResult, TestMode, TestReport
@@ -65,7 +71,7 @@ class ProfileService:
     async def replace(self, draft: ProfileDraft, *, actor: str,
                       expected_version: int | None = None) -> StoredProfile:
         stored = await self._profiles.replace(
-            lambda current: build_profile(draft, current.profile),
+            lambda current: build_replacement(draft, current.profile),
             actor=actor, expected_version=expected_version,
         )
         log.info("profile replaced by %s: host=%s port=%s auth=%s version=%s", actor,

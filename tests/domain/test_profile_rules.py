@@ -89,7 +89,7 @@ def test_password_of_an_anonymous_profile_is_never_reused() -> None:
         build_profile(replace(BASIC, password=None), anonymous)
 
 
-@pytest.mark.parametrize("auth_type", [1, 3, 4])
+@pytest.mark.parametrize("auth_type", [1, 4])
 def test_unsupported_auth_types(auth_type: int) -> None:
     with pytest.raises(DomainError) as caught:
         build_profile(replace(BASIC, auth_type=auth_type), SEED)

@@ -13,6 +13,7 @@ import uvicorn
 
 from smtp_profile.api import create_app
 from smtp_profile.config import INITIAL_ADMIN_PASSWORD_FILE, Settings
+from smtp_profile.domain.profile import Profile
 from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.runtime import Runtime, prepare
 
@@ -43,15 +44,19 @@ class RunningService:
 
     def runtime_password(self) -> str | None:
         """The stored relay password, read from the database with the service's key."""
+        password = self.stored_profile().password
+        return None if password is None else password.reveal()
+
+    def stored_profile(self) -> Profile:
+        """The stored profile with its secrets, read from the database with the service's key."""
         import asyncio
 
-        async def read() -> str | None:
+        async def read() -> Profile:
             runtime = Runtime.open(self.settings)
             try:
-                password = (await runtime.profiles.load()).profile.password
+                return (await runtime.profiles.load()).profile
             finally:
                 await runtime.close()
-            return None if password is None else password.reveal()
 
         return asyncio.run(read())
 

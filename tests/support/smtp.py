@@ -1,13 +1,17 @@
 """Real SMTP servers for tests: aiosmtpd on its own event loop in a thread.
 
 Each server listens on 127.0.0.1 with an ephemeral port. `SmtpServer` speaks real SMTP
-(plain, STARTTLS or implicit TLS, with AUTH PLAIN/LOGIN checking a password);
+(plain, STARTTLS or implicit TLS, with AUTH PLAIN/LOGIN checking a password, and AUTH
+XOAUTH2 accepting only the bearer tokens it is given);
 the `*Server` classes below it misbehave in specific, deliberate ways.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 import socket
 import ssl
 import threading
@@ -17,7 +21,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 class LoopThread:
@@ -61,6 +65,14 @@ class Behaviour:
     reject_mail_from: str | None = None
     reject_data: str | None = None
     data_commands: int = 0
+    # AUTH XOAUTH2 is offered only when this is set, and accepts only these tokens.
+    xoauth2_tokens: frozenset[str] | None = None
+    # (user, token) of every AUTH XOAUTH2 received, accepted or not.
+    xoauth2_attempts: list[tuple[str, str]] = field(default_factory=list)
+
+
+XOAUTH2_ERROR = {"status": "401", "schemes": "bearer",
+                 "scope": "https://outlook.office.com/SMTP.Send"}
 
 
 class RecordingHandler:
@@ -99,6 +111,29 @@ class RecordingHandler:
         ))
         return "250 2.0.0 Ok: queued as TESTQ123"
 
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """RFC 7628-style XOAUTH2: a refused token gets a JSON error challenge, then 535."""
+        if len(args) == 1:
+            blob = await server.challenge_auth("", encode_to_b64=False)
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        assert isinstance(blob, bytes)
+        fields = dict(part.split(b"=", 1) for part in blob.split(b"\x01") if b"=" in part)
+        user = fields.get(b"user", b"").decode()
+        auth = fields.get(b"auth", b"").decode()
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else ""
+        self.behaviour.xoauth2_attempts.append((user, token))
+        if user and token in (self.behaviour.xoauth2_tokens or ()):
+            return AuthResult(success=True, auth_data=user)
+        await server.challenge_auth(json.dumps(XOAUTH2_ERROR))
+        return AuthResult(success=False, handled=False)
+
 
 class SmtpServer:
     """A real SMTP server: `mode` is "plain", "starttls" or "implicit"."""
@@ -115,6 +150,10 @@ class SmtpServer:
             kwargs["authenticator"] = self._authenticate
         if mode == "starttls":
             kwargs["tls_context"] = server_context
+        excluded = list(smtp_kwargs.pop("auth_exclude_mechanism", []))
+        if self.behaviour.xoauth2_tokens is None:
+            excluded.append("XOAUTH2")
+        kwargs["auth_exclude_mechanism"] = excluded
         kwargs.update(smtp_kwargs)
 
         def factory() -> SMTP:

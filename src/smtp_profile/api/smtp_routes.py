@@ -69,8 +69,11 @@ async def get_smtp(request: Request, context: CallContext = _read) -> Response:
     summary="Replace the SMTP profile",
     description="Replaces the whole profile; fields not sent are cleared, except the "
     "write-only password, which is kept when absent and the destination (Host, Port, "
-    "UseSSL, RelayAuthenticationType, RelayUsername) is unchanged. Version 1 also accepts "
-    "a form-encoded body. Permission: /system_settings/modify/.",
+    "UseSSL, RelayAuthenticationType, RelayUsername) is unchanged, and the write-only "
+    "OAuth ClientSecret, kept likewise while TokenEndpoint, ClientId, Host, Port and UseSSL "
+    "are unchanged. Version 1 also accepts a form-encoded body; it keeps a type-3 "
+    "profile's OAuth settings and cannot switch it to another type. "
+    "Permission: /system_settings/modify/.",
     openapi_extra=openapi.operation(
         request_body=openapi.body(
             json=[ProfileV1In, ProfileV2In], form=ProfileV1In,
@@ -95,8 +98,10 @@ async def put_smtp(request: Request, context: CallContext = _modify) -> Response
     "/SMTP/Test",
     summary="Send a test e-mail",
     description="Sends one test message with the settings in the body (not the stored "
-    "ones) to TestRecipient. A missing password uses the stored one only if the "
-    "destination is the one it was saved for. Version 1 answers with the tested settings; "
+    "ones) to TestRecipient. A missing password or OAuth client secret uses the stored one "
+    "only if the destination is the one it was saved for. Type 3 obtains an access token "
+    "(client credentials) and authenticates with AUTH XOAUTH2, over TLS only. Version 1 "
+    "answers with the tested settings; "
     "version 2 with an empty body. Every answer carries the X-Test-Id header, also found "
     "in the test message. Permission: /system_settings/modify/.",
     openapi_extra=openapi.operation(request_body=openapi.body(json=[TestV1In, TestV2In])),

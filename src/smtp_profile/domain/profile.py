@@ -3,8 +3,8 @@
 A profile arrives as a `ProfileDraft` (what a client sent, already of the right JSON types)
 and becomes a `Profile` only through `build_profile`, which validates every field and
 decides whether a stored secret may be reused. The reuse rule is the heart of the service:
-clients never get the password back, so they cannot resend it, yet a stored password must
-never be sent anywhere but the destination it was saved for.
+clients never get the password (or OAuth client secret) back, so they cannot resend it, yet
+a stored secret must never be sent anywhere but the destination it was saved for.
 """
 
 from __future__ import annotations
@@ -15,6 +15,16 @@ from enum import IntEnum, StrEnum
 
 from smtp_profile.domain.addresses import AddressError, ascii_host, check_mailbox, has_control_chars
 from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
+from smtp_profile.domain.oauth import (
+    MAX_AUDIENCE_LENGTH,
+    MAX_CLIENT_ID_LENGTH,
+    MAX_SCOPE_LENGTH,
+    OAuthSettingError,
+    check_request_headers,
+    check_token_endpoint,
+    endpoint_destination,
+)
+from smtp_profile.domain.oauth import RequestHeader as RequestHeader  # re-exported
 from smtp_profile.domain.secrets import Secret
 
 PROFILE_ID = 1
@@ -39,23 +49,15 @@ class AuthType(IntEnum):
     OAUTH = 3
 
 
-# Values Keyfactor's enum allows but whose meaning is unpublished or not built here.
+_AUTH_CHOICES = "0 (Anonymous), 2 (Basic) or 3 (OAuth client credentials)"
+
+# Values Keyfactor's enum allows but whose meaning is unpublished.
 _UNSUPPORTED_AUTH = {
     1: "RelayAuthenticationType 1 is not supported: its meaning is not published by "
-    "Keyfactor. Use 0 (Anonymous) or 2 (Basic).",
-    3: "RelayAuthenticationType 3 (OAuth client credentials) is not supported yet. "
-    "Use 0 (Anonymous) or 2 (Basic).",
+    f"Keyfactor. Use {_AUTH_CHOICES}.",
     4: "RelayAuthenticationType 4 is not supported: its meaning is not published by "
-    "Keyfactor. Use 0 (Anonymous) or 2 (Basic).",
+    f"Keyfactor. Use {_AUTH_CHOICES}.",
 }
-
-
-@dataclass(frozen=True)
-class RequestHeader:
-    """An extra HTTP header for the OAuth token request."""
-
-    name: str
-    value: str
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,11 @@ class Profile:
     def has_password(self) -> bool:
         return self.password is not None
 
+    @property
+    def sasl_user(self) -> str:
+        """Who an OAuth token authenticates as: RelayUsername if set, else SenderAccount."""
+        return self.username or self.sender_account or ""
+
 
 @dataclass(frozen=True)
 class ProfileDraft:
@@ -96,6 +103,9 @@ class ProfileDraft:
 
     `None` means "not sent or null". For secrets that is the signal to keep the stored
     value, when the destination it is bound to has not changed.
+
+    `carries_oauth` is False for version 1 of the API, which has no OAuth fields: a
+    type-3 draft then keeps the stored OAuth settings instead of clearing them.
     """
 
     host: str | None = None
@@ -113,6 +123,7 @@ class ProfileDraft:
     scope: str | None = None
     audience: str | None = None
     request_headers: tuple[RequestHeader, ...] | None = None
+    carries_oauth: bool = True
 
 
 # The fields a stored password is bound to, in the order they are reported, with the
@@ -125,11 +136,35 @@ _PASSWORD_BINDING = (
     ("username", "RelayUsername"),
 )
 
+# The client secret is posted to TokenEndpoint with ClientId; the token it buys is sent to
+# Host:Port. Changing any of them must not reuse the stored secret, or a Test could post
+# it to another endpoint, or hand a token bought with it to another server.
+_CLIENT_SECRET_BINDING = (
+    ("token_endpoint", "TokenEndpoint"),
+    ("client_id", "ClientId"),
+    ("host", "Host"),
+    ("port", "Port"),
+    ("use_ssl", "UseSSL"),
+    ("auth_type", "RelayAuthenticationType"),
+)
+
+
+def _destination(profile: Profile, binding: tuple[tuple[str, str], ...]) -> tuple[object, ...]:
+    values: list[object] = []
+    for attribute, _ in binding:
+        value = getattr(profile, attribute)
+        if attribute == "host" and value:
+            value = ascii_host(value)
+        elif attribute == "token_endpoint" and value:
+            value = endpoint_destination(value)
+        values.append(value)
+    return tuple(values)
+
 
 def password_destination(profile: Profile) -> tuple[object, ...]:
     """Where a password may be sent: comparing two of these decides reuse."""
-    host = ascii_host(profile.host) if profile.host else None
-    return (host, profile.port, profile.use_ssl, profile.auth_type, profile.username)
+    return _destination(profile, _PASSWORD_BINDING)
+
 
 
 def build_profile(draft: ProfileDraft, stored: Profile) -> Profile:
@@ -137,7 +172,8 @@ def build_profile(draft: ProfileDraft, stored: Profile) -> Profile:
 
     Raises ValidationFailed naming every bad field, or a DomainError when a secret
     must be re-entered. Used for PUT (the result is stored) and for Test (the result is
-    only sent to).
+    only sent to). Each authentication type keeps only the settings it uses: switching
+    away from a type erases its secrets.
     """
     problems: list[str] = []
     if draft.profile_id is not None and draft.profile_id != PROFILE_ID:
@@ -154,6 +190,13 @@ def build_profile(draft: ProfileDraft, stored: Profile) -> Profile:
                          max_length=MAX_USERNAME_LENGTH)
         if draft.password is not None:
             _secret_text("RelayPassword", draft.password, problems)
+    oauth = _NO_OAUTH
+    if auth_type is AuthType.OAUTH:
+        username = _text("RelayUsername", draft.username, problems, required=False,
+                         max_length=MAX_USERNAME_LENGTH)
+        if not draft.carries_oauth:
+            draft = _with_stored_oauth(draft, stored)
+        oauth = _oauth_settings(draft, problems)
     if problems:
         raise ValidationFailed(problems)
     assert auth_type is not None  # problems would be non-empty otherwise
@@ -165,13 +208,42 @@ def build_profile(draft: ProfileDraft, stored: Profile) -> Profile:
         sender_account=sender_account,
         sender_name=sender_name,
         use_ssl=use_ssl,
+        client_id=oauth.client_id,
+        token_endpoint=oauth.token_endpoint,
+        scope=oauth.scope,
+        audience=oauth.audience,
+        request_headers=oauth.request_headers,
     )
     if auth_type is AuthType.BASIC:
         password = draft.password
         if password is None:
             password = _reusable_password(candidate, stored)
         candidate = replace(candidate, password=password)
+    if auth_type is AuthType.OAUTH:
+        client_secret = draft.client_secret
+        if client_secret is None:
+            client_secret = _reusable_client_secret(candidate, stored,
+                                                    version_1=not draft.carries_oauth)
+        candidate = replace(candidate, client_secret=client_secret)
     return candidate
+
+
+def build_replacement(draft: ProfileDraft, stored: Profile) -> Profile:
+    """`build_profile` for a PUT, which must also not lose settings the client cannot see.
+
+    Version 1 shows neither the OAuth settings nor the client secret, so a version-1 PUT
+    that would switch a type-3 profile to another type (often just by omitting
+    RelayAuthenticationType, which means 0) is refused instead of silently erasing them.
+    """
+    if (not draft.carries_oauth and stored.auth_type is AuthType.OAUTH
+            and (draft.auth_type or 0) != AuthType.OAUTH):
+        raise ValidationFailed([
+            "RelayAuthenticationType: the stored profile uses 3 (OAuth client credentials), "
+            "whose settings version 1 of the API can neither show nor send; send "
+            f"RelayAuthenticationType 3 to keep them, or change the type with "
+            f"x-keyfactor-api-version: 2 (got {draft.auth_type or 0})"
+        ])
+    return build_profile(draft, stored)
 
 
 def check_recipient(recipient: str | None) -> str:
@@ -183,13 +255,14 @@ def check_recipient(recipient: str | None) -> str:
     return value
 
 
-def changed_binding_fields(new: Profile, stored: Profile) -> list[str]:
+def changed_binding_fields(new: Profile, stored: Profile,
+                           binding: tuple[tuple[str, str], ...] = _PASSWORD_BINDING) -> list[str]:
     """The Keyfactor names of the destination fields that differ between two profiles."""
-    new_dest = password_destination(new)
-    old_dest = password_destination(stored)
+    new_dest = _destination(new, binding)
+    old_dest = _destination(stored, binding)
     return [
         wire_name
-        for (_, wire_name), a, b in zip(_PASSWORD_BINDING, new_dest, old_dest, strict=True)
+        for (_, wire_name), a, b in zip(binding, new_dest, old_dest, strict=True)
         if a != b
     ]
 
@@ -209,6 +282,73 @@ def _reusable_password(candidate: Profile, stored: Profile) -> Secret:
             "saved for.",
         )
     return stored.password
+
+
+def _reusable_client_secret(candidate: Profile, stored: Profile, *, version_1: bool) -> Secret:
+    if stored.client_secret is None or stored.auth_type is not AuthType.OAUTH:
+        raise ValidationFailed(
+            ["ClientSecret is required when RelayAuthenticationType is 3 (OAuth client "
+             "credentials) and no client secret is stored"]
+        )
+    changed = changed_binding_fields(candidate, stored, _CLIENT_SECRET_BINDING)
+    if changed:
+        how = " (with x-keyfactor-api-version: 2)" if version_1 else ""
+        raise DomainError(
+            ErrorKind.SECRET_REENTRY_REQUIRED,
+            f"ClientSecret must be re-entered{how} because {_join(changed)} changed since "
+            "the client secret was saved: a stored client secret is only ever posted to "
+            "the token endpoint it was saved for, and its tokens only sent to that relay.",
+        )
+    return stored.client_secret
+
+
+@dataclass(frozen=True)
+class _OAuthFields:
+    client_id: str | None = None
+    token_endpoint: str | None = None
+    scope: str | None = None
+    audience: str | None = None
+    request_headers: tuple[RequestHeader, ...] | None = None
+
+
+_NO_OAUTH = _OAuthFields()
+
+
+def _with_stored_oauth(draft: ProfileDraft, stored: Profile) -> ProfileDraft:
+    """A version-1 draft of type 3: the OAuth settings it cannot carry are the stored ones."""
+    if stored.auth_type is not AuthType.OAUTH:
+        raise ValidationFailed([
+            "RelayAuthenticationType 3 (OAuth client credentials) needs ClientId, "
+            "ClientSecret and TokenEndpoint, which only version 2 of the API carries: "
+            "send them with x-keyfactor-api-version: 2"
+        ])
+    return replace(draft, client_id=stored.client_id, client_secret=None,
+                   token_endpoint=stored.token_endpoint, scope=stored.scope,
+                   audience=stored.audience, request_headers=stored.request_headers)
+
+
+def _oauth_settings(draft: ProfileDraft, problems: list[str]) -> _OAuthFields:
+    client_id = _text("ClientId", draft.client_id, problems, required=True,
+                      max_length=MAX_CLIENT_ID_LENGTH)
+    if draft.client_secret is not None:
+        _secret_text("ClientSecret", draft.client_secret, problems)
+    token_endpoint: str | None = None
+    if draft.token_endpoint is None or not draft.token_endpoint.strip():
+        problems.append("TokenEndpoint is required")
+    else:
+        try:
+            check_token_endpoint(draft.token_endpoint)
+            token_endpoint = draft.token_endpoint
+        except OAuthSettingError as exc:
+            problems.append(f"TokenEndpoint {exc}")
+    scope = _text("Scope", draft.scope, problems, required=False, max_length=MAX_SCOPE_LENGTH)
+    audience = _text("Audience", draft.audience, problems, required=False,
+                     max_length=MAX_AUDIENCE_LENGTH)
+    headers = draft.request_headers or None
+    if headers is not None:
+        check_request_headers(headers, "RequestHeaders", problems)
+    return _OAuthFields(client_id=client_id, token_endpoint=token_endpoint, scope=scope,
+                        audience=audience, request_headers=headers)
 
 
 def _join(names: Sequence[str]) -> str:
@@ -245,9 +385,7 @@ def _auth_type(value: int | None, problems: list[str]) -> AuthType | None:
     try:
         auth_type = AuthType(raw)
     except ValueError:
-        problems.append(
-            f"RelayAuthenticationType must be 0 (Anonymous) or 2 (Basic) (got {raw})"
-        )
+        problems.append(f"RelayAuthenticationType must be {_AUTH_CHOICES} (got {raw})")
         return None
     return auth_type
 

@@ -46,7 +46,9 @@ from smtp_profile.mailer.diagnosis import StepFailure
 from smtp_profile.mailer.message import build_test_message, envelope
 from smtp_profile.mailer.recorder import Recorder, StopConversation
 from smtp_profile.mailer.resolver import ResolvedAddress, Resolver, SystemResolver
-from smtp_profile.mailer.tls import TrustStore, peer_der, session_details
+from smtp_profile.mailer.tls import TrustStore, client_context, peer_der, session_details
+from smtp_profile.mailer.xoauth2 import XOAuth2Login
+from smtp_profile.oauth.token import TokenClient
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,13 @@ class Mailer:
         self.resolver: Resolver = resolver or SystemResolver()
         self.trust = TrustStore(config.ca_bundle)
         self.local_hostname = config.local_hostname or _default_local_hostname()
+        # Its own TLS context: httpx sets ALPN on the context it is given.
+        self.tokens = TokenClient(
+            tls_context=client_context(config.ca_bundle),
+            connect_timeout=config.connect_timeout, timeout=config.test_timeout,
+            trust_source="SMTP_PROFILE_CA_BUNDLE"
+            + (f" ({config.ca_bundle})" if config.ca_bundle else ""),
+        )
 
     async def run(self, profile: Profile, recipient: str, *, mode: TestMode = TestMode.SEND,
                   options: RelayOptions | None = None, test_id: str | None = None,
@@ -93,8 +102,8 @@ class Mailer:
         plan = plan_steps(
             implicit_tls=tls is TlsMode.IMPLICIT,
             starttls=tls is TlsMode.STARTTLS,
-            auth=profile.auth_type is AuthType.BASIC,
-            token=False,
+            auth=profile.auth_type in (AuthType.BASIC, AuthType.OAUTH),
+            token=profile.auth_type is AuthType.OAUTH,
             mode=mode,
         )
         recorder = Recorder(test_id or new_test_id(), mode, plan, on_step)
@@ -153,7 +162,7 @@ class _Conversation:
         await self._ehlo()
         if self.tls is TlsMode.STARTTLS:
             await self._starttls()
-        if self.profile.auth_type is AuthType.BASIC:
+        if self.profile.auth_type in (AuthType.BASIC, AuthType.OAUTH):
             await self._auth()
         env = envelope(self.profile.sender_account or "", self.recipient)
         message = build_test_message(self.profile, self.recipient, self.rec.test_id,
@@ -339,6 +348,11 @@ class _Conversation:
 
     async def _auth(self) -> None:
         smtp = self._smtp()
+        if self.profile.auth_type is AuthType.OAUTH:
+            await XOAuth2Login(smtp, self.rec, self.mailer.tokens, self.profile,
+                               tls_active=self.tls_active,
+                               starttls_offered=self.starttls_offered).run()
+            return
         async with self.rec.step(StepName.AUTH) as step:
             if not smtp.supports_extension("auth"):
                 raise diagnosis.auth_not_offered(tls_active=self.tls_active,

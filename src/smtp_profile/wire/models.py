@@ -45,7 +45,10 @@ class ProfileV1In(_In):
     host: str | None = Field(None, alias="Host", description="SMTP relay host name or IP.")
     port: int | None = Field(None, alias="Port", description="Defaults to 25 in version 1.")
     relay_authentication_type: int | None = Field(
-        None, alias="RelayAuthenticationType", description="0 Anonymous, 2 Basic."
+        None, alias="RelayAuthenticationType",
+        description="0 Anonymous, 2 Basic, 3 OAuth client credentials. Version 1 cannot "
+        "carry the OAuth settings: with 3 it keeps the stored ones, and it cannot switch a "
+        "type-3 profile to another type (use version 2).",
     )
     relay_username: str | None = Field(None, alias="RelayUsername")
     relay_password: str | None = Field(
@@ -77,8 +80,15 @@ class ProfileV2In(_In):
     id: int | None = Field(None, alias="Id", description="Must be 1 when sent.")
     host: str | None = Field(None, alias="Host")
     port: int | None = Field(None, alias="Port", description="Required in version 2.")
-    relay_authentication_type: int | None = Field(None, alias="RelayAuthenticationType")
-    relay_username: SecretIn | None = Field(None, alias="RelayUsername")
+    relay_authentication_type: int | None = Field(
+        None, alias="RelayAuthenticationType",
+        description="0 Anonymous, 2 Basic, 3 OAuth client credentials (AUTH XOAUTH2).",
+    )
+    relay_username: SecretIn | None = Field(
+        None, alias="RelayUsername",
+        description="Basic: required. OAuth: optional; the mailbox the token authenticates "
+        "as (defaults to SenderAccount).",
+    )
     relay_password: SecretIn | None = Field(
         None, alias="RelayPassword",
         description="Write-only; never returned. Absent or null keeps the stored password "
@@ -90,13 +100,25 @@ class ProfileV2In(_In):
     )
     sender_name: str | None = Field(None, alias="SenderName")
     use_ssl: bool | None = Field(None, alias="UseSSL")
-    client_id: SecretIn | None = Field(None, alias="ClientId")
-    client_secret: SecretIn | None = Field(None, alias="ClientSecret")
-    token_endpoint: str | None = Field(None, alias="TokenEndpoint")
-    scope: str | None = Field(None, alias="Scope")
-    audience: str | None = Field(None, alias="Audience")
+    client_id: SecretIn | None = Field(None, alias="ClientId",
+                                       description="OAuth: required.")
+    client_secret: SecretIn | None = Field(
+        None, alias="ClientSecret",
+        description="OAuth: write-only; never returned. Absent or null keeps the stored "
+        "client secret when TokenEndpoint, ClientId, Host, Port and UseSSL are unchanged.",
+    )
+    token_endpoint: str | None = Field(
+        None, alias="TokenEndpoint",
+        description="OAuth: required; an https URL (http only for localhost/127.0.0.1/::1).",
+    )
+    scope: str | None = Field(None, alias="Scope",
+                              description="OAuth: `scope` of the token request, if set.")
+    audience: str | None = Field(None, alias="Audience",
+                                 description="OAuth: `audience` of the token request, if set.")
     request_headers: list[RequestHeaderIn] | None = Field(
-        None, alias="RequestHeaders", max_length=32
+        None, alias="RequestHeaders", max_length=32,
+        description="OAuth: extra HTTP headers for the token request (at most 16; not "
+        "Authorization, Cookie, Host, Content-Type or other framing headers).",
     )
 
 

@@ -1,4 +1,8 @@
-"""Version 1: flat strings. The password is write-only; a missing Port means 25."""
+"""Version 1: flat strings. The password is write-only; a missing Port means 25.
+
+Version 1 has no OAuth fields. Its drafts say so (`carries_oauth=False`), so the domain
+keeps a type-3 profile's OAuth settings rather than reading their absence as "clear them".
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ def _draft(body: ProfileV1In) -> ProfileDraft:
         sender_account=body.sender_account,
         sender_name=body.sender_name,
         use_ssl=body.use_ssl,
+        carries_oauth=False,
     )
 
 

@@ -1,0 +1,306 @@
+"""The OAuth 2.0 client-credentials grant (RFC 6749 section 4.4), with httpx.
+
+One form-encoded POST to the token endpoint, the client authenticated by
+`client_secret_post`. The certificate is verified with the same trust as the relay
+(system store plus SMTP_PROFILE_CA_BUNDLE) and redirects are not followed: the client
+secret goes to TokenEndpoint and nowhere else. Whatever goes wrong becomes a
+`TokenFailure` whose text comes from the identity provider's `error` and
+`error_description` (with the secret cut out, should a provider echo it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import httpx
+
+from smtp_profile import __version__
+from smtp_profile.domain.addresses import has_control_chars
+from smtp_profile.domain.oauth import RequestHeader
+from smtp_profile.domain.profile import Profile
+from smtp_profile.domain.secrets import REDACTED, Secret
+from smtp_profile.oauth.cache import TokenCache
+
+log = logging.getLogger(__name__)
+
+MAX_RESPONSE_BYTES = 64 * 1024
+MAX_QUOTED_TEXT = 300
+USER_AGENT = f"smtp-profile/{__version__}"
+
+# Hints for the standard error codes of RFC 6749 section 5.2.
+_ERROR_HINTS = {
+    "invalid_client": "Check ClientId and ClientSecret; the client secret may have expired "
+    "or been replaced at the identity provider.",
+    "unauthorized_client": "The application is not allowed the client-credentials grant; "
+    "allow it at the identity provider.",
+    "invalid_scope": "Check Scope (Microsoft 365: https://outlook.office365.com/.default).",
+    "invalid_request": "Check TokenEndpoint, Scope, Audience and RequestHeaders against "
+    "the identity provider's documentation.",
+    "invalid_grant": "The identity provider refused the grant; check the application's "
+    "configuration there.",
+    "unsupported_grant_type": "This endpoint does not offer the client-credentials grant; "
+    "check TokenEndpoint.",
+}
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """Everything that decides which token is issued; the secret does not print."""
+
+    endpoint: str
+    client_id: str
+    client_secret: Secret = field(repr=False)
+    scope: str | None = None
+    audience: str | None = None
+    headers: tuple[RequestHeader, ...] = ()
+
+    @classmethod
+    def for_profile(cls, profile: Profile) -> TokenRequest:
+        if not (profile.token_endpoint and profile.client_id and profile.client_secret):
+            raise ValueError("the profile has no complete OAuth settings")
+        return cls(endpoint=profile.token_endpoint, client_id=profile.client_id,
+                   client_secret=profile.client_secret, scope=profile.scope,
+                   audience=profile.audience, headers=profile.request_headers or ())
+
+    def identity(self) -> list[str]:
+        """Every input of the request, for the cache key (which hashes it)."""
+        parts = [self.endpoint, self.client_id, self.client_secret.reveal(),
+                 self.scope or "", self.audience or ""]
+        for header in self.headers:
+            parts += [header.name.lower(), header.value]
+        return parts
+
+    def form(self) -> dict[str, str]:
+        form = {"grant_type": "client_credentials", "client_id": self.client_id,
+                "client_secret": self.client_secret.reveal()}
+        if self.scope:
+            form["scope"] = self.scope
+        if self.audience:
+            form["audience"] = self.audience
+        return form
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A bearer token; `from_cache` says whether it was issued for an earlier test."""
+
+    value: Secret = field(repr=False)
+    expires_in: float | None
+    from_cache: bool = False
+
+
+@dataclass
+class TokenFailure(Exception):
+    """Why no token was obtained, explained; never holds the client secret."""
+
+    message: str
+    hint: str | None = None
+    details: dict[str, object] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TokenClient:
+    """Obtains access tokens, reusing a cached one until shortly before it expires."""
+
+    def __init__(self, *, tls_context: ssl.SSLContext, connect_timeout: float,
+                 timeout: float, trust_source: str = "SMTP_PROFILE_CA_BUNDLE",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.tls_context = tls_context
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._trust_source = trust_source
+        self.cache = TokenCache(clock)
+
+    async def get(self, request: TokenRequest, *, fresh: bool = False) -> AccessToken:
+        """A usable token: from the cache (unless `fresh`), or else from the endpoint."""
+        key = self.cache.key(request.identity())
+        cached = None if fresh else self.cache.get(key)
+        if cached is not None:
+            return AccessToken(cached.token, cached.expires_in, from_cache=True)
+        self.cache.forget(key)
+        token = await self.fetch(request)
+        self.cache.put(key, token.value, token.expires_in)
+        return token
+
+    def forget(self, request: TokenRequest) -> None:
+        """Drop the cached token for `request`, e.g. after the relay refused it."""
+        self.cache.forget(self.cache.key(request.identity()))
+
+    async def fetch(self, request: TokenRequest) -> AccessToken:
+        """Ask the token endpoint for a new token; raises TokenFailure."""
+        try:
+            status, location, body = await self._post(request)
+        except httpx.ConnectTimeout:
+            raise TokenFailure(
+                f"could not connect to the token endpoint within {self._timeout.connect:g} s",
+                hint="No answer at all: a firewall may be dropping the connection. Check "
+                "that this machine may reach TokenEndpoint.",
+            ) from None
+        except httpx.TimeoutException:
+            raise TokenFailure(
+                f"the token endpoint did not answer within {self._timeout.read:g} s",
+                hint="Check that this machine can reach TokenEndpoint (firewall, proxy).",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise self._transport_failure(exc) from None
+        details: dict[str, object] = {"http_status": status}
+        if 300 <= status < 400:
+            raise TokenFailure(
+                f"the token endpoint redirected (HTTP {status}) to "
+                f"{_quoted(location or '(no Location)', request)}; redirects are not "
+                "followed, so the client secret only ever goes to TokenEndpoint",
+                hint="Set TokenEndpoint to the URL the identity provider documents.",
+                details=details,
+            )
+        answer = _json_object(body)
+        if status != 200:
+            raise _refusal(status, answer, body, request, details)
+        if answer is None:
+            raise TokenFailure("the token endpoint's answer is not a JSON object",
+                               hint="Check TokenEndpoint: it does not look like an OAuth "
+                               "token endpoint.", details=details)
+        return _access_token(answer, request, details)
+
+    async def _post(self, request: TokenRequest) -> tuple[int, str | None, bytes]:
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers.update({h.name: h.value for h in request.headers})
+        client = httpx.AsyncClient(verify=self.tls_context, timeout=self._timeout,
+                                   follow_redirects=False, trust_env=False)
+        async with client, client.stream("POST", request.endpoint, data=request.form(),
+                                         headers=headers) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise TokenFailure(
+                        f"the token endpoint's answer is larger than "
+                        f"{MAX_RESPONSE_BYTES // 1024} KiB (HTTP {response.status_code})",
+                        hint="Check TokenEndpoint: it does not look like an OAuth token "
+                        "endpoint.", details={"http_status": response.status_code})
+            log.info("token request to %s for client %s: HTTP %s", request.endpoint,
+                     request.client_id, response.status_code)
+            return response.status_code, response.headers.get("location"), bytes(body)
+
+    def _transport_failure(self, exc: httpx.HTTPError) -> TokenFailure:
+        cause = _root_cause(exc)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = cause.verify_message or str(cause)
+            return TokenFailure(
+                f"the token endpoint's certificate was refused ({reason})",
+                hint=f"If the identity provider is yours, add its CA to {self._trust_source}; "
+                "certificate checks are never switched off.",
+                details={"verify_code": cause.verify_code},
+            )
+        if isinstance(cause, ssl.SSLError):
+            return TokenFailure(f"the TLS handshake with the token endpoint failed "
+                                f"({cause.reason or cause})")
+        if isinstance(cause, socket.gaierror):
+            return TokenFailure(
+                f"the token endpoint's host name does not resolve ({cause.strerror or cause})",
+                hint="Check the spelling of TokenEndpoint and this machine's DNS.")
+        if isinstance(cause, ConnectionRefusedError):
+            return TokenFailure("could not connect to the token endpoint (connection refused)",
+                                hint="Nothing listens at TokenEndpoint's host and port.")
+        if isinstance(exc, httpx.ConnectError):
+            return TokenFailure(f"could not connect to the token endpoint ({cause or exc})",
+                                hint="Check the network path from this machine to "
+                                "TokenEndpoint.")
+        return TokenFailure(f"the token endpoint broke off the exchange "
+                            f"({type(exc).__name__}: {exc})")
+
+
+def _root_cause(exc: BaseException) -> BaseException | None:
+    """The innermost cause: httpx wraps httpcore, which wraps the socket or SSL error."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    deepest: BaseException | None = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current is not exc:
+            deepest = current
+        current = current.__cause__ or current.__context__
+    return deepest
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _refusal(status: int, answer: dict[str, Any] | None, body: bytes, request: TokenRequest,
+             details: dict[str, object]) -> TokenFailure:
+    error = answer.get("error") if answer else None
+    description = answer.get("error_description") if answer else None
+    if isinstance(error, str) and error:
+        error = _quoted(error, request)
+        details["error"] = error
+        message = f"the token endpoint refused the request: {error}"
+        if isinstance(description, str) and description:
+            description = _quoted(description, request)
+            details["error_description"] = description
+            message += f" ({description})"
+        message += f" (HTTP {status})"
+        return TokenFailure(message, hint=_ERROR_HINTS.get(error), details=details)
+    if status in (404, 405):
+        hint = "TokenEndpoint does not look like an OAuth token endpoint; check the URL."
+    elif status >= 500:
+        hint = "The identity provider has a problem; try again later."
+    else:
+        hint = "Check TokenEndpoint and the OAuth settings."
+    text = _quoted(body.decode("utf-8", "replace"), request) if body else ""
+    message = f"the token endpoint answered HTTP {status} without an OAuth error"
+    if text:
+        message += f": {text}"
+    return TokenFailure(message, hint=hint, details=details)
+
+
+def _access_token(answer: dict[str, Any], request: TokenRequest,
+                  details: dict[str, object]) -> AccessToken:
+    value = answer.get("access_token")
+    if not isinstance(value, str) or not value:
+        raise TokenFailure("the token endpoint's answer has no access_token", details=details)
+    if has_control_chars(value) or any(ch.isspace() for ch in value):
+        raise TokenFailure("the access token has characters a bearer token cannot have "
+                           "(spaces or control characters)", details=details)
+    token_type = answer.get("token_type")
+    if isinstance(token_type, str) and token_type.lower() != "bearer":
+        raise TokenFailure(
+            f"the token endpoint issued a {_quoted(token_type, request)!r} token; AUTH "
+            "XOAUTH2 needs a bearer token", details=details)
+    expires_in = _seconds(answer.get("expires_in"))
+    details["expires_in"] = expires_in
+    return AccessToken(Secret(value), expires_in)
+
+
+def _seconds(value: object) -> float | None:
+    """expires_in as a number; some providers send it as a string of digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return float(value.strip())
+    return None
+
+
+def _quoted(text: str, request: TokenRequest) -> str:
+    """Text from the identity provider, made safe to show: one line, short, no secret."""
+    secret = request.client_secret.reveal()
+    for form in {secret, quote_plus(secret), quote(secret, safe="")}:
+        if form:
+            text = text.replace(form, REDACTED)
+    text = "".join(ch if not has_control_chars(ch) else " " for ch in text)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_QUOTED_TEXT else text[:MAX_QUOTED_TEXT] + "..."
