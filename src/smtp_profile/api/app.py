@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from smtp_profile import __version__
@@ -30,6 +30,11 @@ Every call needs `x-keyfactor-requested-with: APIClient` and HTTP Basic credenti
 
 def create_app(runtime: Runtime) -> FastAPI:
     """The service as an ASGI app; `runtime.close()` runs when the app shuts down."""
+    # Imported here, not at the top: the web adapter builds on api.context and api.body,
+    # so a module-level import would make `import smtp_profile.web...` circular.
+    from smtp_profile.web import page as web_page
+    from smtp_profile.web.session_routes import router as web_session_router
+
     base = runtime.settings.normalized_base_path
 
     @asynccontextmanager
@@ -59,11 +64,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(app)
     app.include_router(smtp_router, prefix=base, tags=["SMTP"])
     docs.install(app, docs_path=f"{base}/Documentation", openapi_path=f"{base}/openapi.json")
+    app.include_router(web_session_router)
+    web_page.install(app, api_base=base)
     openapi.install(app)
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> Response:
-        return RedirectResponse(f"{base}/Documentation")
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> Response:
@@ -71,5 +74,6 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
     paths += [base + r.path for r in smtp_router.routes if isinstance(r, Route)]
+    paths += [r.path for r in web_session_router.routes if isinstance(r, Route)]
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)
     return app
