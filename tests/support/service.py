@@ -60,14 +60,18 @@ class RunningService:
         self.thread.join(timeout=15)
 
 
-def start_service(settings: Settings, resolver: Resolver | None = None) -> RunningService:
+def start_service(settings: Settings, resolver: Resolver | None = None, *,
+                  tls_pem: Path | None = None) -> RunningService:
+    """Serve on 127.0.0.1; with `tls_pem` (key and certificate in one file) over HTTPS."""
     prepare(settings)
     runtime = Runtime.open(settings, resolver=resolver)
     app = create_app(runtime)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    pem = None if tls_pem is None else str(tls_pem)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
+                                           ssl_certfile=pem, ssl_keyfile=pem))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -75,7 +79,8 @@ def start_service(settings: Settings, resolver: Resolver | None = None) -> Runni
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the service did not start")
         time.sleep(0.02)
-    return RunningService(settings, f"http://127.0.0.1:{port}", server, thread, runtime)
+    scheme = "http" if tls_pem is None else "https"
+    return RunningService(settings, f"{scheme}://127.0.0.1:{port}", server, thread, runtime)
 
 
 def service_settings(data_dir: Path, ca_bundle: Path | None = None,
