@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -17,6 +21,18 @@ from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.runtime import Runtime, prepare
 
 REQUESTED_WITH = {"x-keyfactor-requested-with": "APIClient"}
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` on a new loop in a worker thread and return its result.
+
+    Works even where the calling thread already has a running loop, as it does while
+    Playwright's sync API is active in the browser tests.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @dataclass
@@ -43,7 +59,6 @@ class RunningService:
 
     def runtime_password(self) -> str | None:
         """The stored relay password, read from the database with the service's key."""
-        import asyncio
 
         async def read() -> str | None:
             runtime = Runtime.open(self.settings)
@@ -53,7 +68,7 @@ class RunningService:
                 await runtime.close()
             return None if password is None else password.reveal()
 
-        return asyncio.run(read())
+        return run_async(read())
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -95,8 +110,6 @@ def service_settings(data_dir: Path, ca_bundle: Path | None = None,
 
 def add_user(settings: Settings, name: str, password: str, *permissions: str) -> None:
     """Create a user through its own runtime, as `smtp-profile user add` does."""
-    import asyncio
-
     from smtp_profile.domain.permissions import parse_permissions
     from smtp_profile.domain.secrets import Secret
 
@@ -107,4 +120,4 @@ def add_user(settings: Settings, name: str, password: str, *permissions: str) ->
         finally:
             await runtime.close()
 
-    asyncio.run(run())
+    run_async(run())
