@@ -97,6 +97,16 @@ def test_sign_in_sets_a_strict_http_only_cookie(service: RunningService) -> None
     assert response.headers["cache-control"] == "no-store"
 
 
+def test_signing_in_again_replaces_the_old_session(service: RunningService) -> None:
+    with signed_in(service) as client:
+        first = client.cookies[COOKIE]
+        assert sign_in(client, "admin", service.admin_password).status_code == 200
+        assert client.cookies[COOKIE] != first
+        assert session_rows(service) == 1
+    with page_client(service, cookies={COOKIE: first}) as stale:
+        error(stale.get("/web/session"), 401, "0xA0110010")
+
+
 def test_the_session_lifetime_is_configurable(tmp_path: Path, ca_bundle: Path) -> None:
     running = start_service(service_settings(tmp_path / "d", ca_bundle, session_minutes=5))
     try:

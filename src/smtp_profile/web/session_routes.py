@@ -66,6 +66,9 @@ async def sign_in(request: Request) -> Response:
         raise DomainError(ErrorKind.UNAUTHENTICATED, WRONG_CREDENTIALS)
     principal = await runtime.sign_in.check(name, Secret(body.password),
                                             client=client_address(request), channel="web")
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # signing in again replaces the browser's old session, not adds to it
+        await runtime.sessions.close(previous)
     opened = await runtime.sessions.open(principal)
     response = KeyfactorJSON(session_body(principal, opened.expires_at), headers=NO_STORE)
     response.set_cookie(
