@@ -105,6 +105,6 @@ def test_against_a_running_server(service: RunningService,
     status = json.loads(run("show", "--json", env=env).stdout)["Status"]
     assert status["LastTest"]["TestedBy"] == "admin"
     wrong = run("show", env={**env, "SMTP_PROFILE_PASSWORD": "wrong"})
-    assert wrong.returncode == 2 and "Authentication is required" in wrong.stderr
+    assert wrong.returncode == 2 and "user name or password is wrong" in wrong.stderr
     unreachable = run("show", env={**env, "SMTP_PROFILE_URL": f"http://127.0.0.1:{closed_port()}"})
     assert unreachable.returncode == 2 and "cannot reach the server" in unreachable.stderr

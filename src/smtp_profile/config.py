@@ -17,6 +17,7 @@ DEFAULT_BASE_PATH = "/KeyfactorAPI"
 DATABASE_FILE_NAME = "smtp-profile.db"
 INITIAL_ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
 MAX_BODY_BYTES = 64 * 1024
+DEFAULT_SESSION_MINUTES = 60
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Settings:
     auth_domain: str | None = None
     local_hostname: str | None = None
     implicit_tls_ports: frozenset[int] = IMPLICIT_TLS_PORTS
+    session_minutes: int = DEFAULT_SESSION_MINUTES
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,9 +19,12 @@ from smtp_profile.crypto import SecretBox, load_keys
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.service import ProfileService
+from smtp_profile.sessions import WebSessions
+from smtp_profile.signin import SignIn
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
+from smtp_profile.store.sessions import SessionRepository
 from smtp_profile.store.users import UserRepository
 
 
@@ -45,6 +49,8 @@ class Runtime:
     profiles: ProfileRepository
     mailer: Mailer
     service: ProfileService
+    sign_in: SignIn
+    sessions: WebSessions
 
     @classmethod
     def open(cls, settings: Settings, *, resolver: Resolver | None = None) -> Runtime:
@@ -61,14 +67,18 @@ class Runtime:
             ),
             resolver=resolver,
         )
+        accounts = Accounts(UserRepository(engine))
         return cls(
             settings=settings,
             engine=engine,
             box=box,
-            accounts=Accounts(UserRepository(engine)),
+            accounts=accounts,
             profiles=profiles,
             mailer=mailer,
             service=ProfileService(profiles, RelayRepository(engine), mailer),
+            sign_in=SignIn(accounts),
+            sessions=WebSessions(SessionRepository(engine),
+                                 timedelta(minutes=settings.session_minutes)),
         )
 
     async def close(self) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -18,6 +22,18 @@ from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.runtime import Runtime, prepare
 
 REQUESTED_WITH = {"x-keyfactor-requested-with": "APIClient"}
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` on a new loop in a worker thread and return its result.
+
+    Works even where the calling thread already has a running loop, as it does while
+    Playwright's sync API is active in the browser tests.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @dataclass
@@ -49,7 +65,6 @@ class RunningService:
 
     def stored_profile(self) -> Profile:
         """The stored profile with its secrets, read from the database with the service's key."""
-        import asyncio
 
         async def read() -> Profile:
             runtime = Runtime.open(self.settings)
@@ -58,21 +73,25 @@ class RunningService:
             finally:
                 await runtime.close()
 
-        return asyncio.run(read())
+        return run_async(read())
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
 
 
-def start_service(settings: Settings, resolver: Resolver | None = None) -> RunningService:
+def start_service(settings: Settings, resolver: Resolver | None = None, *,
+                  tls_pem: Path | None = None) -> RunningService:
+    """Serve on 127.0.0.1; with `tls_pem` (key and certificate in one file) over HTTPS."""
     prepare(settings)
     runtime = Runtime.open(settings, resolver=resolver)
     app = create_app(runtime)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    pem = None if tls_pem is None else str(tls_pem)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
+                                           ssl_certfile=pem, ssl_keyfile=pem))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -80,7 +99,8 @@ def start_service(settings: Settings, resolver: Resolver | None = None) -> Runni
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the service did not start")
         time.sleep(0.02)
-    return RunningService(settings, f"http://127.0.0.1:{port}", server, thread, runtime)
+    scheme = "http" if tls_pem is None else "https"
+    return RunningService(settings, f"{scheme}://127.0.0.1:{port}", server, thread, runtime)
 
 
 def service_settings(data_dir: Path, ca_bundle: Path | None = None,
@@ -95,8 +115,6 @@ def service_settings(data_dir: Path, ca_bundle: Path | None = None,
 
 def add_user(settings: Settings, name: str, password: str, *permissions: str) -> None:
     """Create a user through its own runtime, as `smtp-profile user add` does."""
-    import asyncio
-
     from smtp_profile.domain.permissions import parse_permissions
     from smtp_profile.domain.secrets import Secret
 
@@ -107,4 +125,4 @@ def add_user(settings: Settings, name: str, password: str, *permissions: str) ->
         finally:
             await runtime.close()
 
-    asyncio.run(run())
+    run_async(run())

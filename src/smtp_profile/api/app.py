@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from smtp_profile import __version__
@@ -31,6 +31,11 @@ Every call needs `x-keyfactor-requested-with: APIClient` and HTTP Basic credenti
 
 def create_app(runtime: Runtime) -> FastAPI:
     """The service as an ASGI app; `runtime.close()` runs when the app shuts down."""
+    # Imported here, not at the top: the web adapter builds on api.context and api.body,
+    # so a module-level import would make `import smtp_profile.web...` circular.
+    from smtp_profile.web import page as web_page
+    from smtp_profile.web.session_routes import router as web_session_router
+
     base = runtime.settings.normalized_base_path
 
     @asynccontextmanager
@@ -61,21 +66,20 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(smtp_router, prefix=base, tags=["SMTP"])
     app.include_router(diagnostics_router, prefix=base, tags=["Diagnostics (extension)"])
     docs.install(app, docs_path=f"{base}/Documentation", openapi_path=f"{base}/openapi.json")
+    app.include_router(web_session_router)
+    web_page.install(app, api_base=base)
     openapi.install(app)
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> Response:
-        return RedirectResponse(f"{base}/Documentation")
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> Response:
         return JSONResponse({"Status": "ok"})
 
-    api_routes = [r for router in (smtp_router, diagnostics_router)
-                  for r in router.routes if isinstance(r, Route)]
     allowed: dict[str, list[str]] = {}
-    for route in api_routes:
-        allowed.setdefault(base + route.path, []).extend(sorted(route.methods or ()))
+    for prefix, router in ((base, smtp_router), (base, diagnostics_router),
+                           ("", web_session_router)):
+        for route in router.routes:
+            if isinstance(route, Route):
+                allowed.setdefault(prefix + route.path, []).extend(sorted(route.methods or ()))
     app.state.allowed_methods = allowed
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
     paths += list(allowed)

@@ -1,7 +1,12 @@
 """Who is calling, in which API version: the checks every Keyfactor route starts with.
 
 Order matters and is fixed: the Keyfactor headers first (cheap, reveal nothing), then the
-credentials (401), then the permission (403).
+credentials (401, or 429 while failed sign-ins must wait), then the permission (403).
+
+Two kinds of credentials: HTTP Basic (API clients) and the web page's session cookie.
+The cookie counts only on calls that carry `x-keyfactor-requested-with: XMLHttpRequest`,
+a header a cross-site form or link cannot send: that, with `SameSite=Strict` and no CORS,
+is the defence against cross-site request forgery. An Authorization header always wins.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from smtp_profile.runtime import Runtime
 
 REQUESTED_WITH = "x-keyfactor-requested-with"
 API_VERSION = "x-keyfactor-api-version"
-REQUESTED_WITH_VALUES = ("APIClient", "XMLHttpRequest")
+BROWSER_REQUESTED_WITH = "XMLHttpRequest"
+REQUESTED_WITH_VALUES = ("APIClient", BROWSER_REQUESTED_WITH)
+SESSION_COOKIE = "smtp_profile_session"
 _VERSIONS = {"1": 1, "1.0": 1, "2": 2, "2.0": 2}
 
 
@@ -76,24 +83,53 @@ def basic_credentials(request: Request, auth_domain: str | None) -> tuple[str, S
     user, sep, password = decoded.partition(":")
     if not sep:
         return None
+    login = login_name(user, auth_domain)
+    return None if login is None else (login, Secret(password))
+
+
+def login_name(user: str, auth_domain: str | None) -> str | None:
+    """The local user name in `user` or `DOMAIN\\user`; None for a domain not accepted."""
     domain, backslash, name = user.rpartition("\\")
-    if backslash:
-        if auth_domain is not None and domain.lower() != auth_domain.lower():
-            return None
-        user = name
-    return user, Secret(password)
+    if not backslash:
+        return user
+    if auth_domain is not None and domain.lower() != auth_domain.lower():
+        return None
+    return name
+
+
+def is_browser_call(request: Request) -> bool:
+    """A call from the web page: requested-with XMLHttpRequest and no Authorization."""
+    value = request.headers.get(REQUESTED_WITH, "")
+    return (value.strip().lower() == BROWSER_REQUESTED_WITH.lower()
+            and "authorization" not in request.headers)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 async def authenticate(request: Request) -> Principal:
     runtime = runtime_of(request)
-    credentials = basic_credentials(request, runtime.settings.auth_domain)
-    principal = None
-    if credentials is not None:
-        principal = await runtime.accounts.authenticate(*credentials)
-    if principal is None:
-        raise DomainError(ErrorKind.UNAUTHENTICATED,
-                          "Authentication is required: send valid credentials with HTTP Basic.")
-    return principal
+    if "authorization" in request.headers:
+        credentials = basic_credentials(request, runtime.settings.auth_domain)
+        if credentials is None:
+            raise DomainError(ErrorKind.UNAUTHENTICATED,
+                              "Authentication is required: send valid credentials with "
+                              "HTTP Basic.")
+        return await runtime.sign_in.check(*credentials, client=client_address(request),
+                                           channel="basic")
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and is_browser_call(request):
+        active = await runtime.sessions.resolve(token)
+        if active is None:
+            raise DomainError(ErrorKind.UNAUTHENTICATED,
+                              "Your session has ended or is not valid; sign in again.")
+        return active.principal
+    hint = (" A session cookie counts only with 'x-keyfactor-requested-with: XMLHttpRequest'."
+            if token else "")
+    raise DomainError(ErrorKind.UNAUTHENTICATED,
+                      "Authentication is required: send valid credentials with HTTP Basic "
+                      f"or sign in on the web page.{hint}")
 
 
 def requires(permission: Permission) -> Callable[[Request], Awaitable[CallContext]]:
@@ -108,7 +144,6 @@ def requires(permission: Permission) -> Callable[[Request], Awaitable[CallContex
                 ErrorKind.FORBIDDEN,
                 f"User '{principal.name}' does not have the permission {permission.value}.",
             )
-        client = request.client.host if request.client else "unknown"
-        return CallContext(principal, version, client)
+        return CallContext(principal, version, client_address(request))
 
     return dependency

@@ -16,19 +16,27 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from smtp_profile.api.context import is_browser_call
 from smtp_profile.api.responses import error_response
 from smtp_profile.crypto import SecretKeyError
-from smtp_profile.domain.errors import DomainError, ErrorKind
+from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled
 
 log = logging.getLogger(__name__)
 
 WWW_AUTHENTICATE = 'Basic realm="smtp-profile", charset="UTF-8"'
+SESSION_CHALLENGE = 'Session realm="smtp-profile"'
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if exc.kind is ErrorKind.UNAUTHENTICATED \
-        else None
+    headers: dict[str, str] = {}
+    if exc.kind is ErrorKind.UNAUTHENTICATED:
+        # A Basic challenge on the web page's calls would make the browser pop up its own
+        # password dialog; the page signs in with its form instead.
+        headers["WWW-Authenticate"] = (SESSION_CHALLENGE if is_browser_call(request)
+                                       else WWW_AUTHENTICATE)
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
     return error_response(exc.kind, exc.message, headers)
 
 

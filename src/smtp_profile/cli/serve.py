@@ -12,7 +12,7 @@ import typer
 from smtp_profile import __version__
 from smtp_profile.cli.app import app
 from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, parse_ports, settings_for
-from smtp_profile.config import DEFAULT_BASE_PATH, DEFAULT_DATA_DIR
+from smtp_profile.config import DEFAULT_BASE_PATH, DEFAULT_DATA_DIR, DEFAULT_SESSION_MINUTES
 from smtp_profile.crypto import SecretKeyError
 
 
@@ -51,6 +51,10 @@ def serve(
         help="Ports where UseSSL means TLS from the first byte (comma-separated); "
         "on other ports UseSSL means STARTTLS.",
     )] = "465",
+    session_minutes: Annotated[int, typer.Option(
+        envvar="SMTP_PROFILE_SESSION_MINUTES", min=1, max=7 * 24 * 60,
+        help="Minutes a web page sign-in lasts before the user must sign in again.",
+    )] = DEFAULT_SESSION_MINUTES,
     log_level: Annotated[str, typer.Option(
         envvar="SMTP_PROFILE_LOG_LEVEL", help="debug, info, warning or error.",
     )] = "info",
@@ -70,14 +74,15 @@ def serve(
         settings_for(data_dir, database_url), base_path=base_path, ca_bundle=ca_bundle,
         connect_timeout=connect_timeout, test_timeout=test_timeout,
         auth_domain=auth_domain, local_hostname=local_hostname,
-        implicit_tls_ports=parse_ports(implicit_tls_ports),
+        implicit_tls_ports=parse_ports(implicit_tls_ports), session_minutes=session_minutes,
     )
     try:
         prepare(settings)
         runtime = Runtime.open(settings)
     except SecretKeyError as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"smtp-profile {__version__}: data in {data_dir.resolve()}; API at "
+    typer.echo(f"smtp-profile {__version__}: data in {data_dir.resolve()}; web page at "
+               f"http://{host}:{port}/, API at "
                f"http://{host}:{port}{settings.normalized_base_path}/SMTP, docs at "
                f"http://{host}:{port}{settings.normalized_base_path}/Documentation")
     uvicorn.run(create_app(runtime), host=host, port=port, log_level=log_level.lower(),

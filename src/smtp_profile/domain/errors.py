@@ -44,6 +44,11 @@ class ErrorKind(Enum):
     PRECONDITION_FAILED = ("0xA0110014", 412, "If-Match does not match the stored profile.")
     BODY_TOO_LARGE = ("0xA0110015", 413, "The body is larger than 64 KiB.")
     UNSUPPORTED_MEDIA_TYPE = ("0xA0110016", 415, "The Content-Type is not accepted here.")
+    TOO_MANY_SIGN_INS = (
+        "0xA0110017",
+        429,
+        "Too many failed sign-ins for this user or address; wait Retry-After seconds.",
+    )
     INTERNAL = ("0xA0110020", 500, "An unexpected error; the server log has the details.")
     STORE_UNAVAILABLE = ("0xA0110021", 503, "The database cannot be reached or written.")
 
@@ -60,6 +65,14 @@ class DomainError(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+class Throttled(DomainError):
+    """Refused without checking the password, for `retry_after` more seconds."""
+
+    def __init__(self, retry_after: int, message: str) -> None:
+        super().__init__(ErrorKind.TOO_MANY_SIGN_INS, message)
+        self.retry_after = retry_after
 
 
 class ValidationFailed(DomainError):

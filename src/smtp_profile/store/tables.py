@@ -84,3 +84,14 @@ relay_status = Table(
     Column("profile_version", Integer, nullable=False),
     Column("certificate_not_after", DateTime(timezone=True)),
 )
+
+# Web page sign-ins. Only a SHA-256 of the session token is stored: a copy of this table
+# does not let anyone act as the signed-in users.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_name_key", String(128), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)

@@ -1,4 +1,8 @@
-"""Local users: name, argon2 hash and permissions. Names compare case-insensitively."""
+"""Local users: name, argon2 hash and permissions. Names compare case-insensitively.
+
+Changing a user's password or removing the user ends that user's web sessions in the
+same transaction: a password reset must lock out whoever knew the old one.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.domain.permissions import Permission, parse_permissions
-from smtp_profile.store.tables import users
+from smtp_profile.store.tables import users, web_sessions
 
 
 @dataclass(frozen=True)
@@ -79,13 +83,19 @@ class UserRepository:
                 update(users).where(users.c.name_key == name_key(name))
                 .values(password_hash=password_hash)
             )
-        if result.rowcount != 1:
-            raise UnknownUser(name)
+            if result.rowcount != 1:
+                raise UnknownUser(name)
+            await connection.execute(
+                delete(web_sessions).where(web_sessions.c.user_name_key == name_key(name))
+            )
 
     async def remove(self, name: str) -> None:
         async with self._engine.begin() as connection:
             result = await connection.execute(
                 delete(users).where(users.c.name_key == name_key(name))
             )
-        if result.rowcount != 1:
-            raise UnknownUser(name)
+            if result.rowcount != 1:
+                raise UnknownUser(name)
+            await connection.execute(
+                delete(web_sessions).where(web_sessions.c.user_name_key == name_key(name))
+            )

@@ -1,6 +1,6 @@
 """Relay options (trust, AUTH mechanism) and the last test of the stored profile.
 
-Revision ID: 0005_diagnostics
+Revision ID: 0002_diagnostics
 Revises: 0001
 Create Date: 2026-11-25
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_diagnostics"
+revision = "0002_diagnostics"
 down_revision = "0001"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,25 @@
+"""The JSON shapes of the web session routes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SignInIn(BaseModel):
+    """Body of POST /web/session."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    user_name: str = Field(alias="UserName", min_length=1, max_length=300)
+    password: str = Field(alias="Password", min_length=1, max_length=1024, repr=False)
+
+
+class SessionOut(BaseModel):
+    """Who is signed in, what they may do, and until when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_name: str = Field(alias="UserName")
+    permissions: list[str] = Field(alias="Permissions")
+    expires_at: str | None = Field(alias="ExpiresAt",
+                                   description="ISO 8601 UTC; null for Basic auth.")

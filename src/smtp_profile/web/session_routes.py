@@ -1,0 +1,105 @@
+"""Sign-in, session info and sign-out for the web page.
+
+Every route here wants `x-keyfactor-requested-with: XMLHttpRequest`, the page's header:
+a cross-site form can neither sign a victim in to an attacker's account nor sign them out.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from smtp_profile.accounts import Principal
+from smtp_profile.api.body import read_object
+from smtp_profile.api.context import (
+    BROWSER_REQUESTED_WITH,
+    REQUESTED_WITH,
+    SESSION_COOKIE,
+    authenticate,
+    client_address,
+    login_name,
+    runtime_of,
+)
+from smtp_profile.api.responses import KeyfactorJSON
+from smtp_profile.domain.errors import DomainError, ErrorKind
+from smtp_profile.domain.secrets import Secret
+from smtp_profile.signin import WRONG_CREDENTIALS
+from smtp_profile.web.models import SessionOut, SignInIn
+from smtp_profile.wire.binding import bind
+
+SESSION_PATH = "/web/session"
+NO_STORE = {"Cache-Control": "no-store"}
+
+router = APIRouter()
+
+
+def require_page_header(request: Request) -> None:
+    value = request.headers.get(REQUESTED_WITH)
+    if value is None or value.strip().lower() != BROWSER_REQUESTED_WITH.lower():
+        raise DomainError(
+            ErrorKind.MISSING_REQUESTED_WITH,
+            f"{SESSION_PATH} is for the web page: send "
+            f"'x-keyfactor-requested-with: {BROWSER_REQUESTED_WITH}'.",
+        )
+
+
+def session_body(principal: Principal, expires_at: datetime | None) -> dict[str, object]:
+    return SessionOut(
+        UserName=principal.name,
+        Permissions=sorted(p.value for p in principal.permissions),
+        ExpiresAt=None if expires_at is None
+        else expires_at.astimezone(UTC).isoformat(timespec="seconds"),
+    ).model_dump(by_alias=True)
+
+
+@router.post(SESSION_PATH, summary="Sign in to the web page", include_in_schema=False)
+async def sign_in(request: Request) -> Response:
+    """Check the password (slowed down after failures) and start a session cookie."""
+    require_page_header(request)
+    data, _ = await read_object(request)
+    body = bind(SignInIn, data)
+    runtime = runtime_of(request)
+    name = login_name(body.user_name.strip(), runtime.settings.auth_domain)
+    if name is None:
+        raise DomainError(ErrorKind.UNAUTHENTICATED, WRONG_CREDENTIALS)
+    principal = await runtime.sign_in.check(name, Secret(body.password),
+                                            client=client_address(request), channel="web")
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # signing in again replaces the browser's old session, not adds to it
+        await runtime.sessions.close(previous)
+    opened = await runtime.sessions.open(principal)
+    response = KeyfactorJSON(session_body(principal, opened.expires_at), headers=NO_STORE)
+    response.set_cookie(
+        SESSION_COOKIE, opened.token.reveal(),
+        max_age=int(runtime.sessions.lifetime.total_seconds()), path="/",
+        httponly=True, samesite="strict", secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get(SESSION_PATH, summary="Who is signed in", include_in_schema=False)
+async def session_info(request: Request) -> Response:
+    """The signed-in user's name and permissions, so the page knows what to offer."""
+    require_page_header(request)
+    principal = await authenticate(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    active = None
+    if token and "authorization" not in request.headers:
+        active = await runtime_of(request).sessions.resolve(token)
+    return KeyfactorJSON(session_body(principal, active.expires_at if active else None),
+                         headers=NO_STORE)
+
+
+@router.delete(SESSION_PATH, summary="Sign out of the web page", include_in_schema=False)
+async def sign_out(request: Request) -> Response:
+    """Delete the session on the server and the cookie in the browser."""
+    require_page_header(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await runtime_of(request).sessions.close(token)
+    response = Response(status_code=204, headers=NO_STORE)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=request.url.scheme == "https")
+    return response

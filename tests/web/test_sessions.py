@@ -1,0 +1,148 @@
+"""Web sessions in the database (SQLite and PostgreSQL): lifetime, hashing, sign-out."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from smtp_profile.accounts import Accounts
+from smtp_profile.config import async_url
+from smtp_profile.domain.permissions import ALL_PERMISSIONS, Permission
+from smtp_profile.domain.secrets import Secret
+from smtp_profile.sessions import WebSessions
+from smtp_profile.store.database import create_engine_for, migrate
+from smtp_profile.store.sessions import SessionRepository
+from smtp_profile.store.tables import web_sessions
+from smtp_profile.store.users import UserRepository
+
+T = TypeVar("T")
+LIFETIME = timedelta(minutes=30)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Stack:
+    engine: AsyncEngine
+    accounts: Accounts
+    sessions: WebSessions
+    repository: SessionRepository
+    clock: Clock
+
+
+def with_stack(url: str, body: Callable[[Stack], Awaitable[T]]) -> T:
+    """Migrate a fresh database, build the real parts on it, run `body`, close."""
+    url = async_url(url)
+    migrate(url)
+
+    async def run() -> T:
+        engine = create_engine_for(url)
+        try:
+            clock = Clock()
+            repository = SessionRepository(engine)
+            stack = Stack(engine, Accounts(UserRepository(engine)),
+                          WebSessions(repository, LIFETIME, clock), repository, clock)
+            await stack.accounts.add("alice", Secret("alice-password-1"), ALL_PERMISSIONS)
+            await stack.accounts.add("rita", Secret("rita-password-1"),
+                                     frozenset({Permission.READ}))
+            return await body(stack)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+async def sign_in(stack: Stack, name: str) -> str:
+    principal = await stack.accounts.authenticate(name, Secret(f"{name}-password-1"))
+    assert principal is not None
+    return (await stack.sessions.open(principal)).token.reveal()
+
+
+def test_a_session_names_its_user_until_it_expires(database_url: str) -> None:
+    async def body(stack: Stack) -> None:
+        token = await sign_in(stack, "rita")
+        active = await stack.sessions.resolve(token)
+        assert active is not None
+        assert active.principal.name == "rita"
+        assert active.principal.permissions == frozenset({Permission.READ})
+        assert active.expires_at == stack.clock.now + LIFETIME
+        stack.clock.now += LIFETIME - timedelta(seconds=1)
+        assert await stack.sessions.resolve(token) is not None
+        stack.clock.now += timedelta(seconds=1)
+        assert await stack.sessions.resolve(token) is None
+
+    with_stack(database_url, body)
+
+
+def test_only_a_hash_of_the_token_is_stored(database_url: str) -> None:
+    async def body(stack: Stack) -> list[tuple[object, ...]]:
+        token = await sign_in(stack, "alice")
+        async with stack.engine.connect() as connection:
+            rows = [tuple(r) for r in (await connection.execute(select(web_sessions))).all()]
+        assert rows[0][0] == hashlib.sha256(token.encode()).hexdigest()
+        assert all(token not in str(value) for row in rows for value in row)
+        return rows
+
+    assert len(with_stack(database_url, body)) == 1
+
+
+def test_sign_out_ends_only_that_session(database_url: str) -> None:
+    async def body(stack: Stack) -> None:
+        first = await sign_in(stack, "alice")
+        second = await sign_in(stack, "alice")
+        assert first != second
+        assert await stack.sessions.close(first) is True
+        assert await stack.sessions.resolve(first) is None
+        assert await stack.sessions.close(first) is False
+        assert await stack.sessions.resolve(second) is not None
+
+    with_stack(database_url, body)
+
+
+def test_a_new_password_or_removing_the_user_ends_their_sessions(database_url: str) -> None:
+    async def body(stack: Stack) -> None:
+        alice = await sign_in(stack, "alice")
+        rita = await sign_in(stack, "rita")
+        await stack.accounts.set_password("alice", Secret("a-brand-new-password"))
+        assert await stack.sessions.resolve(alice) is None
+        assert await stack.sessions.resolve(rita) is not None
+        await stack.accounts.remove("RITA")
+        assert await stack.sessions.resolve(rita) is None
+        assert await stack.repository.count() == 0
+
+    with_stack(database_url, body)
+
+
+def test_expired_sessions_are_swept_when_someone_signs_in(database_url: str) -> None:
+    async def body(stack: Stack) -> None:
+        await sign_in(stack, "alice")
+        await sign_in(stack, "rita")
+        stack.clock.now += LIFETIME
+        await sign_in(stack, "alice")
+        assert await stack.repository.count() == 1
+
+    with_stack(database_url, body)
+
+
+def test_tokens_that_cannot_be_ours_are_refused_without_a_lookup(database_url: str) -> None:
+    async def body(stack: Stack) -> None:
+        token = await sign_in(stack, "alice")
+        for bad in ("", "x" * 5000, token[:-1], token + "A", token[:-1] + "!", "' OR 1=1 --"):
+            assert await stack.sessions.resolve(bad) is None
+            assert await stack.sessions.close(bad) is False
+        assert await stack.sessions.resolve(token) is not None
+
+    with_stack(database_url, body)
