@@ -16,8 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smtp_profile.config import Settings
-from tests.support.service import REQUESTED_WITH, start_service
+from tests.support.service import REQUESTED_WITH, plain_settings, start_service
 
 COMMAND = str(Path(sys.executable).with_name("smtp-profile"))
 
@@ -120,7 +119,7 @@ def test_user_commands(tmp_path: Path) -> None:
                   data_dir, stdin="long-enough-pw\n", check=False)
     assert unknown.returncode == 1 and "unknown permission" in unknown.stderr
 
-    settings = Settings(data_dir=Path(data_dir))
+    settings = plain_settings(Path(data_dir))
     running = start_service(settings)
     try:
         assert get_profile(running.url, "alice", "alice-password-1").status_code == 200
@@ -144,7 +143,7 @@ def test_passwords_are_never_command_line_options() -> None:
 
 
 def test_rotate_key_re_encrypts_stored_secrets(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = plain_settings(tmp_path / "data")
     running = start_service(settings)
     with running.client() as client:
         client.put("/KeyfactorAPI/SMTP", json={
@@ -165,7 +164,7 @@ def test_rotate_key_re_encrypts_stored_secrets(tmp_path: Path) -> None:
 def test_rotate_key_with_an_environment_key(tmp_path: Path) -> None:
     first = run("new-key").stdout.strip()
     second = run("new-key").stdout.strip()
-    settings = Settings(data_dir=tmp_path / "data", secret_key=first)
+    settings = plain_settings(tmp_path / "data", secret_key=first)
     running = start_service(settings)
     with running.client() as client:
         client.put("/KeyfactorAPI/SMTP", json={
@@ -179,7 +178,7 @@ def test_rotate_key_with_an_environment_key(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "--new-key-stdin" in refused.stderr
     run("rotate-key", "--new-key-stdin", "--data-dir", str(settings.data_dir), env=env,
         stdin=second + "\n")
-    rotated = Settings(data_dir=settings.data_dir, secret_key=second)
+    rotated = plain_settings(settings.data_dir, secret_key=second)
     restarted = start_service(rotated)
     try:
         assert restarted.runtime_password() == "env-canary"
