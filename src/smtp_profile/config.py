@@ -17,6 +17,7 @@ DEFAULT_BASE_PATH = "/KeyfactorAPI"
 DATABASE_FILE_NAME = "smtp-profile.db"
 INITIAL_ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
 MAX_BODY_BYTES = 64 * 1024
+DEFAULT_AUDIT_RETENTION_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Settings:
     auth_domain: str | None = None
     local_hostname: str | None = None
     implicit_tls_ports: frozenset[int] = IMPLICIT_TLS_PORTS
+    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS  # 0 keeps records forever
 
     @property
     def resolved_database_url(self) -> str:

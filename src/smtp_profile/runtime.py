@@ -13,11 +13,13 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.accounts import Accounts
+from smtp_profile.audit import AuditTrail
 from smtp_profile.config import Settings
 from smtp_profile.crypto import SecretBox, load_keys
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.service import ProfileService
+from smtp_profile.store.audit import AuditRepository
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.users import UserRepository
@@ -43,6 +45,7 @@ class Runtime:
     accounts: Accounts
     profiles: ProfileRepository
     mailer: Mailer
+    audit: AuditTrail
     service: ProfileService
 
     @classmethod
@@ -60,6 +63,8 @@ class Runtime:
             ),
             resolver=resolver,
         )
+        audit = AuditTrail(AuditRepository(engine),
+                           retention_days=settings.audit_retention_days)
         return cls(
             settings=settings,
             engine=engine,
@@ -67,7 +72,8 @@ class Runtime:
             accounts=Accounts(UserRepository(engine)),
             profiles=profiles,
             mailer=mailer,
-            service=ProfileService(profiles, mailer),
+            audit=audit,
+            service=ProfileService(profiles, mailer, audit),
         )
 
     async def close(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,9 +42,14 @@ def create_app(runtime: Runtime) -> FastAPI:
                        f"{created.resolve()}")
             log.warning(message)
             print(message, flush=True)
+        await runtime.audit.prune()
+        pruning = asyncio.create_task(runtime.audit.prune_periodically(), name="audit-pruning")
         try:
             yield
         finally:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
             await runtime.close()
 
     app = FastAPI(
