@@ -19,8 +19,8 @@ from smtp_profile.store.database import (
     migration_engine,
     take_migration_lock,
 )
-from tests.support.database import query
-from tests.support.service import plain_settings
+from tests.support.database import query, requested_postgres, sqlite_files
+from tests.support.service import RunningService, plain_settings
 
 
 def head_revision() -> str:
@@ -106,3 +106,16 @@ def test_migrating_an_up_to_date_database_changes_nothing(tmp_path: Path) -> Non
     before = query(url, "SELECT id, version FROM smtp_profile")
     migrate(url)
     assert query(url, "SELECT id, version FROM smtp_profile") == before == [(1, 1)]
+
+
+def test_services_use_the_database_the_run_asked_for(service: RunningService) -> None:
+    """Guards the PostgreSQL run against quietly testing SQLite instead."""
+    dialect = service.runtime.engine.dialect.name
+    if requested_postgres() is None:
+        assert dialect == "sqlite"
+        assert sqlite_files(service.settings.data_dir)
+    else:
+        assert dialect == "postgresql"
+        assert sqlite_files(service.settings.data_dir) == []
+        assert query(service.settings.resolved_database_url, "SELECT current_schema()") == [
+            (service.settings.resolved_database_url.rsplit("%3D", 1)[1],)]

@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 
 from smtp_profile import __version__
 from smtp_profile.api import docs, openapi
+from smtp_profile.api.audit_routes import router as audit_router
 from smtp_profile.api.errors import install_error_handlers
 from smtp_profile.api.paths import CaseInsensitivePaths
 from smtp_profile.api.smtp_routes import router as smtp_router
@@ -65,6 +66,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(smtp_router, prefix=base, tags=["SMTP"])
+    app.include_router(audit_router, prefix=base, tags=["Audit"])
     docs.install(app, docs_path=f"{base}/Documentation", openapi_path=f"{base}/openapi.json")
     openapi.install(app)
 
@@ -77,6 +79,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         return JSONResponse({"Status": "ok"})
 
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
-    paths += [base + r.path for r in smtp_router.routes if isinstance(r, Route)]
+    paths += [base + r.path for router in (smtp_router, audit_router)
+              for r in router.routes if isinstance(r, Route)]
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)
     return app
