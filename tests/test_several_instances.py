@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -59,26 +61,25 @@ class Setup:
     """The shared database and key, and a way to make instances and run commands."""
 
     def __init__(self, tmp_path: Path, database_url: str | None) -> None:
-        import subprocess
-
         self.tmp_path = tmp_path
         if database_url is None:  # SQLite: one file, shared by every instance
             (tmp_path / "shared").mkdir()
             database_url = f"sqlite:///{tmp_path / 'shared' / 'smtp-profile.db'}"
         self.database_url = database_url
-        key = subprocess.run([COMMAND, "new-key"], capture_output=True, text=True, check=True,
-                             timeout=60).stdout.strip()
+        key = self.new_key()
         self.env = {"SMTP_PROFILE_DATABASE_URL": database_url, "SMTP_PROFILE_SECRET_KEY": key}
         self.settings = Settings(data_dir=tmp_path / "admin", database_url=database_url,
                                  secret_key=key)
+
+    @staticmethod
+    def new_key() -> str:
+        return subprocess.run([COMMAND, "new-key"], capture_output=True, text=True,
+                              check=True, timeout=60).stdout.strip()
 
     def instance(self, name: str) -> Instance:
         return Instance(name, self.tmp_path / name, self.env)
 
     def add_user(self) -> None:
-        import os
-        import subprocess
-
         result = subprocess.run(
             [COMMAND, "user", "add", USER, "-p", "/system_settings/read/", "-p",
              "/system_settings/modify/", "--password-stdin", "--data-dir",
@@ -275,3 +276,24 @@ def test_a_killed_instance_leaves_one_complete_profile_and_an_intact_database(
     versions = query(url, "SELECT profile_version FROM audit_log WHERE success = "
                           "(1 = 1) AND action = 'Put'")
     assert versions.count((version,)) == 1
+
+
+@pytest.mark.slow
+def test_an_instance_with_another_key_refuses_to_start(tmp_path: Path,
+                                                       database_url: str | None) -> None:
+    setup = Setup(tmp_path, database_url)
+    with instances(setup.instance("a")) as (a,):
+        setup.add_user()
+        with a.client(USER, PASSWORD) as client:
+            client.put(SMTP, json=profile(1)).raise_for_status()
+        other = Instance("b", tmp_path / "b", {**setup.env,
+                                                "SMTP_PROFILE_SECRET_KEY": Setup.new_key()})
+        other.start()
+        assert other.process is not None
+        try:
+            assert other.process.wait(timeout=60) != 0
+        finally:
+            other.kill()
+        assert "give every instance the same SMTP_PROFILE_SECRET_KEY" in other.output()
+        with a.client(USER, PASSWORD) as client:
+            assert tag_of(client.get(SMTP).json()) == 1

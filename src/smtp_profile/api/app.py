@@ -18,6 +18,7 @@ from smtp_profile.api.audit_routes import router as audit_router
 from smtp_profile.api.errors import install_error_handlers
 from smtp_profile.api.paths import CaseInsensitivePaths
 from smtp_profile.api.smtp_routes import router as smtp_router
+from smtp_profile.crypto import SecretKeyError
 from smtp_profile.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,13 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:  # several instances must share one key: refuse to serve with another one
+            await runtime.profiles.load()
+        except SecretKeyError as exc:
+            log.error("the stored SMTP secrets do not open with this instance's key (%s); "
+                      "give every instance the same SMTP_PROFILE_SECRET_KEY", exc)
+            await runtime.close()
+            raise
         created = await runtime.accounts.ensure_initial_admin(runtime.settings.data_dir)
         if created is not None:
             message = (f"Created user 'admin' with every permission; its password is in "
