@@ -31,7 +31,7 @@ def head_revision() -> str:
     return head
 
 
-def database_url(tmp_path: Path) -> str:
+def fresh_database_url(tmp_path: Path) -> str:
     settings = plain_settings(tmp_path / "data")
     ensure_data_dir(settings.data_dir)
     return settings.resolved_database_url
@@ -48,7 +48,7 @@ def table_exists(url: str, name: str) -> bool:
 
 
 def test_instances_migrating_at_once_all_succeed_and_migrate_once(tmp_path: Path) -> None:
-    url = database_url(tmp_path)
+    url = fresh_database_url(tmp_path)
     starters = 4
     barrier = threading.Barrier(starters)
     errors: list[BaseException] = []
@@ -71,7 +71,7 @@ def test_instances_migrating_at_once_all_succeed_and_migrate_once(tmp_path: Path
 
 
 def test_a_migration_waits_for_the_lock_held_by_another_instance(tmp_path: Path) -> None:
-    url = database_url(tmp_path)
+    url = fresh_database_url(tmp_path)
     holder = migration_engine(url)
     done = threading.Event()
     errors: list[BaseException] = []
@@ -101,7 +101,7 @@ def test_a_migration_waits_for_the_lock_held_by_another_instance(tmp_path: Path)
 
 
 def test_migrating_an_up_to_date_database_changes_nothing(tmp_path: Path) -> None:
-    url = database_url(tmp_path)
+    url = fresh_database_url(tmp_path)
     migrate(url)
     before = query(url, "SELECT id, version FROM smtp_profile")
     migrate(url)

@@ -84,10 +84,11 @@ class AuditRepository:
         conditions: list[ColumnElement[bool]] = []
         if query.actions:
             conditions.append(audit_log.c.action.in_(sorted(a.value for a in query.actions)))
+        # UTC always: SQLite compares the stored text, which carries no offset.
         if query.since is not None:
-            conditions.append(audit_log.c.at >= query.since)
+            conditions.append(audit_log.c.at >= _utc(query.since))
         if query.until is not None:
-            conditions.append(audit_log.c.at < query.until)
+            conditions.append(audit_log.c.at < _utc(query.until))
         return and_(true(), *conditions)
 
     @staticmethod
