@@ -10,12 +10,53 @@ from typing import Any
 import pytest
 import trustme
 
+from tests.support.database import (
+    DATABASE_URL_ENV,
+    TEST_DATABASE_ENV,
+    check_reachable,
+    fresh_schema,
+    requested_postgres,
+)
 from tests.support.oauth import Issuer, TokenEndpoint
 from tests.support.resolver import StaticResolver
 from tests.support.service import RunningService, service_settings, start_service
 from tests.support.smtp import Behaviour, LoopThread, ScriptedServer, SmtpServer
 
 RELAY_NAMES = ["mail.test", "localhost", "127.0.0.1"]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = requested_postgres()
+    if url is None:
+        return (f"database: SQLite in each test's data dir (set {TEST_DATABASE_ENV}="
+                "postgresql://... to run the suite against PostgreSQL)")
+    return f"database: PostgreSQL at {url}, a fresh schema for every test"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Asked for PostgreSQL but it is not there: stop at once, saying so."""
+    url = requested_postgres()
+    if url is not None:
+        problem = check_reachable(url)
+        if problem is not None:
+            pytest.exit(f"{TEST_DATABASE_ENV}={url} but PostgreSQL is not reachable: "
+                        f"{problem}", returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def database_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    """The database every service and command of this test uses (None: SQLite).
+
+    Set as SMTP_PROFILE_DATABASE_URL, as an operator would, so subprocesses get it too.
+    """
+    url = requested_postgres()
+    if url is None:
+        monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+        yield None
+        return
+    with fresh_schema(url) as schema_url:
+        monkeypatch.setenv(DATABASE_URL_ENV, schema_url)
+        yield schema_url
 
 
 @pytest.fixture(scope="session")

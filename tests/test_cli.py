@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,8 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smtp_profile.config import Settings
-from tests.support.service import REQUESTED_WITH, start_service
+from tests.support.service import REQUESTED_WITH, plain_settings, start_service
 
 COMMAND = str(Path(sys.executable).with_name("smtp-profile"))
 
@@ -120,7 +120,7 @@ def test_user_commands(tmp_path: Path) -> None:
                   data_dir, stdin="long-enough-pw\n", check=False)
     assert unknown.returncode == 1 and "unknown permission" in unknown.stderr
 
-    settings = Settings(data_dir=Path(data_dir))
+    settings = plain_settings(Path(data_dir))
     running = start_service(settings)
     try:
         assert get_profile(running.url, "alice", "alice-password-1").status_code == 200
@@ -137,14 +137,14 @@ def test_user_commands(tmp_path: Path) -> None:
 
 
 def test_passwords_are_never_command_line_options() -> None:
-    for command in (["user", "add"], ["user", "passwd"], ["serve"], ["rotate-key"]):
+    for command in (["user", "add"], ["user", "passwd"], ["serve"], ["rotate-key"], ["audit"]):
         help_text = run(*command, "--help").stdout
         assert "--password " not in help_text and "--secret-key" not in help_text
         assert "Example" in help_text
 
 
 def test_rotate_key_re_encrypts_stored_secrets(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = plain_settings(tmp_path / "data")
     running = start_service(settings)
     with running.client() as client:
         client.put("/KeyfactorAPI/SMTP", json={
@@ -165,7 +165,7 @@ def test_rotate_key_re_encrypts_stored_secrets(tmp_path: Path) -> None:
 def test_rotate_key_with_an_environment_key(tmp_path: Path) -> None:
     first = run("new-key").stdout.strip()
     second = run("new-key").stdout.strip()
-    settings = Settings(data_dir=tmp_path / "data", secret_key=first)
+    settings = plain_settings(tmp_path / "data", secret_key=first)
     running = start_service(settings)
     with running.client() as client:
         client.put("/KeyfactorAPI/SMTP", json={
@@ -179,9 +179,49 @@ def test_rotate_key_with_an_environment_key(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "--new-key-stdin" in refused.stderr
     run("rotate-key", "--new-key-stdin", "--data-dir", str(settings.data_dir), env=env,
         stdin=second + "\n")
-    rotated = Settings(data_dir=settings.data_dir, secret_key=second)
+    rotated = plain_settings(settings.data_dir, secret_key=second)
     restarted = start_service(rotated)
     try:
         assert restarted.runtime_password() == "env-canary"
     finally:
         restarted.stop()
+
+
+def test_audit_command_prints_the_trail(tmp_path: Path) -> None:
+    settings = plain_settings(tmp_path / "data")
+    running = start_service(settings)
+    try:
+        with running.client() as client:
+            client.put("/KeyfactorAPI/SMTP", json={
+                "Host": "mail.test", "Port": 587, "RelayAuthenticationType": 2,
+                "RelayUsername": "svc", "RelayPassword": "audit-cli-canary",
+                "SenderAccount": "svc@corp.local", "SenderName": "KF"}).raise_for_status()
+            assert client.put("/KeyfactorAPI/SMTP", json={"Port": 0}).status_code == 400
+        assert get_profile(running.url, "mallory", "guess-1234").status_code == 401
+    finally:
+        running.stop()
+    data = ["--data-dir", str(settings.data_dir)]
+    lines = run("audit", *data).stdout.splitlines()
+    assert lines[0].split() == ["TIME", "(UTC)", "ACTION", "USER", "CLIENT", "OUTCOME",
+                                "DETAILS"]
+    assert len(lines) == 4
+    assert lines[1].split()[2:6] == ["FailedAuthentication", "mallory", "127.0.0.1",
+                                     "0xA0110010"]
+    assert lines[2].split()[2:5] == ["Put", "admin", "127.0.0.1"]
+    assert "0xA0110001" in lines[2] and "Host is required" in lines[2]
+    assert lines[3].split()[2:6] == ["Put", "admin", "127.0.0.1", "ok"]
+    assert 'Host: null -> "mail.test"' in lines[3] and "RelayPassword: changed" in lines[3]
+    assert "audit-cli-canary" not in "\n".join(lines)
+
+    records = json.loads(run("audit", "--json", "--action", "put", *data).stdout)
+    assert [r["Success"] for r in records] == [False, True]
+    assert {"Field": "Port", "Old": 25, "New": 587, "Secret": False} in records[1]["Changes"]
+    assert json.loads(run("audit", "--json", "--limit", "1", *data).stdout)[0]["Action"] == (
+        "FailedAuthentication")
+    assert run("audit", "--since", "2100-01-01", *data).stdout.strip() == "no audit records"
+    assert len(run("audit", "--since", "1h", "--until", "2100-01-01", *data)
+               .stdout.splitlines()) == 4
+    bad = run("audit", "--since", "last week", *data, check=False)
+    assert bad.returncode == 1 and "--since 'last week' is not a time" in bad.stderr
+    unknown = run("audit", "--action", "Delete", *data, check=False)
+    assert unknown.returncode == 1 and "unknown audit action" in unknown.stderr

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from smtp_profile.domain.actor import Actor
+from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.errors import DomainError
 from smtp_profile.runtime import Runtime
 from smtp_profile.wire import v2
@@ -48,7 +50,7 @@ class LocalClient:
 
     def __init__(self, runtime: Runtime, user: str) -> None:
         self._runtime = runtime
-        self._user = user
+        self._actor = Actor(user, "local")
 
     async def get(self) -> dict[str, Any]:
         return v2.encode_profile((await self._runtime.service.get()).profile)
@@ -56,7 +58,7 @@ class LocalClient:
     async def put(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             stored = await self._runtime.service.replace(v2.decode_profile(body),
-                                                         actor=self._user)
+                                                         actor=self._actor)
         except DomainError as exc:
             raise ClientError(exc.kind.code, exc.message) from None
         return v2.encode_profile(stored.profile)
@@ -71,12 +73,13 @@ class LocalClient:
         service = self._runtime.service
         try:
             request = decode_diagnose(body, version=2)
-            prepared = await service.prepare_test(request.draft, request.recipient,
-                                                  mode=request.mode,
-                                                  mechanism=request.mechanism)
+            prepared = await service.prepare_test(
+                request.draft, request.recipient, actor=self._actor,
+                action=AuditAction.DIAGNOSE, mode=request.mode, mechanism=request.mechanism)
         except DomainError as exc:
             raise ClientError(exc.kind.code, exc.message) from None
-        outcome = await service.run_test(prepared, actor=self._user,
+        outcome = await service.run_test(prepared, actor=self._actor,
+                                         action=AuditAction.DIAGNOSE,
                                          on_step=lambda step: on_step(encode_step(step)))
         return encode_report(outcome.report)
 

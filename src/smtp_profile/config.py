@@ -18,6 +18,7 @@ DATABASE_FILE_NAME = "smtp-profile.db"
 INITIAL_ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_SESSION_MINUTES = 60
+DEFAULT_AUDIT_RETENTION_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Settings:
     local_hostname: str | None = None
     implicit_tls_ports: frozenset[int] = IMPLICIT_TLS_PORTS
     session_minutes: int = DEFAULT_SESSION_MINUTES
+    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS  # 0 keeps records forever
 
     @property
     def resolved_database_url(self) -> str:

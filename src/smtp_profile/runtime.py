@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.accounts import Accounts
+from smtp_profile.audit import AuditTrail
 from smtp_profile.config import Settings
 from smtp_profile.crypto import SecretBox, load_keys
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
@@ -21,6 +22,7 @@ from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.service import ProfileService
 from smtp_profile.sessions import WebSessions
 from smtp_profile.signin import SignIn
+from smtp_profile.store.audit import AuditRepository
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
@@ -48,6 +50,7 @@ class Runtime:
     accounts: Accounts
     profiles: ProfileRepository
     mailer: Mailer
+    audit: AuditTrail
     service: ProfileService
     sign_in: SignIn
     sessions: WebSessions
@@ -68,6 +71,8 @@ class Runtime:
             resolver=resolver,
         )
         accounts = Accounts(UserRepository(engine))
+        audit = AuditTrail(AuditRepository(engine),
+                           retention_days=settings.audit_retention_days)
         return cls(
             settings=settings,
             engine=engine,
@@ -75,8 +80,9 @@ class Runtime:
             accounts=accounts,
             profiles=profiles,
             mailer=mailer,
-            service=ProfileService(profiles, RelayRepository(engine), mailer),
-            sign_in=SignIn(accounts),
+            audit=audit,
+            service=ProfileService(profiles, RelayRepository(engine), mailer, audit),
+            sign_in=SignIn(accounts, audit),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),
         )

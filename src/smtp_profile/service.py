@@ -1,7 +1,8 @@
 """The use cases both the HTTP API and the CLI share: read, replace and test the profile.
 
 The domain decides (validation, secret reuse); this layer only sequences the store and the
-mailer around it, and writes the log lines an operator reads. Nothing here knows HTTP.
+mailer around it, records the outcome in the audit trail, and writes the log lines an
+operator reads. Nothing here knows HTTP.
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from smtp_profile.domain.errors import ValidationFailed
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smtp_profile.audit import AuditTrail
+from smtp_profile.domain.actor import Actor
+from smtp_profile.domain.audit import AuditAction, FieldChange, Outcome, profile_changes
+from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
 from smtp_profile.domain.profile import (
     Profile,
     ProfileDraft,
@@ -59,52 +65,81 @@ class ProfileStatus:
 
 
 class ProfileService:
-    def __init__(self, profiles: ProfileRepository, relay: RelayRepository,
-                 mailer: Mailer) -> None:
+    def __init__(self, profiles: ProfileRepository, relay: RelayRepository, mailer: Mailer,
+                 audit: AuditTrail) -> None:
         self._profiles = profiles
         self._relay = relay
         self._mailer = mailer
+        self._audit = audit
 
     async def get(self) -> StoredProfile:
         return await self._profiles.load()
 
-    async def replace(self, draft: ProfileDraft, *, actor: str,
+    async def replace(self, draft: ProfileDraft, *, actor: Actor,
                       expected_version: int | None = None) -> StoredProfile:
-        stored = await self._profiles.replace(
-            lambda current: build_replacement(draft, current.profile),
-            actor=actor, expected_version=expected_version,
-        )
+        """Validate and store `draft`; the audit record commits with the new profile.
+
+        A refused PUT (invalid, stale If-Match, password to re-enter) is recorded too,
+        with the error code and message the caller gets.
+        """
+
+        async def record(connection: AsyncConnection, old: StoredProfile,
+                         new: StoredProfile) -> None:
+            await self._audit.record_in(connection, self._audit.event(
+                action=AuditAction.PUT, user=actor.name, client=actor.client,
+                outcome=Outcome.ok(), changes=profile_changes(old.profile, new.profile),
+                profile_version=new.version,
+            ))
+
+        try:
+            stored = await self._profiles.replace(
+                lambda current: build_replacement(draft, current.profile),
+                actor=actor.name, expected_version=expected_version, on_write=record,
+            )
+        except DomainError as error:
+            await self._audit.record(action=AuditAction.PUT, user=actor.name,
+                                     client=actor.client, outcome=Outcome.of_error(error))
+            raise
         log.info("profile replaced by %s: host=%s port=%s auth=%s version=%s", actor,
                  stored.profile.host, stored.profile.port, int(stored.profile.auth_type),
                  stored.version)
         return stored
 
     async def prepare_test(self, draft: ProfileDraft | None, recipient: str | None, *,
+                           actor: Actor, action: AuditAction = AuditAction.TEST,
                            mode: TestMode = TestMode.SEND,
                            mechanism: Mechanism | None = None) -> PreparedTest:
         """Validate like a PUT (without storing); `draft=None` tests the stored profile.
 
         A stored password is only used when the destination in `draft` is the one it was
         saved for, so a test cannot carry it to another server. Testing the stored
-        profile without a recipient sends to its own SenderAccount.
+        profile without a recipient sends to its own SenderAccount. A refused test is
+        recorded under `action` (Test or Diagnose).
         """
-        stored = await self._profiles.load()
-        if draft is None:
-            profile = stored.profile
-            if not profile.host or not profile.sender_account:
-                raise ValidationFailed(["The stored profile has no Host or SenderAccount yet: "
-                                        "save a profile first, or send the settings to test"])
-            recipient = recipient or profile.sender_account
-        else:
-            profile = build_profile(draft, stored.profile)
-        to = check_recipient(recipient)
+        try:
+            stored = await self._profiles.load()
+            if draft is None:
+                profile = stored.profile
+                if not profile.host or not profile.sender_account:
+                    raise ValidationFailed([
+                        "The stored profile has no Host or SenderAccount yet: save a "
+                        "profile first, or send the settings to test"])
+                recipient = recipient or profile.sender_account
+            else:
+                profile = build_profile(draft, stored.profile)
+            to = check_recipient(recipient)
+        except DomainError as error:
+            await self._audit.record(action=action, user=actor.name, client=actor.client,
+                                     outcome=Outcome.of_error(error))
+            raise
         options = await self._relay.options()
         if mechanism is not None:
             options = replace(options, mechanism=mechanism)
         return PreparedTest(profile, to, mode, options,
                             stored.version if profile == stored.profile else None)
 
-    async def run_test(self, prepared: PreparedTest, *, actor: str,
+    async def run_test(self, prepared: PreparedTest, *, actor: Actor,
+                       action: AuditAction = AuditAction.TEST,
                        on_step: Callable[[StepResult], None] | None = None) -> TestOutcome:
         report = await self._mailer.run(prepared.profile, prepared.recipient,
                                         mode=prepared.mode, options=prepared.options,
@@ -113,15 +148,23 @@ class ProfileService:
         log.info("test %s (%s) by %s via %s:%s to %s: %s", report.test_id, report.mode.value,
                  actor, prepared.profile.host, prepared.profile.port, prepared.recipient,
                  "ok" if report.success else f"failed at {failed.name.value if failed else '?'}")
+        outcome = (Outcome.ok() if report.success
+                   else Outcome.failed(ErrorKind.TEST_FAILED, report.failure_summary()))
+        await self._audit.record(
+            action=action, user=actor.name, client=actor.client, outcome=outcome,
+            detail=f"test {report.test_id} ({report.mode.value}) via "
+            f"{prepared.profile.host}:{prepared.profile.port} to {prepared.recipient}",
+            profile_version=prepared.stored_version,
+        )
         if prepared.stored_version is not None:
             await self._relay.save_last_test(summarize(
-                report, tested_at=datetime.now(UTC), tested_by=actor,
+                report, tested_at=datetime.now(UTC), tested_by=actor.name,
                 profile_version=prepared.stored_version))
         return TestOutcome(prepared.profile, prepared.recipient, report)
 
-    async def test(self, draft: ProfileDraft | None, recipient: str | None, *, actor: str,
+    async def test(self, draft: ProfileDraft | None, recipient: str | None, *, actor: Actor,
                    mode: TestMode = TestMode.SEND) -> TestOutcome:
-        prepared = await self.prepare_test(draft, recipient, mode=mode)
+        prepared = await self.prepare_test(draft, recipient, actor=actor, mode=mode)
         return await self.run_test(prepared, actor=actor)
 
     async def status(self) -> ProfileStatus:
@@ -131,9 +174,31 @@ class ProfileService:
     async def options(self) -> RelayOptions:
         return await self._relay.options()
 
-    async def set_options(self, options: RelayOptions, *, actor: str) -> RelayOptions:
-        await self._relay.save_options(options, actor=actor)
+    async def set_options(self, options: RelayOptions, *, actor: Actor) -> RelayOptions:
+        """Store the relay options; every change is audited, switching trust off loudly."""
+        old = await self._relay.options()
+        await self._relay.save_options(options, actor=actor.name)
+        await self._audit.record(action=AuditAction.OPTIONS, user=actor.name,
+                                 client=actor.client, outcome=Outcome.ok(),
+                                 changes=_option_changes(old, options))
         level = logging.WARNING if options.insecure else logging.INFO
         log.log(level, "relay options changed by %s: trust=%s mechanism=%s", actor,
                 options.trust_mode.value, options.mechanism.value)
         return options
+
+
+def _option_changes(old: RelayOptions, new: RelayOptions) -> list[FieldChange]:
+    changes = [
+        FieldChange(name, before, after)
+        for name, before, after in (
+            ("Trust", old.trust_mode.value, new.trust_mode.value),
+            ("Insecure", old.insecure, new.insecure),
+            ("PinnedSha256", old.pinned_sha256, new.pinned_sha256),
+            ("Mechanism", old.mechanism.value, new.mechanism.value),
+        )
+        if before != after
+    ]
+    if old.ca_pem != new.ca_pem:
+        changes.append(FieldChange("CaBundle", "set" if old.ca_pem else None,
+                                   "set" if new.ca_pem else None))
+    return changes

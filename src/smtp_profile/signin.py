@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 
 from smtp_profile.accounts import Accounts, Principal
+from smtp_profile.audit import AuditTrail
+from smtp_profile.domain.audit import AuditAction, Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.throttle import SignInThrottle
@@ -22,9 +24,11 @@ WRONG_CREDENTIALS = "The user name or password is wrong."
 
 
 class SignIn:
-    def __init__(self, accounts: Accounts, throttle: SignInThrottle | None = None,
+    def __init__(self, accounts: Accounts, audit: AuditTrail,
+                 throttle: SignInThrottle | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._accounts = accounts
+        self._audit = audit
         self._throttle = throttle or SignInThrottle()
         self._clock = clock
 
@@ -38,19 +42,23 @@ class SignIn:
         wait = self._throttle.wait_seconds(name, client, self._clock())
         if wait > 0:
             seconds = math.ceil(wait)
-            raise Throttled(seconds, f"Too many failed sign-ins for this user or from this "
-                                     f"address; try again in {seconds} seconds.")
+            throttled = Throttled(seconds, f"Too many failed sign-ins for this user or from "
+                                           f"this address; try again in {seconds} seconds.")
+            await self._failed(name, client, channel, throttled)
+            raise throttled
         principal = await self._accounts.authenticate(name, password)
         if principal is None:
             self._throttle.failed(name, client, self._clock())
-            self._failed(name, client, channel)
-            raise DomainError(ErrorKind.UNAUTHENTICATED, WRONG_CREDENTIALS)
+            error = DomainError(ErrorKind.UNAUTHENTICATED, WRONG_CREDENTIALS)
+            await self._failed(name, client, channel, error)
+            raise error
         self._throttle.succeeded(name)
         return principal
 
-    def _failed(self, name: str, client: str, channel: str) -> None:
-        # AUDIT (issue 4): the single call site for a failed sign-in, from the web page
-        # (channel "web") or an API call with Basic auth (channel "basic"). Record it in
-        # the audit trail here: user name as typed, client address, channel. Never the
-        # password.
+    async def _failed(self, name: str, client: str, channel: str, error: DomainError) -> None:
+        """The one place every refused sign-in (web page or Basic auth) is recorded:
+        the user name as typed, the client address and the way in. Never the password."""
         log.warning("failed sign-in for user %r from %s via %s", name[:128], client, channel)
+        await self._audit.record(action=AuditAction.FAILED_AUTHENTICATION, user=name,
+                                 client=client, outcome=Outcome.of_error(error),
+                                 detail=channel)

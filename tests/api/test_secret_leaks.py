@@ -1,6 +1,7 @@
 """A canary password passes through every route and failure path and is never seen again.
 
-Responses (bodies and headers) and every log record the service writes are searched.
+Responses (bodies and headers), every log record the service writes, the audit trail and
+the raw contents of the database (SQLite file bytes, PostgreSQL rows) are searched.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.database import query, raw_contents
 from tests.support.service import RunningService
 from tests.support.smtp import Behaviour, SmtpServer, closed_port
 
@@ -60,8 +62,11 @@ def test_the_relay_password_never_leaves(service: RunningService,
         responses.append(v1.put("/KeyfactorAPI/SMTP",
                                 content=b'{"RelayPassword": "' + CANARY.encode() + b'",',
                                 headers={"content-type": "application/json"}))
+    with service.client("svc", CANARY) as intruder:
+        responses.append(intruder.get("/KeyfactorAPI/SMTP"))
     assert [r.status_code for r in responses[:6]] == [200] * 6
-    assert [r.status_code for r in responses[6:]] == [400] * 6
+    assert [r.status_code for r in responses[6:12]] == [400] * 6
+    assert responses[12].status_code == 401
     assert [r.status_code for r in diagnosed] == [200] * 3
     assert [r.json()["Success"] for r in diagnosed] == [True, False, True]
     responses += diagnosed
@@ -76,3 +81,14 @@ def test_the_relay_password_never_leaves(service: RunningService,
     assert logged, "the service should have logged something"
     for form in forms_of(CANARY):
         assert form not in logged
+
+    # The audit trail recorded all of it, and neither it nor any other row holds the canary.
+    url = service.settings.resolved_database_url
+    audit_rows = "\n".join(str(row) for row in query(url, "SELECT * FROM audit_log"))
+    assert audit_rows.count("'Put'") == 6 and audit_rows.count("'Test'") == 4
+    assert "FailedAuthentication" in audit_rows and "RelayPassword" in audit_rows
+    contents = raw_contents(service.settings)
+    assert b"FailedAuthentication" in contents, "the raw search must see the audit rows"
+    for form in [*forms_of(CANARY), CANARY.encode().hex()]:
+        assert form not in audit_rows
+        assert form.encode() not in contents

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import sqlite3
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.database import query, raw_contents
 from tests.support.service import RunningService, add_user, start_service
 
 CANARY = "Canary-Pa55word-7f3c9e"
@@ -397,8 +397,12 @@ def test_profile_survives_a_restart_and_the_password_is_sealed_on_disk(
     for path in data_dir.iterdir():
         assert CANARY.encode() not in path.read_bytes(), path
         assert base64.b64encode(CANARY.encode()) not in path.read_bytes(), path
-    with sqlite3.connect(data_dir / "smtp-profile.db") as db:
-        (sealed,) = db.execute("select password_sealed from smtp_profile").fetchone()
+    contents = raw_contents(service.settings)
+    canary = CANARY.encode()
+    for form in (canary, base64.b64encode(canary), canary.hex().encode()):
+        assert form not in contents
+    ((sealed,),) = query(service.settings.resolved_database_url,
+                         "select password_sealed from smtp_profile")
     assert sealed is not None and sealed[:1] == b"\x01" and len(sealed) > len(CANARY)
 
 

@@ -20,6 +20,7 @@ from smtp_profile.config import INITIAL_ADMIN_PASSWORD_FILE, Settings
 from smtp_profile.domain.profile import Profile
 from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.runtime import Runtime, prepare
+from tests.support.database import current_database_url
 
 REQUESTED_WITH = {"x-keyfactor-requested-with": "APIClient"}
 
@@ -103,10 +104,18 @@ def start_service(settings: Settings, resolver: Resolver | None = None, *,
     return RunningService(settings, f"{scheme}://127.0.0.1:{port}", server, thread, runtime)
 
 
+def plain_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Plain Settings (as `serve` would build them) on this test's database."""
+    values: dict[str, object] = {"data_dir": data_dir, "database_url": current_database_url()}
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
 def service_settings(data_dir: Path, ca_bundle: Path | None = None,
                      **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "data_dir": data_dir, "ca_bundle": ca_bundle, "connect_timeout": 2.0,
+        "data_dir": data_dir, "database_url": current_database_url(),
+        "ca_bundle": ca_bundle, "connect_timeout": 2.0,
         "test_timeout": 6.0, "local_hostname": "client.test",
     }
     values.update(overrides)

@@ -75,7 +75,8 @@ class FrozenClock:
 @pytest.fixture
 def frozen_clock(service: RunningService) -> FrozenClock:
     clock = FrozenClock()
-    service.runtime.sign_in = SignIn(service.runtime.accounts, clock=clock)
+    service.runtime.sign_in = SignIn(service.runtime.accounts, service.runtime.audit,
+                                     clock=clock)
     return clock
 
 

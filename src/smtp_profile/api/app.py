@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,10 +14,12 @@ from starlette.routing import Mount, Route
 
 from smtp_profile import __version__
 from smtp_profile.api import docs, openapi
+from smtp_profile.api.audit_routes import router as audit_router
 from smtp_profile.api.diagnostics_routes import router as diagnostics_router
 from smtp_profile.api.errors import install_error_handlers
 from smtp_profile.api.paths import CaseInsensitivePaths
 from smtp_profile.api.smtp_routes import router as smtp_router
+from smtp_profile.crypto import SecretKeyError
 from smtp_profile.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -40,15 +44,27 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:  # several instances must share one key: refuse to serve with another one
+            await runtime.profiles.load()
+        except SecretKeyError as exc:
+            log.error("the stored SMTP secrets do not open with this instance's key (%s); "
+                      "give every instance the same SMTP_PROFILE_SECRET_KEY", exc)
+            await runtime.close()
+            raise
         created = await runtime.accounts.ensure_initial_admin(runtime.settings.data_dir)
         if created is not None:
             message = (f"Created user 'admin' with every permission; its password is in "
                        f"{created.resolve()}")
             log.warning(message)
             print(message, flush=True)
+        await runtime.audit.prune()
+        pruning = asyncio.create_task(runtime.audit.prune_periodically(), name="audit-pruning")
         try:
             yield
         finally:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
             await runtime.close()
 
     app = FastAPI(
@@ -65,6 +81,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(app)
     app.include_router(smtp_router, prefix=base, tags=["SMTP"])
     app.include_router(diagnostics_router, prefix=base, tags=["Diagnostics (extension)"])
+    app.include_router(audit_router, prefix=base, tags=["Audit (extension)"])
     docs.install(app, docs_path=f"{base}/Documentation", openapi_path=f"{base}/openapi.json")
     app.include_router(web_session_router)
     web_page.install(app, api_base=base)
@@ -76,7 +93,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     allowed: dict[str, list[str]] = {}
     for prefix, router in ((base, smtp_router), (base, diagnostics_router),
-                           ("", web_session_router)):
+                           (base, audit_router), ("", web_session_router)):
         for route in router.routes:
             if isinstance(route, Route):
                 allowed.setdefault(prefix + route.path, []).extend(sorted(route.methods or ()))

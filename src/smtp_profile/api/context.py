@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from smtp_profile.accounts import Principal
+from smtp_profile.domain.actor import Actor
+from smtp_profile.domain.audit import AuditAction, Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.secrets import Secret
@@ -37,6 +39,15 @@ class CallContext:
     principal: Principal
     version: int
     client: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.principal.name, self.client)
+
+
+def client_address(request: Request) -> str:
+    """The peer's address as the server saw it (forwarded headers are not trusted)."""
+    return request.client.host if request.client else "unknown"
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -66,6 +77,19 @@ def api_version(request: Request) -> int:
             f"x-keyfactor-api-version {value[:20]!r} is not supported; use 1 or 2.",
         )
     return version
+
+
+def presented_user(request: Request) -> str | None:
+    """The user name in an Authorization header, as sent, for the audit trail only."""
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")[0]
+    except (binascii.Error, ValueError):
+        return None
+    return user or None
 
 
 def basic_credentials(request: Request, auth_domain: str | None) -> tuple[str, Secret] | None:
@@ -104,20 +128,27 @@ def is_browser_call(request: Request) -> bool:
             and "authorization" not in request.headers)
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 async def authenticate(request: Request) -> Principal:
+    """The caller; presented but refused credentials are recorded in the audit trail.
+
+    A request without an Authorization header is not an attempt and is not recorded
+    (clients commonly send one only after the 401 challenge).
+    """
     runtime = runtime_of(request)
     if "authorization" in request.headers:
         credentials = basic_credentials(request, runtime.settings.auth_domain)
         if credentials is None:
-            raise DomainError(ErrorKind.UNAUTHENTICATED,
-                              "Authentication is required: send valid credentials with "
-                              "HTTP Basic.")
+            error = DomainError(ErrorKind.UNAUTHENTICATED,
+                                "Authentication is required: send valid credentials with "
+                                "HTTP Basic.")
+            await runtime.audit.record(
+                action=AuditAction.FAILED_AUTHENTICATION, user=presented_user(request),
+                client=client_address(request), outcome=Outcome.of_error(error),
+                detail=f"unreadable credentials on {request.method} {request.url.path}",
+            )
+            raise error
         return await runtime.sign_in.check(*credentials, client=client_address(request),
-                                           channel="basic")
+                                           channel=f"basic {request.method} {request.url.path}")
     token = request.cookies.get(SESSION_COOKIE)
     if token and is_browser_call(request):
         active = await runtime.sessions.resolve(token)
@@ -132,18 +163,30 @@ async def authenticate(request: Request) -> Principal:
                       f"or sign in on the web page.{hint}")
 
 
-def requires(permission: Permission) -> Callable[[Request], Awaitable[CallContext]]:
-    """A FastAPI dependency: the Keyfactor headers, the caller, and `permission`."""
+def requires(permission: Permission, *, audited: AuditAction | None = None,
+             ) -> Callable[[Request], Awaitable[CallContext]]:
+    """A FastAPI dependency: the Keyfactor headers, the caller, and `permission`.
+
+    With `audited`, a caller refused for lack of the permission is recorded under that
+    action (a read-only user trying a PUT is worth knowing about).
+    """
 
     async def dependency(request: Request) -> CallContext:
         check_requested_with(request)
         version = api_version(request)
         principal = await authenticate(request)
+        client = client_address(request)
         if not principal.may(permission):
-            raise DomainError(
+            error = DomainError(
                 ErrorKind.FORBIDDEN,
                 f"User '{principal.name}' does not have the permission {permission.value}.",
             )
-        return CallContext(principal, version, client_address(request))
+            if audited is not None:
+                await runtime_of(request).audit.record(
+                    action=audited, user=principal.name, client=client,
+                    outcome=Outcome.of_error(error),
+                )
+            raise error
+        return CallContext(principal, version, client)
 
     return dependency

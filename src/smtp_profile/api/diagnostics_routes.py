@@ -18,8 +18,11 @@ from smtp_profile.api import openapi
 from smtp_profile.api.body import read_object
 from smtp_profile.api.context import CallContext, requires, runtime_of
 from smtp_profile.api.responses import KeyfactorJSON
+from smtp_profile.api.smtp_routes import refusals_recorded
+from smtp_profile.domain.actor import Actor
+from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.permissions import Permission
-from smtp_profile.domain.relay_options import build_options
+from smtp_profile.domain.relay_options import RelayOptions, build_options
 from smtp_profile.service import PreparedTest, ProfileService
 from smtp_profile.wire.models import (
     DiagnoseV1In,
@@ -30,6 +33,7 @@ from smtp_profile.wire.models import (
     StatusOut,
 )
 from smtp_profile.wire.report import (
+    DiagnoseRequest,
     decode_diagnose,
     decode_options,
     encode_options,
@@ -41,7 +45,8 @@ from smtp_profile.wire.report import (
 router = APIRouter()
 
 _read = Depends(requires(Permission.READ))
-_modify = Depends(requires(Permission.MODIFY))
+_diagnose = Depends(requires(Permission.MODIFY, audited=AuditAction.DIAGNOSE))
+_set_options = Depends(requires(Permission.MODIFY, audited=AuditAction.OPTIONS))
 NDJSON = "application/x-ndjson"
 
 
@@ -72,26 +77,32 @@ def _json(model: Any) -> dict[str, Any]:
         "headers": openapi.TEST_ID_HEADER,
     }}, 400, 401, 403, 413, 415),
 )
-async def diagnose(request: Request, context: CallContext = _modify) -> Response:
-    data, _ = await read_object(request, allow_empty=True)
-    diagnosis = decode_diagnose(data, context.version)
+async def diagnose(request: Request, context: CallContext = _diagnose) -> Response:
+    async def decode() -> DiagnoseRequest:
+        data, _ = await read_object(request, allow_empty=True)
+        return decode_diagnose(data, context.version)
+
+    diagnosis = await refusals_recorded(request, context, AuditAction.DIAGNOSE, decode())
     service = runtime_of(request).service
-    prepared = await service.prepare_test(diagnosis.draft, diagnosis.recipient,
-                                          mode=diagnosis.mode, mechanism=diagnosis.mechanism)
+    prepared = await service.prepare_test(
+        diagnosis.draft, diagnosis.recipient, actor=context.actor,
+        action=AuditAction.DIAGNOSE, mode=diagnosis.mode, mechanism=diagnosis.mechanism)
     headers = {"X-Test-Id": prepared.test_id}
     if NDJSON in request.headers.get("accept", ""):
-        return StreamingResponse(_stream(service, prepared, context.principal.name),
+        return StreamingResponse(_stream(service, prepared, context.actor),
                                  media_type=NDJSON, headers=headers)
-    outcome = await service.run_test(prepared, actor=context.principal.name)
+    outcome = await service.run_test(prepared, actor=context.actor,
+                                     action=AuditAction.DIAGNOSE)
     return KeyfactorJSON(encode_report(outcome.report), headers=headers)
 
 
 async def _stream(service: ProfileService, prepared: PreparedTest,
-                  actor: str) -> AsyncIterator[bytes]:
+                  actor: Actor) -> AsyncIterator[bytes]:
     """Each finished step as a line, then the report; the test ends if the client leaves."""
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     task = asyncio.create_task(service.run_test(
-        prepared, actor=actor, on_step=lambda step: queue.put_nowait({"Step": encode_step(step)})))
+        prepared, actor=actor, action=AuditAction.DIAGNOSE,
+        on_step=lambda step: queue.put_nowait({"Step": encode_step(step)})))
     task.add_done_callback(lambda _: queue.put_nowait(None))
     try:
         while (item := await queue.get()) is not None:
@@ -146,11 +157,13 @@ async def get_options(request: Request, context: CallContext = _read) -> Respons
     }),
     responses=openapi.responses({200: _json(OptionsOut)}, 400, 401, 403, 413, 415),
 )
-async def put_options(request: Request, context: CallContext = _modify) -> Response:
-    data, _ = await read_object(request)
-    ca_pem, pin, insecure, mechanism = decode_options(data)
-    options = build_options(ca_pem=ca_pem, pinned_sha256=pin, insecure=insecure,
-                            mechanism=mechanism)
-    saved = await runtime_of(request).service.set_options(options,
-                                                          actor=context.principal.name)
+async def put_options(request: Request, context: CallContext = _set_options) -> Response:
+    async def decode() -> RelayOptions:
+        data, _ = await read_object(request)
+        ca_pem, pin, insecure, mechanism = decode_options(data)
+        return build_options(ca_pem=ca_pem, pinned_sha256=pin, insecure=insecure,
+                             mechanism=mechanism)
+
+    options = await refusals_recorded(request, context, AuditAction.OPTIONS, decode())
+    saved = await runtime_of(request).service.set_options(options, actor=context.actor)
     return KeyfactorJSON(encode_options(saved))

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from smtp_profile.domain.errors import ErrorKind
+from smtp_profile.wire.audit import AuditRecordOut
 from smtp_profile.wire.models import (
     DiagnoseV1In,
     DiagnoseV2In,
@@ -37,7 +38,7 @@ _REF = "#/components/schemas/{model}"
 _IN_MODELS: Sequence[type[BaseModel]] = (ProfileV1In, ProfileV2In, TestV1In, TestV2In,
                                          DiagnoseV1In, DiagnoseV2In, OptionsIn)
 _OUT_MODELS: Sequence[type[BaseModel]] = (ProfileV1Out, ProfileV2Out, TestV1Out, ErrorOut,
-                                          ReportOut, StatusOut, OptionsOut)
+                                          ReportOut, StatusOut, OptionsOut, AuditRecordOut)
 
 TEST_ID_HEADER = {
     "X-Test-Id": {
@@ -116,6 +117,16 @@ def profile_content() -> dict[str, Any]:
                                                                ref(ProfileV2Out)]}}},
         "headers": {"ETag": {"description": "Version of the profile, for If-Match.",
                              "schema": {"type": "string"}}},
+    }
+
+
+def audit_content(total_header: str) -> dict[str, Any]:
+    return {
+        "description": "One page of audit records, newest first.",
+        "content": {"application/json": {"schema": {"type": "array",
+                                                    "items": ref(AuditRecordOut)}}},
+        "headers": {total_header: {"description": "Records matching the filters, all pages.",
+                                   "schema": {"type": "integer"}}},
     }
 
 

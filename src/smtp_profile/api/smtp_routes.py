@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -11,6 +12,7 @@ from smtp_profile.api import openapi
 from smtp_profile.api.body import read_object
 from smtp_profile.api.context import CallContext, requires, runtime_of
 from smtp_profile.api.responses import KeyfactorJSON, error_response
+from smtp_profile.domain.audit import AuditAction, Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.profile import Profile, ProfileDraft
@@ -21,7 +23,27 @@ from smtp_profile.wire.models import ProfileV1In, ProfileV2In, TestV1In, TestV1O
 router = APIRouter()
 
 _read = Depends(requires(Permission.READ))
-_modify = Depends(requires(Permission.MODIFY))
+_modify_put = Depends(requires(Permission.MODIFY, audited=AuditAction.PUT))
+_modify_test = Depends(requires(Permission.MODIFY, audited=AuditAction.TEST))
+
+T = TypeVar("T")
+
+
+async def refusals_recorded(request: Request, context: CallContext, action: AuditAction,
+                            step: Awaitable[T]) -> T:
+    """Await `step` (reading and decoding the request); a refusal goes in the audit trail.
+
+    The service records what happens from the decoded request on; this records the
+    requests it never sees (bad body, bad If-Match).
+    """
+    try:
+        return await step
+    except DomainError as error:
+        await runtime_of(request).audit.record(
+            action=action, user=context.principal.name, client=context.client,
+            outcome=Outcome.of_error(error),
+        )
+        raise
 
 
 def etag(version: int) -> str:
@@ -82,14 +104,16 @@ async def get_smtp(request: Request, context: CallContext = _read) -> Response:
     ),
     responses=openapi.responses({200: openapi.profile_content()}, 400, 401, 403, 412, 413, 415),
 )
-async def put_smtp(request: Request, context: CallContext = _modify) -> Response:
-    data, is_form = await read_object(request, allow_form=context.version == 1)
-    draft: ProfileDraft = (
-        v1.decode_profile(data, form=is_form) if context.version == 1
-        else v2.decode_profile(data)
-    )
+async def put_smtp(request: Request, context: CallContext = _modify_put) -> Response:
+    async def decode() -> tuple[ProfileDraft, int | None]:
+        data, is_form = await read_object(request, allow_form=context.version == 1)
+        draft = (v1.decode_profile(data, form=is_form) if context.version == 1
+                 else v2.decode_profile(data))
+        return draft, expected_version(request)
+
+    draft, expected = await refusals_recorded(request, context, AuditAction.PUT, decode())
     stored = await runtime_of(request).service.replace(
-        draft, actor=context.principal.name, expected_version=expected_version(request)
+        draft, actor=context.actor, expected_version=expected
     )
     return _profile_response(stored, context.version)
 
@@ -114,12 +138,13 @@ async def put_smtp(request: Request, context: CallContext = _modify) -> Response
         400, 401, 403, 413, 415,
     ),
 )
-async def post_smtp_test(request: Request, context: CallContext = _modify) -> Response:
-    data, _ = await read_object(request)
-    draft, recipient = v1.decode_test(data) if context.version == 1 else v2.decode_test(data)
-    outcome = await runtime_of(request).service.test(
-        draft, recipient, actor=context.principal.name
-    )
+async def post_smtp_test(request: Request, context: CallContext = _modify_test) -> Response:
+    async def decode() -> tuple[ProfileDraft, str | None]:
+        data, _ = await read_object(request)
+        return v1.decode_test(data) if context.version == 1 else v2.decode_test(data)
+
+    draft, recipient = await refusals_recorded(request, context, AuditAction.TEST, decode())
+    outcome = await runtime_of(request).service.test(draft, recipient, actor=context.actor)
     headers = {"X-Test-Id": outcome.report.test_id}
     if not outcome.report.success:
         return error_response(ErrorKind.TEST_FAILED, outcome.report.failure_summary(), headers)

@@ -12,7 +12,12 @@ import typer
 from smtp_profile import __version__
 from smtp_profile.cli.app import app
 from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, parse_ports, settings_for
-from smtp_profile.config import DEFAULT_BASE_PATH, DEFAULT_DATA_DIR, DEFAULT_SESSION_MINUTES
+from smtp_profile.config import (
+    DEFAULT_AUDIT_RETENTION_DAYS,
+    DEFAULT_BASE_PATH,
+    DEFAULT_DATA_DIR,
+    DEFAULT_SESSION_MINUTES,
+)
 from smtp_profile.crypto import SecretKeyError
 
 
@@ -58,6 +63,10 @@ def serve(
     log_level: Annotated[str, typer.Option(
         envvar="SMTP_PROFILE_LOG_LEVEL", help="debug, info, warning or error.",
     )] = "info",
+    audit_retention_days: Annotated[int, typer.Option(
+        envvar="SMTP_PROFILE_AUDIT_RETENTION_DAYS", min=0,
+        help="Days audit records are kept (pruned at start and hourly); 0 keeps them forever.",
+    )] = DEFAULT_AUDIT_RETENTION_DAYS,
 ) -> None:
     """Start the API (and create the data dir, schema, key and admin user on first start).
 
@@ -75,6 +84,7 @@ def serve(
         connect_timeout=connect_timeout, test_timeout=test_timeout,
         auth_domain=auth_domain, local_hostname=local_hostname,
         implicit_tls_ports=parse_ports(implicit_tls_ports), session_minutes=session_minutes,
+        audit_retention_days=audit_retention_days,
     )
     try:
         prepare(settings)

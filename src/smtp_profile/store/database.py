@@ -1,49 +1,108 @@
-"""Engines and migrations: one async engine for the service, Alembic for the schema."""
+"""Engines and migrations: one async engine for the service, Alembic for the schema.
+
+Several instances may start at once on one database, so `migrate` runs every upgrade
+under a lock that the database itself holds: a transaction-scoped advisory lock on
+PostgreSQL (keyed by the schema, so instances on different schemas do not wait for each
+other), an exclusive transaction on SQLite. The first instance upgrades; the others wait,
+then find the schema at the newest revision and do nothing.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from smtp_profile.config import sync_url
 
+log = logging.getLogger(__name__)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_NAME = "smtp-profile schema migration"
+# Seconds SQLite waits for a locked database: the service's writers, and a migrator
+# waiting for another instance's migration to finish.
+SQLITE_BUSY_SECONDS = 10
+SQLITE_MIGRATION_BUSY_SECONDS = 120
 
 
-def _tune_sqlite(engine: Engine) -> None:
-    """WAL lets readers go on while a PUT writes; the busy timeout queues writers."""
+def _tune_sqlite(engine: Engine, *, busy_seconds: int = SQLITE_BUSY_SECONDS) -> None:
+    """WAL lets readers go on while a PUT writes; the busy timeout queues writers.
+
+    The busy timeout is set first, so that two processes creating the database at the
+    same moment wait for each other while switching it to WAL instead of failing.
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={busy_seconds * 1000}")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
 
+def _exclusive_sqlite_transactions(engine: Engine) -> None:
+    """Make `engine.begin()` start with BEGIN EXCLUSIVE: the SQLite migration lock.
+
+    The driver's own transaction handling would only begin a transaction at the first
+    write, after Alembic has already read the current revision; taking the write lock at
+    BEGIN makes read-revision-then-upgrade one serialised step.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN EXCLUSIVE")
+
+
 def create_engine_for(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 10})
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         _tune_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def migrate(url: str) -> None:
-    """Create or upgrade the schema to the newest revision (blocking; run before serving)."""
+def migration_engine(url: str) -> Engine:
+    """A blocking engine whose transactions hold the migration lock (SQLite) or can take it."""
     engine = create_engine(sync_url(url), poolclass=NullPool)
     if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, busy_seconds=SQLITE_MIGRATION_BUSY_SECONDS)
+        _exclusive_sqlite_transactions(engine)
+    return engine
+
+
+def take_migration_lock(connection: Connection) -> None:
+    """Hold the migration lock until the connection's transaction ends.
+
+    SQLite: the transaction is already exclusive. PostgreSQL: a transaction-scoped
+    advisory lock, released by the commit or the rollback (or the death of the session),
+    so a crashed instance never leaves it behind.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:name), "
+                 "hashtext(coalesce(current_schema(), '')))"),
+            {"name": MIGRATION_LOCK_NAME},
+        )
+
+
+def migrate(url: str) -> None:
+    """Create or upgrade the schema to the newest revision (blocking; run before serving)."""
+    engine = migration_engine(url)
     try:
         with engine.begin() as connection:
+            take_migration_lock(connection)
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS_DIR))
             config.attributes["connection"] = connection

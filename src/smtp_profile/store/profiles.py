@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,11 @@ class StoredProfile:
     updated_by: str | None
 
 
+# Called inside the write's transaction with the replaced and the new profile; what it
+# writes on the connection commits or rolls back with the profile (the audit record).
+OnWrite = Callable[[AsyncConnection, StoredProfile, StoredProfile], Awaitable[None]]
+
+
 class ProfileRepository:
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
@@ -47,16 +52,19 @@ class ProfileRepository:
         *,
         actor: str,
         expected_version: int | None = None,
+        on_write: OnWrite | None = None,
     ) -> StoredProfile:
         """Store `build(current)` as one atomic write.
 
-        `build` sees the stored profile it replaces (it may reuse a secret from it); if
-        another writer got in between, the write is retried on the newer profile, so two
-        PUTs never interleave. With `expected_version`, a changed profile is a 412.
+        `build` sees the stored profile it replaces (it may reuse a secret from it). On
+        PostgreSQL the row is locked while it is read, so writers queue; on SQLite the
+        version column makes the update a compare-and-swap, retried on the newer profile
+        if another writer got in between. Either way two PUTs never interleave. With
+        `expected_version`, a changed profile is a 412.
         """
         for _ in range(_MAX_ATTEMPTS):
             async with self._engine.begin() as connection:
-                current = await self._load(connection)
+                current = await self._load(connection, for_update=True)
                 if expected_version is not None and current.version != expected_version:
                     raise DomainError(
                         ErrorKind.PRECONDITION_FAILED,
@@ -73,7 +81,10 @@ class ProfileRepository:
                             updated_at=now, updated_by=actor)
                 )
                 if result.rowcount == 1:
-                    return StoredProfile(new, current.version + 1, now, actor)
+                    stored = StoredProfile(new, current.version + 1, now, actor)
+                    if on_write is not None:
+                        await on_write(connection, current, stored)
+                    return stored
         raise DomainError(ErrorKind.STORE_UNAVAILABLE,
                           "The SMTP profile is being changed by too many writers; retry.")
 
@@ -96,10 +107,12 @@ class ProfileRepository:
             )
         return len(values)
 
-    async def _load(self, connection: AsyncConnection) -> StoredProfile:
-        row = (await connection.execute(
-            select(smtp_profile).where(smtp_profile.c.id == PROFILE_ID)
-        )).one()
+    async def _load(self, connection: AsyncConnection, *,
+                    for_update: bool = False) -> StoredProfile:
+        statement = select(smtp_profile).where(smtp_profile.c.id == PROFILE_ID)
+        if for_update:  # SELECT ... FOR UPDATE; SQLAlchemy omits it where unsupported
+            statement = statement.with_for_update()
+        row = (await connection.execute(statement)).one()
         return StoredProfile(self._profile(row._mapping), row.version, row.updated_at,
                              row.updated_by)
 

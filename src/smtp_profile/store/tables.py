@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -94,4 +96,26 @@ web_sessions = Table(
     Column("user_name_key", String(128), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# BIGINT on PostgreSQL; on SQLite an INTEGER primary key is the rowid, which autoincrements.
+AUDIT_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+# Append-only: the service inserts and prunes by age; no code path updates a record.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", AUDIT_ID, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("user_name", String(128)),
+    Column("client", String(64)),
+    Column("success", Boolean, nullable=False),
+    Column("error_code", String(16)),
+    Column("message", Text),
+    Column("detail", String(500)),
+    Column("profile_version", Integer),
+    Column("changes", JSON, nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_action_at", "action", "at"),
 )

@@ -1,0 +1,218 @@
+"""The audit trail's vocabulary: who did what, from where, with which outcome and changes.
+
+Pure: no clock, no I/O. The store adds the time and an id; callers (the service, the
+HTTP adapter, later features) describe events with these types through one port,
+`AuditTrail.record`. Secret fields are compared but only ever reported as changed: a
+`FieldChange` for a secret carries no value, old or new, so no code path can put one in a
+record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TypeAlias
+
+from smtp_profile.domain.errors import DomainError, ErrorKind
+from smtp_profile.domain.profile import Profile
+
+MAX_MESSAGE_LENGTH = 2000
+MAX_USER_LENGTH = 128
+MAX_CLIENT_LENGTH = 64
+MAX_DETAIL_LENGTH = 500
+
+PlainValue: TypeAlias = str | int | bool | None
+
+
+class AuditAction(StrEnum):
+    """What happened. Adding an action is adding a member here (and a line in the docs)."""
+
+    PUT = "Put"  # the profile was replaced (or a replacement was refused)
+    TEST = "Test"  # a test e-mail was attempted
+    FAILED_AUTHENTICATION = "FailedAuthentication"  # credentials were presented and refused
+    DIAGNOSE = "Diagnose"  # a step-by-step diagnosis was run (or refused)
+    OPTIONS = "Options"  # the relay's trust or AUTH mechanism options were replaced
+    TARGET_REFUSED = "TargetRefused"  # a test aimed at a host or port the policy forbids
+
+
+def parse_action(text: str) -> AuditAction:
+    """An action by its name, case-insensitively; ValueError names the known ones."""
+    for action in AuditAction:
+        if action.value.lower() == text.strip().lower():
+            return action
+    known = ", ".join(a.value for a in AuditAction)
+    raise ValueError(f"unknown audit action {text[:40]!r}; known: {known}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Success, or the error code and message the caller was given."""
+
+    success: bool
+    error_code: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def ok(cls) -> Outcome:
+        return cls(True)
+
+    @classmethod
+    def failed(cls, kind: ErrorKind, message: str) -> Outcome:
+        return cls(False, kind.code, clip(message, MAX_MESSAGE_LENGTH))
+
+    @classmethod
+    def of_error(cls, error: DomainError) -> Outcome:
+        return cls.failed(error.kind, error.message)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field that differs; for a secret only the fact, never a value."""
+
+    field: str
+    old: PlainValue = None
+    new: PlainValue = None
+    secret: bool = False
+
+    @classmethod
+    def secret_changed(cls, name: str) -> FieldChange:
+        return cls(name, secret=True)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """What a caller asks to record; the store adds the time it is written."""
+
+    action: AuditAction
+    user: str | None
+    client: str | None
+    outcome: Outcome
+    changes: tuple[FieldChange, ...] = ()
+    detail: str | None = None
+    profile_version: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One stored record. `action` stays a string: a newer instance may write actions
+    this one does not know, and reading them must not fail."""
+
+    id: int
+    at: datetime
+    action: str
+    user: str | None
+    client: str | None
+    outcome: Outcome
+    changes: tuple[FieldChange, ...]
+    detail: str | None
+    profile_version: int | None
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which records to list: newest first, `limit` per page, page 1 first."""
+
+    actions: frozenset[AuditAction] = frozenset()
+    since: datetime | None = None
+    until: datetime | None = None
+    page: int = 1
+    limit: int = 50
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    records: list[AuditRecord] = field(default_factory=list)
+    total: int = 0
+
+
+# Profile fields in the order a reader expects them, with their Keyfactor names. Secrets
+# are compared but reported only as changed. RequestHeaders may carry credentials for an
+# OAuth token endpoint, so they are treated as a secret too.
+_PLAIN_FIELDS = (
+    ("host", "Host"),
+    ("port", "Port"),
+    ("use_ssl", "UseSSL"),
+    ("auth_type", "RelayAuthenticationType"),
+    ("username", "RelayUsername"),
+    ("sender_account", "SenderAccount"),
+    ("sender_name", "SenderName"),
+    ("client_id", "ClientId"),
+    ("token_endpoint", "TokenEndpoint"),
+    ("scope", "Scope"),
+    ("audience", "Audience"),
+)
+_SECRET_FIELDS = (
+    ("password", "RelayPassword"),
+    ("client_secret", "ClientSecret"),
+    ("request_headers", "RequestHeaders"),
+)
+
+
+def profile_changes(old: Profile, new: Profile) -> tuple[FieldChange, ...]:
+    """The fields that differ between two profiles, secrets only as changed."""
+    changes: list[FieldChange] = []
+    for attribute, name in _PLAIN_FIELDS:
+        before, after = _plain(getattr(old, attribute)), _plain(getattr(new, attribute))
+        if before != after:
+            changes.append(FieldChange(name, before, after))
+    for attribute, name in _SECRET_FIELDS:
+        if getattr(old, attribute) != getattr(new, attribute):
+            changes.append(FieldChange.secret_changed(name))
+    return tuple(changes)
+
+
+def _plain(value: object) -> PlainValue:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):  # also AuthType, an IntEnum
+        return int(value)
+    raise TypeError(f"not a plain profile value: {type(value).__name__}")
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` without control characters, at most `limit` characters."""
+    cleaned = "".join(c if c.isprintable() else " " for c in text)
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def clip_optional(text: str | None, limit: int) -> str | None:
+    return None if text is None else clip(text, limit)
+
+
+_RELATIVE = re.compile(r"^(\d{1,6})\s*([smhdw])$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_time(text: str, *, now: datetime, name: str) -> datetime:
+    """A point in time: ISO 8601 (a date, or a date and time; UTC unless it names an
+    offset) or an age like `30m`, `24h`, `7d`, `2w` counted back from `now`."""
+    value = text.strip()
+    match = _RELATIVE.match(value)
+    if match:
+        return now - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2].lower()])
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        raise ValueError(
+            f"{name} {text[:40]!r} is not a time: use ISO 8601 (2026-11-25 or "
+            "2026-11-25T08:00:00Z) or an age such as 30m, 24h, 7d"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def retention_cutoff(now: datetime, days: int) -> datetime | None:
+    """Records older than this are pruned; None when retention is off (0 days)."""
+    return None if days <= 0 else now - timedelta(days=days)
+
+
+def validated_actions(texts: Iterable[str]) -> frozenset[AuditAction]:
+    """Actions named in a filter; each text may list several, comma-separated."""
+    return frozenset(parse_action(part) for text in texts for part in text.split(",")
+                     if part.strip())

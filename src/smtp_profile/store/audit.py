@@ -1,0 +1,106 @@
+"""The audit records: append, list newest first, prune by age. Nothing here updates one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, insert, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from smtp_profile.domain.audit import (
+    AuditEvent,
+    AuditPage,
+    AuditQuery,
+    AuditRecord,
+    FieldChange,
+    Outcome,
+)
+from smtp_profile.store.tables import audit_log
+
+
+def _change_row(change: FieldChange) -> dict[str, Any]:
+    if change.secret:  # the type carries no value for a secret; store none either
+        return {"field": change.field, "secret": True}
+    return {"field": change.field, "old": change.old, "new": change.new}
+
+
+def _change(row: dict[str, Any]) -> FieldChange:
+    if row.get("secret"):
+        return FieldChange.secret_changed(str(row["field"]))
+    return FieldChange(str(row["field"]), row.get("old"), row.get("new"))
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything is stored in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class AuditRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def insert(self, connection: AsyncConnection, event: AuditEvent,
+                     at: datetime) -> None:
+        """Append within the caller's transaction (a PUT's record commits with the PUT)."""
+        await connection.execute(insert(audit_log).values(
+            at=at,
+            action=event.action.value,
+            user_name=event.user,
+            client=event.client,
+            success=event.outcome.success,
+            error_code=event.outcome.error_code,
+            message=event.outcome.message,
+            detail=event.detail,
+            profile_version=event.profile_version,
+            changes=[_change_row(c) for c in event.changes],
+        ))
+
+    async def add(self, event: AuditEvent, at: datetime) -> None:
+        async with self._engine.begin() as connection:
+            await self.insert(connection, event, at)
+
+    async def list(self, query: AuditQuery) -> AuditPage:
+        condition = self._where(query)
+        async with self._engine.connect() as connection:
+            total = (await connection.execute(
+                select(func.count()).select_from(audit_log).where(condition)
+            )).scalar_one()
+            rows = (await connection.execute(
+                select(audit_log).where(condition)
+                .order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
+                .limit(query.limit).offset(query.offset)
+            )).all()
+        return AuditPage([self._record(r._mapping) for r in rows], int(total))
+
+    async def prune(self, before: datetime) -> int:
+        """Delete records older than `before`; returns how many went."""
+        async with self._engine.begin() as connection:
+            result = await connection.execute(delete(audit_log).where(audit_log.c.at < before))
+        return int(result.rowcount or 0)
+
+    @staticmethod
+    def _where(query: AuditQuery) -> ColumnElement[bool]:
+        conditions: list[ColumnElement[bool]] = []
+        if query.actions:
+            conditions.append(audit_log.c.action.in_(sorted(a.value for a in query.actions)))
+        # UTC always: SQLite compares the stored text, which carries no offset.
+        if query.since is not None:
+            conditions.append(audit_log.c.at >= _utc(query.since))
+        if query.until is not None:
+            conditions.append(audit_log.c.at < _utc(query.until))
+        return and_(true(), *conditions)
+
+    @staticmethod
+    def _record(row: Any) -> AuditRecord:
+        return AuditRecord(
+            id=int(row["id"]),
+            at=_utc(row["at"]),
+            action=row["action"],
+            user=row["user_name"],
+            client=row["client"],
+            outcome=Outcome(bool(row["success"]), row["error_code"], row["message"]),
+            changes=tuple(_change(c) for c in row["changes"] or ()),
+            detail=row["detail"],
+            profile_version=row["profile_version"],
+        )
