@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 
 from tests.support.service import REQUESTED_WITH, plain_settings, start_service
 
@@ -39,21 +41,24 @@ def free_port() -> int:
 
 @contextmanager
 def serving(data_dir: Path | None, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+            cwd: Path | None = None, extra: tuple[str, ...] = (),
+            verify: bool | ssl.SSLContext = True,
+            ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
     data_args = ["--data-dir", str(data_dir)] if data_dir else []
     process = subprocess.Popen(
-        [COMMAND, "serve", "--port", str(port), *data_args],
+        [COMMAND, "serve", "--port", str(port), *data_args, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, **(env or {})}, cwd=cwd,
     )
-    url = f"http://127.0.0.1:{port}"
+    scheme = "https" if "--tls-cert" in extra else "http"
+    url = f"{scheme}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             assert process.poll() is None, process.stdout.read() if process.stdout else ""
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/healthz", timeout=1, verify=verify).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -225,3 +230,44 @@ def test_audit_command_prints_the_trail(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "--since 'last week' is not a time" in bad.stderr
     unknown = run("audit", "--action", "Delete", *data, check=False)
     assert unknown.returncode == 1 and "unknown audit action" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_serve_over_https(tmp_path: Path, ca: trustme.CA, ca_bundle: Path) -> None:
+    cert = ca.issue_cert("127.0.0.1")
+    cert_file, key_file = tmp_path / "api.crt", tmp_path / "api.key"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    data_dir = tmp_path / "data"
+    extra = ("--tls-cert", str(cert_file), "--tls-key", str(key_file))
+    trust = ssl.create_default_context(cafile=str(ca_bundle))
+    with serving(data_dir, extra=extra, verify=trust) as (url, _):
+        assert url.startswith("https://")
+        password = (data_dir / "initial-admin-password").read_text().strip()
+        response = httpx.get(f"{url}/KeyfactorAPI/SMTP", auth=("admin", password),
+                             headers=REQUESTED_WITH, verify=trust)
+        assert response.status_code == 200
+        with pytest.raises(httpx.ConnectError):  # the untrusted default store refuses it
+            httpx.get(f"{url}/healthz")
+    half = run("serve", "--tls-cert", str(cert_file), "--data-dir", str(data_dir), check=False)
+    assert half.returncode == 1 and "go together" in half.stderr
+
+
+def recorded_clients(url: str, password: str) -> list[str]:
+    records = httpx.get(f"{url}/KeyfactorAPI/SMTP/Audit", auth=("admin", password),
+                        headers=REQUESTED_WITH, params={"action": "FailedAuthentication"})
+    return [r["ClientAddress"] for r in records.json()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("trusted", "expected"), [("127.0.0.1", "203.0.113.7"),
+                                                   ("", "127.0.0.1")])
+def test_forwarded_addresses_only_from_trusted_proxies(tmp_path: Path, trusted: str,
+                                                       expected: str) -> None:
+    data_dir = tmp_path / "data"
+    extra = ("--trusted-proxies", trusted) if trusted else ()
+    with serving(data_dir, extra=extra) as (url, _):
+        password = (data_dir / "initial-admin-password").read_text().strip()
+        httpx.get(f"{url}/KeyfactorAPI/SMTP", auth=("admin", "wrong-password-1"),
+                  headers={**REQUESTED_WITH, "X-Forwarded-For": "203.0.113.7"})
+        assert recorded_clients(url, password) == [expected]

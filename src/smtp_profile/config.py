@@ -7,10 +7,12 @@ only holds the resolved values and the defaults that make a bare `smtp-profile s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from smtp_profile.domain.outbound import OutboundPolicy
 from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS
+from smtp_profile.domain.recipients import RecipientPolicy
 
 DEFAULT_DATA_DIR = Path("smtp-profile-data")
 DEFAULT_BASE_PATH = "/KeyfactorAPI"
@@ -19,6 +21,7 @@ INITIAL_ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file na
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_SESSION_MINUTES = 60
 DEFAULT_AUDIT_RETENTION_DAYS = 365
+DEFAULT_TESTS_PER_MINUTE = 30
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class Settings:
     implicit_tls_ports: frozenset[int] = IMPLICIT_TLS_PORTS
     session_minutes: int = DEFAULT_SESSION_MINUTES
     audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS  # 0 keeps records forever
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    recipients: RecipientPolicy = field(default_factory=RecipientPolicy)
+    tests_per_minute: int = DEFAULT_TESTS_PER_MINUTE  # per user; 0: no limit
 
     @property
     def resolved_database_url(self) -> str:

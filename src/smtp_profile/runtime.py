@@ -19,7 +19,7 @@ from smtp_profile.config import Settings
 from smtp_profile.crypto import SecretBox, load_keys
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from smtp_profile.mailer.resolver import Resolver
-from smtp_profile.service import ProfileService
+from smtp_profile.service import ProfileService, TestLimits
 from smtp_profile.sessions import WebSessions
 from smtp_profile.signin import SignIn
 from smtp_profile.store.audit import AuditRepository
@@ -27,6 +27,7 @@ from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.sessions import SessionRepository
+from smtp_profile.store.throttle import ThrottleRepository
 from smtp_profile.store.users import UserRepository
 
 
@@ -51,6 +52,7 @@ class Runtime:
     profiles: ProfileRepository
     mailer: Mailer
     audit: AuditTrail
+    counters: ThrottleRepository
     service: ProfileService
     sign_in: SignIn
     sessions: WebSessions
@@ -71,6 +73,7 @@ class Runtime:
             resolver=resolver,
         )
         accounts = Accounts(UserRepository(engine))
+        counters = ThrottleRepository(engine)
         audit = AuditTrail(AuditRepository(engine),
                            retention_days=settings.audit_retention_days)
         return cls(
@@ -81,8 +84,11 @@ class Runtime:
             profiles=profiles,
             mailer=mailer,
             audit=audit,
-            service=ProfileService(profiles, RelayRepository(engine), mailer, audit),
-            sign_in=SignIn(accounts, audit),
+            counters=counters,
+            service=ProfileService(
+                profiles, RelayRepository(engine), mailer, audit, counters,
+                TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute)),
+            sign_in=SignIn(accounts, audit, counters),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),
         )

@@ -8,16 +8,19 @@ operator reads. Nothing here knows HTTP.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smtp_profile.audit import AuditTrail
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction, FieldChange, Outcome, profile_changes
-from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
+from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled, ValidationFailed
+from smtp_profile.domain.outbound import OutboundPolicy
 from smtp_profile.domain.profile import (
     Profile,
     ProfileDraft,
@@ -25,14 +28,28 @@ from smtp_profile.domain.profile import (
     build_replacement,
     check_recipient,
 )
+from smtp_profile.domain.recipients import RecipientPolicy
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions
 from smtp_profile.domain.status import LastTest, summarize
 from smtp_profile.domain.steps import StepResult, TestMode, TestReport
+from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
 from smtp_profile.mailer.conversation import Mailer, new_test_id
+from smtp_profile.mailer.resolver import Resolution, resolve_once
 from smtp_profile.store.profiles import ProfileRepository, StoredProfile
 from smtp_profile.store.relay import RelayRepository
+from smtp_profile.store.throttle import ThrottleRepository
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TestLimits:
+    """The operator's limits on Test and Diagnose: where they may connect, to whom they
+    may send, and how often each user may run one."""
+
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    recipients: RecipientPolicy = field(default_factory=RecipientPolicy)
+    per_minute: int = 30
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,8 @@ class PreparedTest:
     options: RelayOptions
     stored_version: int | None
     """The stored profile's version when the test is of exactly the stored profile."""
+    resolution: Resolution | None = None
+    """The relay's addresses, already checked against the outbound policy."""
     test_id: str = field(default_factory=new_test_id)
 
 
@@ -66,11 +85,16 @@ class ProfileStatus:
 
 class ProfileService:
     def __init__(self, profiles: ProfileRepository, relay: RelayRepository, mailer: Mailer,
-                 audit: AuditTrail) -> None:
+                 audit: AuditTrail, counters: ThrottleRepository,
+                 limits: TestLimits | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._profiles = profiles
         self._relay = relay
         self._mailer = mailer
         self._audit = audit
+        self._counters = counters
+        self._limits = limits or TestLimits()
+        self._clock = clock
 
     async def get(self) -> StoredProfile:
         return await self._profiles.load()
@@ -109,14 +133,17 @@ class ProfileService:
                            actor: Actor, action: AuditAction = AuditAction.TEST,
                            mode: TestMode = TestMode.SEND,
                            mechanism: Mechanism | None = None) -> PreparedTest:
-        """Validate like a PUT (without storing); `draft=None` tests the stored profile.
+        """Validate like a PUT (without storing), then apply the operator's limits.
 
-        A stored password is only used when the destination in `draft` is the one it was
-        saved for, so a test cannot carry it to another server. Testing the stored
-        profile without a recipient sends to its own SenderAccount. A refused test is
-        recorded under `action` (Test or Diagnose).
+        `draft=None` tests the stored profile (sending to its own SenderAccount when no
+        recipient is given). A stored password is only used when the destination in
+        `draft` is the one it was saved for, so a test cannot carry it to another server.
+        The relay is looked up here and its addresses judged by the outbound policy; the
+        conversation then connects to exactly those. A refused test is recorded under
+        `action` (Test or Diagnose).
         """
         try:
+            await self._count_test(actor)
             stored = await self._profiles.load()
             if draft is None:
                 profile = stored.profile
@@ -128,6 +155,8 @@ class ProfileService:
             else:
                 profile = build_profile(draft, stored.profile)
             to = check_recipient(recipient)
+            self._refuse_if(self._limits.recipients.refusal(to))
+            resolution = await self._vet_destinations(profile)
         except DomainError as error:
             await self._audit.record(action=action, user=actor.name, client=actor.client,
                                      outcome=Outcome.of_error(error))
@@ -136,14 +165,57 @@ class ProfileService:
         if mechanism is not None:
             options = replace(options, mechanism=mechanism)
         return PreparedTest(profile, to, mode, options,
-                            stored.version if profile == stored.profile else None)
+                            stored.version if profile == stored.profile else None,
+                            resolution)
+
+    async def _count_test(self, actor: Actor) -> None:
+        limit = self._limits.per_minute
+        if limit <= 0:
+            return
+        now = self._clock()
+        count = await self._counters.increment(rate_window_key(actor.name, now), now)
+        retry = rate_retry_after(count, limit, now)
+        if retry is not None:
+            raise Throttled(retry, f"User '{actor.name}' ran more than {limit} tests this "
+                                   f"minute; try again in {retry} seconds.",
+                            ErrorKind.RATE_LIMITED)
+
+    async def _vet_destinations(self, profile: Profile) -> Resolution | None:
+        """The relay's addresses if they resolve and the policy allows them; the token
+        endpoint of an OAuth profile is held to the same host rules."""
+        policy = self._limits.outbound
+        resolution = await self._mailer.resolve(profile)
+        if resolution.error is None:
+            self._refuse_if(policy.refusal(resolution.host, profile.port,
+                                           [a.ip for a in resolution.addresses]),
+                            f"{profile.host}:{profile.port}")
+        if profile.token_endpoint:
+            host = urlsplit(profile.token_endpoint).hostname or ""
+            port = urlsplit(profile.token_endpoint).port or 443
+            endpoint = await resolve_once(self._mailer.resolver, host, port,
+                                          self._mailer.config.connect_timeout)
+            if endpoint.error is None:
+                self._refuse_if(policy.address_refusal(
+                    host, [a.ip for a in endpoint.addresses]), f"the token endpoint {host}")
+        return resolution if resolution.error is None else None
+
+    @staticmethod
+    def _refuse_if(reason: str | None, target: str | None = None) -> None:
+        if reason is None:
+            return
+        what = f"Tests may not connect to {target}: " if target else "Refused: "
+        raise DomainError(ErrorKind.TARGET_REFUSED,
+                          f"{what}{reason}. The operator's outbound and recipient policy "
+                          "(SMTP_PROFILE_OUTBOUND_* and SMTP_PROFILE_TEST_RECIPIENT_DOMAINS) "
+                          "decides this.")
 
     async def run_test(self, prepared: PreparedTest, *, actor: Actor,
                        action: AuditAction = AuditAction.TEST,
                        on_step: Callable[[StepResult], None] | None = None) -> TestOutcome:
         report = await self._mailer.run(prepared.profile, prepared.recipient,
                                         mode=prepared.mode, options=prepared.options,
-                                        test_id=prepared.test_id, on_step=on_step)
+                                        test_id=prepared.test_id,
+                                        resolution=prepared.resolution, on_step=on_step)
         failed = report.failed_step
         log.info("test %s (%s) by %s via %s:%s to %s: %s", report.test_id, report.mode.value,
                  actor, prepared.profile.host, prepared.profile.port, prepared.recipient,

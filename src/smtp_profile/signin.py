@@ -16,7 +16,8 @@ from smtp_profile.audit import AuditTrail
 from smtp_profile.domain.audit import AuditAction, Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled
 from smtp_profile.domain.secrets import Secret
-from smtp_profile.domain.throttle import SignInThrottle
+from smtp_profile.domain.throttle import address_key, sign_in_wait, user_key
+from smtp_profile.store.throttle import ThrottleRepository
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +25,11 @@ WRONG_CREDENTIALS = "The user name or password is wrong."
 
 
 class SignIn:
-    def __init__(self, accounts: Accounts, audit: AuditTrail,
-                 throttle: SignInThrottle | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, accounts: Accounts, audit: AuditTrail, counters: ThrottleRepository,
+                 clock: Callable[[], float] = time.time) -> None:
         self._accounts = accounts
         self._audit = audit
-        self._throttle = throttle or SignInThrottle()
+        self._counters = counters
         self._clock = clock
 
     async def check(self, name: str, password: Secret, *, client: str,
@@ -39,7 +39,10 @@ class SignIn:
         While a user or address must wait, the password is not even checked, so an
         attacker learns nothing from attempts made during the wait.
         """
-        wait = self._throttle.wait_seconds(name, client, self._clock())
+        now = self._clock()
+        keys = (user_key(name), address_key(client))
+        counted = await self._counters.get(keys)
+        wait = sign_in_wait(counted.get(keys[0]), counted.get(keys[1]), now)
         if wait > 0:
             seconds = math.ceil(wait)
             throttled = Throttled(seconds, f"Too many failed sign-ins for this user or from "
@@ -48,11 +51,15 @@ class SignIn:
             raise throttled
         principal = await self._accounts.authenticate(name, password)
         if principal is None:
-            self._throttle.failed(name, client, self._clock())
+            for key in keys:
+                await self._counters.increment(key, now)
             error = DomainError(ErrorKind.UNAUTHENTICATED, WRONG_CREDENTIALS)
             await self._failed(name, client, channel, error)
             raise error
-        self._throttle.succeeded(name)
+        if keys[0] in counted:
+            # A right password clears the user's count, not the address's: signing in to
+            # one's own account must not reset the count of guesses at someone else's.
+            await self._counters.clear(keys[0])
         return principal
 
     async def _failed(self, name: str, client: str, channel: str, error: DomainError) -> None:

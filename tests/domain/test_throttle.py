@@ -1,83 +1,59 @@
-"""The sign-in throttle: free mistakes, then doubling waits, per user and per address."""
+"""The throttle's arithmetic: free mistakes, then doubling waits; tests per minute."""
 
 from __future__ import annotations
 
 from smtp_profile.domain.throttle import (
     FORGET_AFTER_SECONDS,
     FREE_FAILURES,
-    SignInThrottle,
+    Counted,
+    address_key,
+    failure_wait,
+    rate_retry_after,
+    rate_window_key,
+    sign_in_wait,
+    user_key,
 )
 
-
-def fail_times(throttle: SignInThrottle, user: str, address: str, count: int,
-               now: float = 0.0) -> None:
-    for _ in range(count):
-        throttle.failed(user, address, now)
+T0 = 1_800_000_000.0
 
 
 def test_the_first_failures_cost_nothing() -> None:
-    throttle = SignInThrottle()
-    fail_times(throttle, "alice", "10.0.0.1", FREE_FAILURES)
-    assert throttle.wait_seconds("alice", "10.0.0.1", 0.0) == 0.0
+    assert failure_wait(Counted(FREE_FAILURES, T0), T0, 60) == 0.0
+    assert failure_wait(None, T0, 60) == 0.0
 
 
-def test_each_further_failure_doubles_the_wait_up_to_the_user_cap() -> None:
-    throttle = SignInThrottle(max_user_wait=60.0, max_address_wait=1000.0)
-    fail_times(throttle, "alice", "a1", FREE_FAILURES)
-    waits = []
-    for _ in range(9):
-        throttle.failed("alice", "a1", 0.0)
-        waits.append(throttle.wait_seconds("alice", "other-address", 0.0))
+def test_each_further_failure_doubles_the_wait_up_to_the_cap() -> None:
+    waits = [failure_wait(Counted(FREE_FAILURES + n, T0), T0, 60.0) for n in range(1, 10)]
     assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
 
 
 def test_the_wait_runs_out() -> None:
-    throttle = SignInThrottle()
-    fail_times(throttle, "alice", "a1", FREE_FAILURES + 3)  # wait 4 s from t=0
-    assert throttle.wait_seconds("alice", "a1", 1.0) == 3.0
-    assert throttle.wait_seconds("alice", "a1", 4.0) == 0.0
+    counted = Counted(FREE_FAILURES + 3, T0)  # wait 4 s from T0
+    assert failure_wait(counted, T0 + 1, 60) == 3.0
+    assert failure_wait(counted, T0 + 4, 60) == 0.0
 
 
-def test_user_names_compare_without_case_or_spaces() -> None:
-    throttle = SignInThrottle()
-    fail_times(throttle, "Alice", "a1", FREE_FAILURES + 1)
-    assert throttle.wait_seconds(" alice ", "a2", 0.0) > 0
+def test_a_quiet_hour_forgets() -> None:
+    counted = Counted(FREE_FAILURES + 30, T0)
+    assert failure_wait(counted, T0 + FORGET_AFTER_SECONDS + 1, 10**9) == 0.0
 
 
-def test_one_address_guessing_many_users_is_held_back() -> None:
-    throttle = SignInThrottle()
-    for i in range(FREE_FAILURES + 1):
-        throttle.failed(f"user{i}", "203.0.113.9", 0.0)
-    assert throttle.wait_seconds("someone-new", "203.0.113.9", 0.0) == 1.0
-    assert throttle.wait_seconds("someone-new", "198.51.100.1", 0.0) == 0.0
+def test_user_and_address_each_count_and_the_address_may_wait_longer() -> None:
+    many = Counted(FREE_FAILURES + 12, T0)
+    assert sign_in_wait(many, None, T0) == 60.0
+    assert sign_in_wait(None, many, T0) == 900.0
+    assert sign_in_wait(None, None, T0) == 0.0
 
 
-def test_the_address_wait_may_grow_past_the_user_cap() -> None:
-    throttle = SignInThrottle(max_user_wait=60.0, max_address_wait=900.0)
-    for i in range(FREE_FAILURES + 12):
-        throttle.failed(f"user{i}", "203.0.113.9", 0.0)
-    assert throttle.wait_seconds("x", "203.0.113.9", 0.0) == 900.0
+def test_keys() -> None:
+    assert user_key(" Alice ") == user_key("alice") != address_key("alice")
+    assert rate_window_key("Bob", T0) == rate_window_key("bob", T0 + 0.5)
+    assert rate_window_key("bob", T0) != rate_window_key("bob", T0 + 60)
 
 
-def test_success_clears_the_user_but_not_the_address() -> None:
-    throttle = SignInThrottle()
-    fail_times(throttle, "alice", "a1", FREE_FAILURES + 1)
-    throttle.succeeded("alice")
-    assert throttle.wait_seconds("alice", "a2", 0.0) == 0.0
-    assert throttle.wait_seconds("bob", "a1", 0.0) == 1.0
-
-
-def test_quiet_keys_are_forgotten() -> None:
-    throttle = SignInThrottle()
-    fail_times(throttle, "alice", "a1", FREE_FAILURES)
-    later = FORGET_AFTER_SECONDS + 1
-    throttle.failed("alice", "a1", later)
-    assert throttle.wait_seconds("alice", "a1", later) == 0.0
-
-
-def test_memory_is_bounded() -> None:
-    throttle = SignInThrottle(max_keys=3)
-    for i in range(10):
-        fail_times(throttle, f"user{i}", f"addr{i}", FREE_FAILURES + 1)
-    assert throttle.wait_seconds("user0", "addr0", 0.0) == 0.0
-    assert throttle.wait_seconds("user9", "addr9", 0.0) == 1.0
+def test_tests_per_minute() -> None:
+    minute = T0 - T0 % 60
+    assert rate_retry_after(30, 30, minute + 10) is None
+    assert rate_retry_after(31, 30, minute + 10) == 50
+    assert rate_retry_after(31, 30, minute + 59.5) == 1
+    assert rate_retry_after(10**6, 0, minute) is None  # 0 means no limit

@@ -82,13 +82,16 @@ class RunningService:
 
 
 def start_service(settings: Settings, resolver: Resolver | None = None, *,
-                  tls_pem: Path | None = None) -> RunningService:
-    """Serve on 127.0.0.1; with `tls_pem` (key and certificate in one file) over HTTPS."""
+                  tls_pem: Path | None = None, sock: socket.socket | None = None,
+                  ) -> RunningService:
+    """Serve on 127.0.0.1 (on `sock` if given, bound already); with `tls_pem` (key and
+    certificate in one file) over HTTPS."""
     prepare(settings)
     runtime = Runtime.open(settings, resolver=resolver)
     app = create_app(runtime)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    if sock is None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     pem = None if tls_pem is None else str(tls_pem)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
@@ -113,10 +116,12 @@ def plain_settings(data_dir: Path, **overrides: object) -> Settings:
 
 def service_settings(data_dir: Path, ca_bundle: Path | None = None,
                      **overrides: object) -> Settings:
+    """Settings for a test service: short timeouts, and no per-user test rate limit
+    (suites run hundreds of tests a minute; tests/api/test_abuse_limits.py sets one)."""
     values: dict[str, object] = {
         "data_dir": data_dir, "database_url": current_database_url(),
         "ca_bundle": ca_bundle, "connect_timeout": 2.0,
-        "test_timeout": 6.0, "local_hostname": "client.test",
+        "test_timeout": 6.0, "local_hostname": "client.test", "tests_per_minute": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -62,11 +63,11 @@ def profile_v2(**overrides: Any) -> dict[str, Any]:
 
 
 class FrozenClock:
-    """Monotonic time that moves only when a test says so: waits never run out by
+    """Wall-clock time that moves only when a test says so: waits never run out by
     themselves, so the throttle is tested without sleeping or timing."""
 
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = float(int(time.time()))
 
     def __call__(self) -> float:
         return self.now
@@ -76,7 +77,7 @@ class FrozenClock:
 def frozen_clock(service: RunningService) -> FrozenClock:
     clock = FrozenClock()
     service.runtime.sign_in = SignIn(service.runtime.accounts, service.runtime.audit,
-                                     clock=clock)
+                                     service.runtime.counters, clock=clock)
     return clock
 
 

@@ -14,8 +14,16 @@ from typing import Annotated
 
 import typer
 
-from smtp_profile.config import Settings, env
+from smtp_profile.config import DEFAULT_TESTS_PER_MINUTE, Settings, env
+from smtp_profile.domain.outbound import (
+    DEFAULT_PORTS,
+    OutboundPolicy,
+    PolicyError,
+    parse_targets,
+)
+from smtp_profile.domain.outbound import parse_ports as parse_outbound_ports
 from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS
+from smtp_profile.domain.recipients import RecipientPolicy, parse_domains
 from smtp_profile.domain.secrets import Secret
 
 DataDir = Annotated[Path, typer.Option(
@@ -39,6 +47,13 @@ def settings_for(data_dir: Path, database_url: str | None) -> Settings:
     """
     ca_bundle = env("SMTP_PROFILE_CA_BUNDLE")
     ports = env("SMTP_PROFILE_IMPLICIT_TLS_PORTS")
+    outbound, recipients = policy_limits(
+        hosts=env("SMTP_PROFILE_OUTBOUND_HOSTS") or "",
+        ports=env("SMTP_PROFILE_OUTBOUND_PORTS") or DEFAULT_PORTS,
+        allow_link_local=(env("SMTP_PROFILE_ALLOW_LINK_LOCAL") or "").lower()
+        in ("1", "true", "yes"),
+        recipient_domains=env("SMTP_PROFILE_TEST_RECIPIENT_DOMAINS") or "",
+    )
     try:
         return Settings(
             data_dir=data_dir, database_url=database_url,
@@ -48,6 +63,9 @@ def settings_for(data_dir: Path, database_url: str | None) -> Settings:
             test_timeout=float(env("SMTP_PROFILE_TEST_TIMEOUT") or 30.0),
             local_hostname=env("SMTP_PROFILE_LOCAL_HOSTNAME"),
             implicit_tls_ports=parse_ports(ports) if ports else IMPLICIT_TLS_PORTS,
+            outbound=outbound, recipients=recipients,
+            tests_per_minute=int(env("SMTP_PROFILE_TESTS_PER_MINUTE")
+                                 or DEFAULT_TESTS_PER_MINUTE),
         )
     except ValueError as exc:
         raise fail(f"invalid SMTP_PROFILE_* setting: {exc}") from None
@@ -56,6 +74,25 @@ def settings_for(data_dir: Path, database_url: str | None) -> Settings:
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def policy_limits(*, hosts: str, ports: str, allow_link_local: bool, recipient_domains: str,
+                own_port: int | None = None) -> tuple[OutboundPolicy, RecipientPolicy]:
+    """The operator's limits on Test and Diagnose, from their option texts."""
+    try:
+        networks, names = parse_targets(hosts)
+        outbound = OutboundPolicy(
+            ports=parse_outbound_ports(ports), networks=networks, names=names,
+            allow_link_local=allow_link_local,
+            own_ports=frozenset() if own_port is None else frozenset({own_port}),
+        )
+    except PolicyError as exc:
+        raise fail(f"outbound policy: {exc}") from None
+    try:
+        recipients = RecipientPolicy(parse_domains(recipient_domains))
+    except ValueError as exc:
+        raise fail(f"--test-recipient-domains: {exc}") from None
+    return outbound, recipients
 
 
 def parse_ports(text: str) -> frozenset[int]:

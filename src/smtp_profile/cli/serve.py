@@ -11,14 +11,23 @@ import typer
 
 from smtp_profile import __version__
 from smtp_profile.cli.app import app
-from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, parse_ports, settings_for
+from smtp_profile.cli.options import (
+    DatabaseUrl,
+    DataDir,
+    fail,
+    parse_ports,
+    policy_limits,
+    settings_for,
+)
 from smtp_profile.config import (
     DEFAULT_AUDIT_RETENTION_DAYS,
     DEFAULT_BASE_PATH,
     DEFAULT_DATA_DIR,
     DEFAULT_SESSION_MINUTES,
+    DEFAULT_TESTS_PER_MINUTE,
 )
 from smtp_profile.crypto import SecretKeyError
+from smtp_profile.domain.outbound import DEFAULT_PORTS
 
 
 @app.command()
@@ -67,6 +76,43 @@ def serve(
         envvar="SMTP_PROFILE_AUDIT_RETENTION_DAYS", min=0,
         help="Days audit records are kept (pruned at start and hourly); 0 keeps them forever.",
     )] = DEFAULT_AUDIT_RETENTION_DAYS,
+    outbound_hosts: Annotated[str, typer.Option(
+        envvar="SMTP_PROFILE_OUTBOUND_HOSTS",
+        help="Hosts and networks Test and Diagnose may connect to, comma-separated "
+        "(smtp.corp.example, *.corp.example, 10.0.0.0/8); empty: any host.",
+    )] = "",
+    outbound_ports: Annotated[str, typer.Option(
+        envvar="SMTP_PROFILE_OUTBOUND_PORTS",
+        help="Ports Test and Diagnose may connect to (this service's own port never).",
+    )] = DEFAULT_PORTS,
+    allow_link_local: Annotated[bool, typer.Option(
+        envvar="SMTP_PROFILE_ALLOW_LINK_LOCAL",
+        help="Let tests reach link-local addresses (169.254.0.0/16, fe80::/10), where cloud "
+        "metadata services live. Off by default.",
+    )] = False,
+    test_recipient_domains: Annotated[str, typer.Option(
+        envvar="SMTP_PROFILE_TEST_RECIPIENT_DOMAINS",
+        help="If set, test messages may only go to these domains (comma-separated, "
+        "*.example for subdomains).",
+    )] = "",
+    tests_per_minute: Annotated[int, typer.Option(
+        envvar="SMTP_PROFILE_TESTS_PER_MINUTE", min=0,
+        help="Tests and diagnoses each user may run per minute, across all instances; "
+        "0: no limit.",
+    )] = DEFAULT_TESTS_PER_MINUTE,
+    tls_cert: Annotated[Path | None, typer.Option(
+        envvar="SMTP_PROFILE_TLS_CERT", exists=True, dir_okay=False,
+        help="PEM certificate (chain) to serve HTTPS; needs --tls-key.",
+    )] = None,
+    tls_key: Annotated[Path | None, typer.Option(
+        envvar="SMTP_PROFILE_TLS_KEY", exists=True, dir_okay=False,
+        help="PEM private key for --tls-cert.",
+    )] = None,
+    trusted_proxies: Annotated[str, typer.Option(
+        envvar="SMTP_PROFILE_TRUSTED_PROXIES",
+        help="Addresses of reverse proxies whose X-Forwarded-For/-Proto headers are "
+        "believed (comma-separated IPs or networks); empty: none.",
+    )] = "",
 ) -> None:
     """Start the API (and create the data dir, schema, key and admin user on first start).
 
@@ -79,21 +125,32 @@ def serve(
 
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if (tls_cert is None) != (tls_key is None):
+        raise fail("--tls-cert and --tls-key go together")
+    outbound, recipients = policy_limits(
+        hosts=outbound_hosts, ports=outbound_ports, allow_link_local=allow_link_local,
+        recipient_domains=test_recipient_domains, own_port=port)
+    proxies = [p.strip() for p in trusted_proxies.split(",") if p.strip()]
     settings = replace(
         settings_for(data_dir, database_url), base_path=base_path, ca_bundle=ca_bundle,
         connect_timeout=connect_timeout, test_timeout=test_timeout,
         auth_domain=auth_domain, local_hostname=local_hostname,
         implicit_tls_ports=parse_ports(implicit_tls_ports), session_minutes=session_minutes,
-        audit_retention_days=audit_retention_days,
+        audit_retention_days=audit_retention_days, outbound=outbound,
+        recipients=recipients, tests_per_minute=tests_per_minute,
     )
     try:
         prepare(settings)
         runtime = Runtime.open(settings)
     except SecretKeyError as exc:
         raise fail(str(exc)) from None
+    scheme = "https" if tls_cert else "http"
+    origin = f"{scheme}://{host}:{port}"
     typer.echo(f"smtp-profile {__version__}: data in {data_dir.resolve()}; web page at "
-               f"http://{host}:{port}/, API at "
-               f"http://{host}:{port}{settings.normalized_base_path}/SMTP, docs at "
-               f"http://{host}:{port}{settings.normalized_base_path}/Documentation")
+               f"{origin}/, API at {origin}{settings.normalized_base_path}/SMTP, docs at "
+               f"{origin}{settings.normalized_base_path}/Documentation")
     uvicorn.run(create_app(runtime), host=host, port=port, log_level=log_level.lower(),
-                server_header=False, proxy_headers=False)
+                server_header=False, proxy_headers=bool(proxies),
+                forwarded_allow_ips=proxies or None,
+                ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None)

@@ -35,7 +35,6 @@ class AuditAction(StrEnum):
     FAILED_AUTHENTICATION = "FailedAuthentication"  # credentials were presented and refused
     DIAGNOSE = "Diagnose"  # a step-by-step diagnosis was run (or refused)
     OPTIONS = "Options"  # the relay's trust or AUTH mechanism options were replaced
-    TARGET_REFUSED = "TargetRefused"  # a test aimed at a host or port the policy forbids
 
 
 def parse_action(text: str) -> AuditAction:

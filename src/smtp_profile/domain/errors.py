@@ -49,6 +49,12 @@ class ErrorKind(Enum):
         429,
         "Too many failed sign-ins for this user or address; wait Retry-After seconds.",
     )
+    TARGET_REFUSED = (
+        "0xA0110018",
+        403,
+        "Test or Diagnose aimed at a host, port or recipient the operator's policy forbids.",
+    )
+    RATE_LIMITED = ("0xA0110019", 429, "Too many tests by this user; wait Retry-After seconds.")
     INTERNAL = ("0xA0110020", 500, "An unexpected error; the server log has the details.")
     STORE_UNAVAILABLE = ("0xA0110021", 503, "The database cannot be reached or written.")
 
@@ -68,10 +74,11 @@ class DomainError(Exception):
 
 
 class Throttled(DomainError):
-    """Refused without checking the password, for `retry_after` more seconds."""
+    """Refused for `retry_after` more seconds (failed sign-ins, or too many tests)."""
 
-    def __init__(self, retry_after: int, message: str) -> None:
-        super().__init__(ErrorKind.TOO_MANY_SIGN_INS, message)
+    def __init__(self, retry_after: int, message: str,
+                 kind: ErrorKind = ErrorKind.TOO_MANY_SIGN_INS) -> None:
+        super().__init__(kind, message)
         self.retry_after = retry_after
 
 

@@ -73,6 +73,11 @@ class OutboundPolicy:
             return f"port {port} is this service's own port"
         if port not in self.ports:
             return f"port {port} is not among the ports tests may use"
+        return self.address_refusal(host, addresses)
+
+    def address_refusal(self, host: str, addresses: Iterable[str]) -> str | None:
+        """The host rules alone, for connections whose port is not the operator's to
+        choose (an OAuth token endpoint's https port)."""
         for text in addresses:
             address = ipaddress.ip_address(text.split("%", 1)[0])
             reason = self._address_refusal(host, address)

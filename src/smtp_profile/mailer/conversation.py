@@ -45,7 +45,13 @@ from smtp_profile.mailer import certificates, diagnosis, probes
 from smtp_profile.mailer.diagnosis import StepFailure
 from smtp_profile.mailer.message import build_test_message, envelope
 from smtp_profile.mailer.recorder import Recorder, StopConversation
-from smtp_profile.mailer.resolver import ResolvedAddress, Resolver, SystemResolver
+from smtp_profile.mailer.resolver import (
+    Resolution,
+    ResolvedAddress,
+    Resolver,
+    SystemResolver,
+    resolve_once,
+)
 from smtp_profile.mailer.tls import TrustStore, client_context, peer_der, session_details
 from smtp_profile.mailer.xoauth2 import XOAuth2Login
 from smtp_profile.oauth.token import TokenClient
@@ -91,12 +97,20 @@ class Mailer:
             + (f" ({config.ca_bundle})" if config.ca_bundle else ""),
         )
 
+    async def resolve(self, profile: Profile) -> Resolution:
+        """Look the relay up once; `run(resolution=...)` then connects to these addresses."""
+        host = ascii_host(profile.host or "")
+        return await resolve_once(self.resolver, host, profile.port,
+                                  self.config.connect_timeout)
+
     async def run(self, profile: Profile, recipient: str, *, mode: TestMode = TestMode.SEND,
                   options: RelayOptions | None = None, test_id: str | None = None,
+                  resolution: Resolution | None = None,
                   on_step: Callable[[StepResult], None] | None = None) -> TestReport:
         """Talk to the relay in `profile` and report each step; never raises for SMTP.
 
-        `on_step` is called as each step finishes, for live progress.
+        `on_step` is called as each step finishes, for live progress. With `resolution`,
+        the relay is not looked up again: those addresses were vetted by the caller.
         """
         tls = profile.tls_mode(self.config.implicit_tls_ports)
         plan = plan_steps(
@@ -108,7 +122,7 @@ class Mailer:
         )
         recorder = Recorder(test_id or new_test_id(), mode, plan, on_step)
         conversation = _Conversation(self, profile, recipient, recorder,
-                                     options or RelayOptions())
+                                     options or RelayOptions(), resolution)
         try:
             async with asyncio.timeout(self.config.test_timeout):
                 await conversation.run()
@@ -125,13 +139,15 @@ class Mailer:
 
 class _Conversation:
     def __init__(self, mailer: Mailer, profile: Profile, recipient: str,
-                 recorder: Recorder, options: RelayOptions) -> None:
+                 recorder: Recorder, options: RelayOptions,
+                 resolution: Resolution | None) -> None:
         self.mailer = mailer
         self.config = mailer.config
         self.profile = profile
         self.recipient = recipient
         self.rec = recorder
         self.options = options
+        self.resolution = resolution
         self.host = ascii_host(profile.host or "")
         self.tls = profile.tls_mode(self.config.implicit_tls_ports)
         self.tls_context = mailer.trust.context_for(options)
@@ -178,14 +194,14 @@ class _Conversation:
 
     async def _resolve(self) -> list[ResolvedAddress]:
         async with self.rec.step(StepName.RESOLVE) as step:
-            try:
-                addresses = await self.mailer.resolver.resolve(self.host, self.profile.port)
-            except OSError as exc:
-                raise diagnosis.resolve_failed(self.host, exc) from None
-            if not addresses:
+            resolution = self.resolution or await self.mailer.resolve(self.profile)
+            step.details["lookup_ms"] = resolution.duration_ms
+            if resolution.error is not None:
+                raise diagnosis.resolve_failed(self.host, resolution.error)
+            if not resolution.addresses:
                 raise diagnosis.no_addresses(self.host)
-            step.details["addresses"] = [a.ip for a in addresses]
-        return addresses
+            step.details["addresses"] = [a.ip for a in resolution.addresses]
+        return resolution.addresses
 
     async def _connect(self, addresses: list[ResolvedAddress]) -> None:
         loop = asyncio.get_running_loop()

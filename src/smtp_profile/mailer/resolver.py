@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,3 +42,26 @@ class SystemResolver:
             seen.add(sockaddr)
             addresses.append(ResolvedAddress(socket.AddressFamily(family), tuple(sockaddr)))
         return addresses
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A lookup done ahead of the conversation, so a policy can judge the very addresses
+    that will be connected to (a second lookup could answer differently)."""
+
+    host: str
+    addresses: list[ResolvedAddress]
+    error: OSError | None
+    duration_ms: float
+
+
+async def resolve_once(resolver: Resolver, host: str, port: int, seconds: float) -> Resolution:
+    started = time.perf_counter()
+    try:
+        addresses = await asyncio.wait_for(resolver.resolve(host, port), seconds)
+        error: OSError | None = None
+    except TimeoutError:
+        addresses, error = [], socket.gaierror(socket.EAI_AGAIN, "the lookup timed out")
+    except OSError as exc:
+        addresses, error = [], exc
+    return Resolution(host, addresses, error, round((time.perf_counter() - started) * 1000, 1))

@@ -119,3 +119,12 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_action_at", "action", "at"),
 )
+
+# Failed sign-ins per user and address, tests per user and minute: shared by instances.
+throttle = Table(
+    "throttle",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False, index=True),
+)
