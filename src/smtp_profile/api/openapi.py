@@ -50,12 +50,15 @@ TEST_ID_HEADER = {
 _STATUS_TEXT = {
     400: "Invalid request, or the test e-mail failed (the Message names the step).",
     401: "Missing or wrong credentials.",
-    403: "The user lacks the permission.",
+    403: "The user lacks the permission, or (Test, Diagnose) the target or recipient is "
+    "outside the operator's policy.",
     404: "No such route.",
     405: "Method not allowed.",
     412: "If-Match does not match the stored profile.",
     413: "Body larger than 64 KiB.",
     415: "Content-Type not accepted.",
+    429: "Too many failed sign-ins (or, for Test and Diagnose, too many tests); see "
+    "Retry-After.",
     500: "Unexpected error.",
     503: "Database unavailable.",
 }
@@ -134,7 +137,8 @@ def responses(success: dict[int, dict[str, Any]], *errors: int) -> dict[int | st
     result: dict[int | str, Any] = {}
     for status, response in success.items():
         result[status] = response
-    for status in (*errors, 405, 500, 503):
+    # Every route authenticates (401, and 429 while failed sign-ins must wait).
+    for status in sorted({*errors, 401, 405, 429, 500, 503}):
         result[status] = {
             "description": _STATUS_TEXT[status],
             "content": {"application/json": {"schema": ref(ErrorOut)}},
