@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from sqlalchemy import delete
 
 from smtp_profile.domain.outbound import OutboundPolicy, parse_targets
 from smtp_profile.store.database import create_engine_for
