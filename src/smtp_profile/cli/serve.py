@@ -125,6 +125,9 @@ def serve(
 
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosqlite logs every statement with its parameters at DEBUG: noise, even though
+    # secrets are only ever written sealed.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.root.level))
     if (tls_cert is None) != (tls_key is None):
         raise fail("--tls-cert and --tls-key go together")
     outbound, recipients = policy_limits(

@@ -1,0 +1,168 @@
+"""Three canaries (a relay password, an OAuth client secret, a bearer token) go through
+every route, the CLI, the web page's calls and the failure paths. Afterwards every
+response, log record, audit record, transcript, CLI output and the raw database are
+searched for them, in every encoding they travel in, and nothing is found."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from tests.support.database import raw_contents
+from tests.support.oauth import Issuer, TokenEndpoint
+from tests.support.service import RunningService
+from tests.support.smtp import Behaviour, SmtpServer, closed_port
+
+PASSWORD = "Canary-Password-5f1b27"
+CLIENT_SECRET = "Canary-ClientSecret-8e44c0"
+TOKEN = "Canary-BearerToken-a93d51"
+COMMAND = str(Path(sys.executable).with_name("smtp-profile"))
+
+
+def encodings(secret: str, user: str) -> list[str]:
+    """The forms a secret travels in: plain, url-encoded, base64, SASL PLAIN, XOAUTH2."""
+    raw = secret.encode()
+    return [secret, quote(secret), base64.b64encode(raw).decode(),
+            base64.b64encode(b"\0" + user.encode() + b"\0" + raw).decode(),
+            base64.b64encode(f"user={user}\x01auth=Bearer {secret}\x01\x01".encode()).decode()]
+
+
+class Evidence:
+    """Everything the service let out, to be searched."""
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[str, str]] = []
+
+    def response(self, response: httpx.Response) -> httpx.Response:
+        self.texts.append((f"{response.request.method} {response.request.url.path}",
+                           response.text + json.dumps(dict(response.headers))))
+        return response
+
+    def add(self, where: str, text: str) -> None:
+        self.texts.append((where, text))
+
+    def leaks(self, needles: list[str]) -> list[tuple[str, str]]:
+        return [(where, needle) for where, text in self.texts for needle in needles
+                if needle in text]
+
+
+def cli(evidence: Evidence, *args: str, env: dict[str, str], stdin: str | None = None) -> None:
+    result = subprocess.run([COMMAND, *args], input=stdin, capture_output=True, text=True,
+                            env={**os.environ, **env}, timeout=120, check=False)
+    evidence.add(f"cli {' '.join(args)}", result.stdout + result.stderr)
+
+
+@pytest.mark.slow
+def test_no_secret_leaves_by_any_way(service: RunningService,
+                                     smtp_server: Callable[..., SmtpServer],
+                                     token_endpoint: Callable[..., TokenEndpoint],
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    evidence = Evidence()
+    basic_relay = smtp_server("starttls", Behaviour(users={"svc@corp.local": PASSWORD}))
+    wrong_relay = smtp_server("starttls", Behaviour(users={"svc@corp.local": "other"}))
+    oauth_relay = smtp_server("starttls", Behaviour(xoauth2_tokens=frozenset({TOKEN})))
+    idp = token_endpoint(Issuer(client_id="client-1", client_secret=CLIENT_SECRET,
+                                tokens=[TOKEN]))
+    refusing_relay = smtp_server("starttls", Behaviour(xoauth2_tokens=frozenset({"other"})))
+    basic = {"Host": "mail.test", "Port": basic_relay.port, "UseSSL": True,
+             "RelayAuthenticationType": 2, "RelayUsername": "svc@corp.local",
+             "RelayPassword": PASSWORD, "SenderAccount": "svc@corp.local", "SenderName": "KF"}
+    oauth = {"Host": "mail.test", "Port": oauth_relay.port, "UseSSL": True,
+             "RelayAuthenticationType": 3, "SenderAccount": "svc@corp.local",
+             "SenderName": "KF", "ClientId": {"SecretValue": "client-1"},
+             "ClientSecret": {"SecretValue": CLIENT_SECRET}, "TokenEndpoint": idp.url}
+    recipient = {"TestRecipient": "pki@corp.local"}
+    r = evidence.response
+    with service.client() as v1, service.client(version=2) as v2:
+        # Basic: stored, read back, tested (ok, refused, unreachable), diagnosed, streamed.
+        r(v1.put("/KeyfactorAPI/SMTP", json=basic))
+        r(v1.get("/KeyfactorAPI/SMTP"))
+        r(v2.get("/KeyfactorAPI/SMTP"))
+        r(v1.post("/KeyfactorAPI/SMTP/Test", json={**basic, **recipient}))
+        r(v1.post("/KeyfactorAPI/SMTP/Test", json={**basic, **recipient,
+                                                   "Port": wrong_relay.port}))
+        r(v1.post("/KeyfactorAPI/SMTP/Test", json={**basic, **recipient,
+                                                   "Port": closed_port()}))
+        r(v1.post("/KeyfactorAPI/SMTP/Diagnose", json={"Mode": "verify"}))
+        r(v1.post("/KeyfactorAPI/SMTP/Diagnose", json={**basic, **recipient,
+                                                       "Port": wrong_relay.port}))
+        with v1.stream("POST", "/KeyfactorAPI/SMTP/Diagnose", json={"Mode": "verify"},
+                       headers={"accept": "application/x-ndjson"}) as stream:
+            evidence.add("ndjson", "".join(stream.iter_lines()))
+        # Refused writes carrying the secret in odd places.
+        r(v1.put("/KeyfactorAPI/SMTP", json={**basic, "RelayPassword": PASSWORD + "\n"}))
+        r(v1.put("/KeyfactorAPI/SMTP", json={**basic, "Host": "other.test",
+                                             "RelayPassword": None}))
+        r(v1.put("/KeyfactorAPI/SMTP", content=f'{{"RelayPassword": "{PASSWORD}"',
+                 headers={"content-type": "application/json"}))
+        # OAuth: stored, tested, token reused, token refused by the relay, secret refused.
+        r(v2.put("/KeyfactorAPI/SMTP", json=oauth))
+        r(v2.get("/KeyfactorAPI/SMTP"))
+        r(v2.post("/KeyfactorAPI/SMTP/Test", json={**oauth, **recipient}))
+        r(v2.post("/KeyfactorAPI/SMTP/Diagnose", json={"Mode": "verify"}))
+        r(v2.post("/KeyfactorAPI/SMTP/Diagnose", json={**oauth, **recipient,
+                                                       "Port": refusing_relay.port}))
+        idp.issuer.client_secret = "rotated-at-the-provider"
+        r(v2.post("/KeyfactorAPI/SMTP/Diagnose", json={
+            **oauth, **recipient, "ClientSecret": {"SecretValue": CLIENT_SECRET + "x"}}))
+        r(v2.get("/KeyfactorAPI/SMTP/Status"))
+        r(v2.get("/KeyfactorAPI/SMTP/Options"))
+        audit = r(v2.get("/KeyfactorAPI/SMTP/Audit", params={"returnLimit": 1000}))
+        assert len(audit.json()) >= 15
+    # Sign-ins with a canary as the password, over Basic and the page.
+    with service.client("svc@corp.local", PASSWORD) as intruder:
+        r(intruder.get("/KeyfactorAPI/SMTP"))
+    with httpx.Client(base_url=service.url, timeout=30,
+                      headers={"x-keyfactor-requested-with": "XMLHttpRequest"}) as page:
+        r(page.post("/web/session", json={"UserName": "admin", "Password": PASSWORD}))
+        r(page.post("/web/session", json={"UserName": "admin",
+                                          "Password": service.admin_password}))
+        stored = r(page.put("/KeyfactorAPI/SMTP", headers={"x-keyfactor-api-version": "2"},
+                            json={**basic, "RelayUsername": {"SecretValue": "svc@corp.local"},
+                                  "RelayPassword": {"SecretValue": PASSWORD}}))
+        assert stored.status_code == 200, stored.text
+        r(page.get("/KeyfactorAPI/SMTP", headers={"x-keyfactor-api-version": "2"}))
+        r(page.post("/KeyfactorAPI/SMTP/Diagnose", json={"Mode": "verify"},
+                    headers={"x-keyfactor-api-version": "2"}))
+        r(page.delete("/web/session"))
+    # The CLI, against the server and on the data dir.
+    remote = {"SMTP_PROFILE_URL": service.url, "SMTP_PROFILE_PASSWORD": service.admin_password}
+    cli(evidence, "show", "--json", env=remote)
+    cli(evidence, "test", "pki@corp.local", "--verify-only", "--json", env=remote)
+    cli(evidence, "set", "--port", str(basic_relay.port), "--password-stdin", env=remote,
+        stdin=PASSWORD + "\n")
+    cli(evidence, "test", "pki@corp.local", env=remote)
+    local = {"SMTP_PROFILE_DATA_DIR": str(service.settings.data_dir)}
+    cli(evidence, "show", env=local)
+    cli(evidence, "audit", "--json", "--limit", "1000", env=local)
+
+    assert len(basic_relay.received) >= 2 and len(oauth_relay.received) == 1
+    assert oauth_relay.behaviour.xoauth2_attempts  # the token really travelled, to the relay
+    evidence.add("log", "\n".join(f"{rec.getMessage()} {rec.exc_text or ''}"
+                                  for rec in caplog.records))
+    evidence.add("database", raw_contents(service.settings).decode("utf-8", "replace"))
+    needles = (encodings(PASSWORD, "svc@corp.local") + encodings(CLIENT_SECRET, "client-1")
+               + encodings(TOKEN, "svc@corp.local"))
+    assert evidence.leaks(needles) == []
+    # The search itself works: the canaries are in what the relays and the IdP received.
+    assert evidence.leaks([PASSWORD]) == [] and PASSWORD in str(basic_relay.behaviour.users)
+    assert any(call.field("client_secret") == CLIENT_SECRET for call in idp.calls)
+
+
+def test_the_search_finds_a_planted_leak() -> None:
+    evidence = Evidence()
+    evidence.add("somewhere", "... " + base64.b64encode(b"\0u\0" + PASSWORD.encode()).decode())
+    assert ("somewhere", encodings(PASSWORD, "u")[3]) in evidence.leaks(encodings(PASSWORD, "u"))
+    assert evidence.leaks(encodings(CLIENT_SECRET, "u")) == []
+
