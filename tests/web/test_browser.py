@@ -377,3 +377,26 @@ def test_screenshot_of_the_page(page: Page, service: RunningService, tmp_path: P
     target = os.environ.get(SCREENSHOT_TO)
     if target:
         shutil.copyfile(shot, target)
+
+
+def test_insecure_trust_and_the_last_test_are_shown(page: Page, service: RunningService,
+                                                    smtp_server: Callable[..., SmtpServer]
+                                                    ) -> None:
+    relay = smtp_server()
+    with service.client() as client:
+        client.put("/KeyfactorAPI/SMTP", json={
+            "Host": "127.0.0.1", "Port": relay.port, "SenderAccount": "pki@corp.local",
+            "SenderName": "PKI"}).raise_for_status()
+        client.put("/KeyfactorAPI/SMTP/Options", json={"Insecure": True}).raise_for_status()
+    admin = admin_page(page, service)
+    expect(page.locator("#insecure-warning")).to_be_visible()
+    expect(page.locator("#insecure-warning")).to_contain_text("verification is switched off")
+    expect(page.locator("#last-test")).to_have_text(
+        "The saved settings have not been tested yet.")
+    admin.run_test(RECIPIENT)
+    expect(page.locator("#last-test")).to_contain_text("by admin, passed.")
+    with service.client() as client:
+        client.put("/KeyfactorAPI/SMTP/Options", json={}).raise_for_status()
+    page.reload()
+    admin.wait_loaded()
+    expect(page.locator("#insecure-warning")).to_be_hidden()

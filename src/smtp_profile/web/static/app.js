@@ -158,6 +158,28 @@
     show($("settings-form"), true);
     state.etag = result.headers.get("ETag");
     fillForm(result.json);
+    await loadStatus();
+  }
+
+  // The relay's trust mode and the last test of the stored profile (an extension route;
+  // a server without it simply shows neither).
+  async function loadStatus() {
+    const result = await apiCall("GET", API_BASE + "/SMTP/Status");
+    const status = result.ok ? result.json : null;
+    show($("insecure-warning"), Boolean(status && status.Trust === "insecure"));
+    const last = status && status.LastTest;
+    if (!last) {
+      show($("last-test"), Boolean(status));
+      $("last-test").textContent = "The saved settings have not been tested yet.";
+      return;
+    }
+    const when = String(last.TestedAt).slice(0, 19).replace("T", " ") + " UTC";
+    const outcome = last.Success ? "passed"
+      : "failed at step " + (STEP_LABELS[last.FailedStep] || last.FailedStep);
+    const stale = last.Current ? "" : " The settings have changed since.";
+    $("last-test").textContent = "Last test of the saved settings: " + when + " by "
+      + last.TestedBy + ", " + outcome + "." + stale;
+    show($("last-test"), true);
   }
 
   // ---- the form <-> the profile ------------------------------------------------------
@@ -605,6 +627,7 @@
         }
       } else if (result.ok && result.json) {
         renderReport(result.json, recipient);
+        await loadStatus();
         return;
       }
       showServerError(result, $("form-error"));
