@@ -158,7 +158,9 @@
     show($("settings-form"), true);
     state.etag = result.headers.get("ETag");
     fillForm(result.json);
-    await loadStatus();
+    // Not awaited: the form is ready without it, and focus must not move once a user
+    // has started working on the page.
+    loadStatus().catch(() => { show($("last-test"), false); });
   }
 
   // The relay's trust mode and the last test of the stored profile (an extension route;
