@@ -368,6 +368,8 @@ def test_screenshot_of_the_page(page: Page, service: RunningService, tmp_path: P
     expect(admin.status).to_be_visible()
     result = admin.run_test(RECIPIENT)
     expect(result).to_contain_text("Test e-mail sent")
+    expect(page.locator("#test-progress")).to_be_hidden()
+    expect(page.locator("#last-test")).to_contain_text("by admin, passed.")
     page.locator("#test-recipient").blur()
     shot = tmp_path / "screenshot.png"
     page.screenshot(path=str(shot), full_page=True)

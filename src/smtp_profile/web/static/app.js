@@ -629,7 +629,7 @@
         }
       } else if (result.ok && result.json) {
         renderReport(result.json, recipient);
-        await loadStatus();
+        loadStatus().catch(() => { show($("last-test"), false); });
         return;
       }
       showServerError(result, $("form-error"));
