@@ -65,14 +65,29 @@ class Accounts:
     async def authenticate(self, name: str, password: Secret) -> Principal | None:
         """The principal for valid credentials, else None; the same work either way."""
         record = await self._repository.get(name) if name else None
+        return await self.check(record, password)
+
+    async def check(self, record: UserRecord | None, password: Secret) -> Principal | None:
+        """The principal if `password` is `record`'s; an unknown user costs the same."""
         stored_hash = record.password_hash if record else self._dummy_hash
         if not await self._verify(stored_hash, password) or record is None:
             return None
         return Principal(record.name, record.permissions)
 
+    def remembered(self, record: UserRecord, password: Secret) -> Principal | None:
+        """The principal if this very password was verified for this very hash before;
+        None means "not known", not "wrong": only `check` may say that."""
+        if self._token(record.password_hash, password) not in self._verified:
+            return None
+        return Principal(record.name, record.permissions)
+
+    def _token(self, stored_hash: str, password: Secret) -> bytes:
+        return hmac.new(self._cache_key, stored_hash.encode() + b"\x00" +
+                        password.reveal().encode("utf-8", "surrogatepass"),
+                        hashlib.sha256).digest()
+
     async def _verify(self, stored_hash: str, password: Secret) -> bool:
-        token = hmac.new(self._cache_key, stored_hash.encode() + b"\x00" +
-                         password.reveal().encode("utf-8"), hashlib.sha256).digest()
+        token = self._token(stored_hash, password)
         if token in self._verified:
             self._verified.move_to_end(token)
             return True

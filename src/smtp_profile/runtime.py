@@ -27,6 +27,7 @@ from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.sessions import SessionRepository
+from smtp_profile.store.snapshot import SnapshotReader
 from smtp_profile.store.throttle import ThrottleRepository
 from smtp_profile.store.users import UserRepository
 
@@ -53,6 +54,7 @@ class Runtime:
     mailer: Mailer
     audit: AuditTrail
     counters: ThrottleRepository
+    snapshots: SnapshotReader
     service: ProfileService
     sign_in: SignIn
     sessions: WebSessions
@@ -74,6 +76,7 @@ class Runtime:
         )
         accounts = Accounts(UserRepository(engine))
         counters = ThrottleRepository(engine)
+        snapshots = SnapshotReader(engine)
         audit = AuditTrail(AuditRepository(engine),
                            retention_days=settings.audit_retention_days)
         return cls(
@@ -85,13 +88,15 @@ class Runtime:
             mailer=mailer,
             audit=audit,
             counters=counters,
+            snapshots=snapshots,
             service=ProfileService(
                 profiles, RelayRepository(engine), mailer, audit, counters,
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute)),
-            sign_in=SignIn(accounts, audit, counters),
+            sign_in=SignIn(accounts, audit, counters, snapshots),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),
         )
 
     async def close(self) -> None:
+        self.snapshots.close()
         await self.engine.dispose()

@@ -96,8 +96,9 @@ class ProfileService:
         self._limits = limits or TestLimits()
         self._clock = clock
 
-    async def get(self) -> StoredProfile:
-        return await self._profiles.load()
+    async def get(self, version: int | None = None) -> StoredProfile:
+        """The stored profile; `version`, if the caller just read it, spares a query."""
+        return await self._profiles.load_version(version)
 
     async def replace(self, draft: ProfileDraft, *, actor: Actor,
                       expected_version: int | None = None) -> StoredProfile:

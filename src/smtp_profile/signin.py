@@ -10,6 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from smtp_profile.accounts import Accounts, Principal
 from smtp_profile.audit import AuditTrail
@@ -17,6 +18,7 @@ from smtp_profile.domain.audit import AuditAction, Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.throttle import address_key, sign_in_wait, user_key
+from smtp_profile.store.snapshot import Snapshot, SnapshotReader
 from smtp_profile.store.throttle import ThrottleRepository
 
 log = logging.getLogger(__name__)
@@ -24,43 +26,78 @@ log = logging.getLogger(__name__)
 WRONG_CREDENTIALS = "The user name or password is wrong."
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A signed-in caller, and the profile version seen in the same read."""
+
+    principal: Principal
+    profile_version: int
+
+
+def must_wait(snapshot: Snapshot, name: str, client: str, now: float) -> float:
+    return sign_in_wait(snapshot.counters.get(user_key(name)),
+                        snapshot.counters.get(address_key(client)), now)
+
+
 class SignIn:
     def __init__(self, accounts: Accounts, audit: AuditTrail, counters: ThrottleRepository,
-                 clock: Callable[[], float] = time.time) -> None:
+                 snapshots: SnapshotReader, clock: Callable[[], float] = time.time) -> None:
         self._accounts = accounts
         self._audit = audit
         self._counters = counters
+        self._snapshots = snapshots
         self._clock = clock
+
+    async def recognised(self, name: str, password: Secret, *,
+                         client: str) -> Admission | None:
+        """The caller, if nothing can happen but letting them in: no wait, no failure
+        count to clear, and this password verified before for this unchanged user.
+        Otherwise None, and `admit` must decide (check the password, count, audit).
+        Costs one snapshot read (none on SQLite while nothing was committed)."""
+        snapshot = await self._snapshots.read(name, client)
+        return self._remembered(snapshot, name, password, client)
+
+    def _remembered(self, snapshot: Snapshot, name: str, password: Secret,
+                    client: str) -> Admission | None:
+        if (snapshot.user is None or user_key(name) in snapshot.counters
+                or must_wait(snapshot, name, client, self._clock()) > 0):
+            return None
+        principal = self._accounts.remembered(snapshot.user, password)
+        return None if principal is None else Admission(principal, snapshot.profile_version)
 
     async def check(self, name: str, password: Secret, *, client: str,
                     channel: str) -> Principal:
-        """The principal for a right password; raises Throttled or UNAUTHENTICATED.
+        return (await self.admit(name, password, client=client, channel=channel)).principal
 
-        While a user or address must wait, the password is not even checked, so an
-        attacker learns nothing from attempts made during the wait.
+    async def admit(self, name: str, password: Secret, *, client: str,
+                    channel: str) -> Admission:
+        """The caller for a right password; raises Throttled or UNAUTHENTICATED.
+
+        While a user or address must wait, the password is not even checked (not even
+        against the passwords remembered as right), so an attacker learns nothing from
+        attempts made during the wait.
         """
         now = self._clock()
-        keys = (user_key(name), address_key(client))
-        counted = await self._counters.get(keys)
-        wait = sign_in_wait(counted.get(keys[0]), counted.get(keys[1]), now)
+        snapshot = await self._snapshots.read(name, client)
+        wait = must_wait(snapshot, name, client, now)
         if wait > 0:
             seconds = math.ceil(wait)
             throttled = Throttled(seconds, f"Too many failed sign-ins for this user or from "
                                            f"this address; try again in {seconds} seconds.")
             await self._failed(name, client, channel, throttled)
             raise throttled
-        principal = await self._accounts.authenticate(name, password)
+        principal = await self._accounts.check(snapshot.user if name else None, password)
         if principal is None:
-            for key in keys:
+            for key in (user_key(name), address_key(client)):
                 await self._counters.increment(key, now)
             error = DomainError(ErrorKind.UNAUTHENTICATED, WRONG_CREDENTIALS)
             await self._failed(name, client, channel, error)
             raise error
-        if keys[0] in counted:
+        if user_key(name) in snapshot.counters:
             # A right password clears the user's count, not the address's: signing in to
             # one's own account must not reset the count of guesses at someone else's.
-            await self._counters.clear(keys[0])
-        return principal
+            await self._counters.clear(user_key(name))
+        return Admission(principal, snapshot.profile_version)
 
     async def _failed(self, name: str, client: str, channel: str, error: DomainError) -> None:
         """The one place every refused sign-in (web page or Basic auth) is recorded:

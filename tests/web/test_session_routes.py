@@ -77,7 +77,8 @@ class FrozenClock:
 def frozen_clock(service: RunningService) -> FrozenClock:
     clock = FrozenClock()
     service.runtime.sign_in = SignIn(service.runtime.accounts, service.runtime.audit,
-                                     service.runtime.counters, clock=clock)
+                                     service.runtime.counters, service.runtime.snapshots,
+                                     clock=clock)
     return clock
 
 

@@ -17,6 +17,7 @@ from smtp_profile.api import docs, openapi
 from smtp_profile.api.audit_routes import router as audit_router
 from smtp_profile.api.diagnostics_routes import router as diagnostics_router
 from smtp_profile.api.errors import install_error_handlers
+from smtp_profile.api.fast_read import FastProfileRead
 from smtp_profile.api.paths import CaseInsensitivePaths
 from smtp_profile.api.smtp_routes import router as smtp_router
 from smtp_profile.crypto import SecretKeyError
@@ -101,4 +102,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
     paths += list(allowed)
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)
+    app.add_middleware(FastProfileRead, runtime=runtime, path=f"{base}/SMTP")
     return app

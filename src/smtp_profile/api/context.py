@@ -32,6 +32,7 @@ BROWSER_REQUESTED_WITH = "XMLHttpRequest"
 REQUESTED_WITH_VALUES = ("APIClient", BROWSER_REQUESTED_WITH)
 SESSION_COOKIE = "smtp_profile_session"
 _VERSIONS = {"1": 1, "1.0": 1, "2": 2, "2.0": 2}
+_REQUESTED_WITH_KEYS = frozenset(v.lower() for v in REQUESTED_WITH_VALUES)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class CallContext:
     principal: Principal
     version: int
     client: str
+    profile_version: int | None = None
+    """The stored profile's version, read with the credentials (None for the web page)."""
 
     @property
     def actor(self) -> Actor:
@@ -57,7 +60,7 @@ def runtime_of(request: Request) -> Runtime:
 
 def check_requested_with(request: Request) -> None:
     value = request.headers.get(REQUESTED_WITH)
-    if value is None or value.strip().lower() not in {v.lower() for v in REQUESTED_WITH_VALUES}:
+    if not requested_with_ok(value):
         shown = "missing" if value is None else f"{value[:40]!r}"
         raise DomainError(
             ErrorKind.MISSING_REQUESTED_WITH,
@@ -68,13 +71,11 @@ def check_requested_with(request: Request) -> None:
 
 def api_version(request: Request) -> int:
     value = request.headers.get(API_VERSION)
-    if value is None:
-        return 1
-    version = _VERSIONS.get(value.strip())
+    version = version_of(value)
     if version is None:
         raise DomainError(
             ErrorKind.BAD_API_VERSION,
-            f"x-keyfactor-api-version {value[:20]!r} is not supported; use 1 or 2.",
+            f"x-keyfactor-api-version {str(value)[:20]!r} is not supported; use 1 or 2.",
         )
     return version
 
@@ -94,7 +95,10 @@ def presented_user(request: Request) -> str | None:
 
 def basic_credentials(request: Request, auth_domain: str | None) -> tuple[str, Secret] | None:
     """(user, password) from `Authorization: Basic`, with any `DOMAIN\\` prefix handled."""
-    header = request.headers.get("authorization")
+    return parse_basic(request.headers.get("authorization"), auth_domain)
+
+
+def parse_basic(header: str | None, auth_domain: str | None) -> tuple[str, Secret] | None:
     if not header:
         return None
     scheme, _, encoded = header.partition(" ")
@@ -109,6 +113,15 @@ def basic_credentials(request: Request, auth_domain: str | None) -> tuple[str, S
         return None
     login = login_name(user, auth_domain)
     return None if login is None else (login, Secret(password))
+
+
+def requested_with_ok(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in _REQUESTED_WITH_KEYS
+
+
+def version_of(value: str | None) -> int | None:
+    """The API version a header value selects (absent: 1); None if unsupported."""
+    return 1 if value is None else _VERSIONS.get(value.strip())
 
 
 def login_name(user: str, auth_domain: str | None) -> str | None:
@@ -134,6 +147,11 @@ async def authenticate(request: Request) -> Principal:
     A request without an Authorization header is not an attempt and is not recorded
     (clients commonly send one only after the 401 challenge).
     """
+    return (await admit(request))[0]
+
+
+async def admit(request: Request) -> tuple[Principal, int | None]:
+    """The caller, and the profile version when it was read along with the credentials."""
     runtime = runtime_of(request)
     if "authorization" in request.headers:
         credentials = basic_credentials(request, runtime.settings.auth_domain)
@@ -147,15 +165,17 @@ async def authenticate(request: Request) -> Principal:
                 detail=f"unreadable credentials on {request.method} {request.url.path}",
             )
             raise error
-        return await runtime.sign_in.check(*credentials, client=client_address(request),
-                                           channel=f"basic {request.method} {request.url.path}")
+        admission = await runtime.sign_in.admit(
+            *credentials, client=client_address(request),
+            channel=f"basic {request.method} {request.url.path}")
+        return admission.principal, admission.profile_version
     token = request.cookies.get(SESSION_COOKIE)
     if token and is_browser_call(request):
         active = await runtime.sessions.resolve(token)
         if active is None:
             raise DomainError(ErrorKind.UNAUTHENTICATED,
                               "Your session has ended or is not valid; sign in again.")
-        return active.principal
+        return active.principal, None
     hint = (" A session cookie counts only with 'x-keyfactor-requested-with: XMLHttpRequest'."
             if token else "")
     raise DomainError(ErrorKind.UNAUTHENTICATED,
@@ -174,7 +194,7 @@ def requires(permission: Permission, *, audited: AuditAction | None = None,
     async def dependency(request: Request) -> CallContext:
         check_requested_with(request)
         version = api_version(request)
-        principal = await authenticate(request)
+        principal, profile_version = await admit(request)
         client = client_address(request)
         if not principal.may(permission):
             error = DomainError(
@@ -187,6 +207,6 @@ def requires(permission: Permission, *, audited: AuditAction | None = None,
                     outcome=Outcome.of_error(error),
                 )
             raise error
-        return CallContext(principal, version, client)
+        return CallContext(principal, version, client, profile_version)
 
     return dependency

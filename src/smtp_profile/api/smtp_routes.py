@@ -67,7 +67,8 @@ def _encode(profile: Profile, version: int) -> dict[str, Any]:
     return v1.encode_profile(profile) if version == 1 else v2.encode_profile(profile)
 
 
-def _profile_response(stored: StoredProfile, version: int) -> Response:
+def profile_response(stored: StoredProfile, version: int) -> Response:
+    """The GET/PUT answer; the fast read path (fast_read.py) sends these very bytes."""
     return KeyfactorJSON(_encode(stored.profile, version),
                          headers={"ETag": etag(stored.version),
                                   "Vary": "x-keyfactor-api-version"})
@@ -82,8 +83,8 @@ def _profile_response(stored: StoredProfile, version: int) -> Response:
     responses=openapi.responses({200: openapi.profile_content()}, 400, 401, 403),
 )
 async def get_smtp(request: Request, context: CallContext = _read) -> Response:
-    stored = await runtime_of(request).service.get()
-    return _profile_response(stored, context.version)
+    stored = await runtime_of(request).service.get(context.profile_version)
+    return profile_response(stored, context.version)
 
 
 @router.put(
@@ -115,7 +116,7 @@ async def put_smtp(request: Request, context: CallContext = _modify_put) -> Resp
     stored = await runtime_of(request).service.replace(
         draft, actor=context.actor, expected_version=expected
     )
-    return _profile_response(stored, context.version)
+    return profile_response(stored, context.version)
 
 
 @router.post(

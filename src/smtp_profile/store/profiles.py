@@ -41,10 +41,29 @@ class ProfileRepository:
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
         self._box = box
+        self._latest: StoredProfile | None = None
 
     async def load(self) -> StoredProfile:
         async with self._engine.connect() as connection:
-            return await self._load(connection)
+            return self._remember(await self._load(connection))
+
+    async def load_version(self, version: int | None) -> StoredProfile:
+        """The profile at `version` (just read from the database by the caller): from
+        memory when that is the version last seen, which a version number guarantees
+        is the same profile, since every write increments it."""
+        latest = self._latest
+        if version is not None and latest is not None and latest.version == version:
+            return latest
+        return await self.load()
+
+    def remembered(self, version: int) -> StoredProfile | None:
+        latest = self._latest
+        return latest if latest is not None and latest.version == version else None
+
+    def _remember(self, stored: StoredProfile) -> StoredProfile:
+        if self._latest is None or stored.version >= self._latest.version:
+            self._latest = stored
+        return stored
 
     async def replace(
         self,
@@ -84,9 +103,11 @@ class ProfileRepository:
                     stored = StoredProfile(new, current.version + 1, now, actor)
                     if on_write is not None:
                         await on_write(connection, current, stored)
-                    return stored
-        raise DomainError(ErrorKind.STORE_UNAVAILABLE,
-                          "The SMTP profile is being changed by too many writers; retry.")
+                    break
+        else:
+            raise DomainError(ErrorKind.STORE_UNAVAILABLE,
+                              "The SMTP profile is being changed by too many writers; retry.")
+        return self._remember(stored)
 
     async def reseal(self, connection: AsyncConnection, new_box: SecretBox) -> int:
         """Re-encrypt the stored secrets under `new_box`; returns how many were sealed."""

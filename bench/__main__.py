@@ -1,0 +1,469 @@
+"""The benchmark: every figure issue 8 asks for, each beside the floor it is judged
+against, measured in the same run on loopback.
+
+    .venv/bin/python -m bench                  # about 4 minutes; prints a table
+    .venv/bin/python -m bench --quick          # shorter rounds, for a first look
+    .venv/bin/python -m bench --json out.json  # the table's figures, machine-readable
+
+Floors and targets are measured alternately, round by round, so a noisy neighbour hurts
+both sides alike; each figure is the median over the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiosmtplib
+import httpx
+import psycopg
+from psycopg import sql
+
+from bench.loadgen import LoadResult, LoadSpec, request
+from bench.processes import (
+    API,
+    HEADERS,
+    PASSWORD,
+    USER,
+    RssPeak,
+    Service,
+    free_port,
+    module_process,
+    rss_mb,
+    service,
+    silent_server,
+    spawn_service,
+    stop,
+    wait_until,
+)
+from smtp_profile.domain.profile import AuthType, Profile, TlsMode
+from smtp_profile.mailer.message import build_test_message, envelope
+
+BENCH_ENV = {
+    "SMTP_PROFILE_TESTS_PER_MINUTE": "0",  # the rate limit would cut the Test runs short
+    "SMTP_PROFILE_LOG_LEVEL": "warning",
+}
+SENDER, RECIPIENT = "bench@corp.example", "admin@corp.example"
+PROFILE = {"Host": "relay.corp.example", "Port": 587, "RelayAuthenticationType": 2,
+           "RelayUsername": "svc-keyfactor", "RelayPassword": "relay-password-1",
+           "UseSSL": True, "SenderAccount": SENDER, "SenderName": "Keyfactor Command"}
+AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+@dataclass
+class Row:
+    section: str
+    measure: str
+    value: float
+    floor: float | None = None
+    unit: str = ""
+    target: str = ""
+    met: bool | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.floor else self.value / self.floor
+
+
+@dataclass
+class Options:
+    duration: float
+    rounds: int
+    tests: int
+    postgres: str | None
+    work: Path
+
+
+# ---------------------------------------------------------------------------- load
+
+def load(port: int, requests: list[str], concurrency: int, duration: float,
+         warmup: float = 1.0) -> LoadResult:
+    """One load run, from its own process (see bench/loadgen.py)."""
+    spec = LoadSpec(port=port, requests=requests, concurrency=concurrency,
+                    duration=duration, warmup=warmup)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        json.dump(asdict(spec), file)
+    try:
+        output = subprocess.run(
+            [sys.executable, "-m", "bench.loadgen", file.name], check=True,
+            capture_output=True, text=True, cwd=Path(__file__).parent.parent,
+        ).stdout
+    finally:
+        os.unlink(file.name)
+    result = LoadResult(**json.loads(output))
+    bad = {k: v for k, v in result.statuses.items() if not k.startswith("2")}
+    if bad:
+        raise RuntimeError(f"load run on port {port} got non-2xx answers: {bad}")
+    return result
+
+
+def get_request(version: str = "1") -> str:
+    return request("GET", API, {**HEADERS, "Authorization": AUTHORIZATION,
+                                "x-keyfactor-api-version": version})
+
+
+def put_requests() -> list[str]:
+    """Two profiles in turn, so every PUT really changes the stored one."""
+    bodies = [json.dumps({**PROFILE, "SenderName": f"Keyfactor Command {n}"}).encode()
+              for n in (1, 2)]
+    return [request("PUT", API, {**HEADERS, "Authorization": AUTHORIZATION,
+                                 "Content-Type": "application/json"}, body)
+            for body in bodies]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def p(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+# ---------------------------------------------------------------------------- sections
+
+@contextmanager
+def running_service(options: Options, name: str,
+                   env: dict[str, str] | None = None) -> Iterator[Service]:
+    data_dir = options.work / name
+    with service(data_dir, {**BENCH_ENV, **(env or {})}) as running:
+        with running.client() as client:
+            client.put(API, json=PROFILE).raise_for_status()
+        yield running
+
+
+def bench_get(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
+    with running_service(options, "get") as running:
+        with running.client() as client:
+            body = client.get(API, headers={"x-keyfactor-api-version": "1"}).content
+        body_file = options.work / "floor-body.json"
+        body_file.write_bytes(body)
+        floor_port = free_port()
+        with module_process("floor", str(floor_port), str(body_file),
+                            ready_url=f"http://127.0.0.1:{floor_port}/") as floor:
+            for concurrency in (1, 16, 64):
+                ours: list[LoadResult] = []
+                theirs: list[LoadResult] = []
+                watch = RssPeak(running.pid)
+                for _ in range(options.rounds):
+                    theirs.append(load(floor_port, [get_request()], concurrency,
+                                       options.duration))
+                    with watch.watching():
+                        ours.append(load(running.port, [get_request()], concurrency,
+                                         options.duration))
+                peaks[f"GET c={concurrency}"] = watch.peak
+                _ = floor
+                throughput = median([r.throughput for r in ours])
+                floor_throughput = median([r.throughput for r in theirs])
+                p50 = median([r.percentile(0.5) for r in ours])
+                floor_p50 = median([r.percentile(0.5) for r in theirs])
+                p99 = median([r.percentile(0.99) for r in ours])
+                floor_p99 = median([r.percentile(0.99) for r in theirs])
+                target16 = concurrency == 16
+                rows += [
+                    Row("GET /SMTP", f"c={concurrency} throughput", throughput,
+                        floor_throughput, "req/s", ">= 0.6x floor" if target16 else "",
+                        throughput >= 0.6 * floor_throughput if target16 else None),
+                    Row("GET /SMTP", f"c={concurrency} p50", p50, floor_p50, "ms"),
+                    Row("GET /SMTP", f"c={concurrency} p99", p99, floor_p99, "ms",
+                        "<= 2x floor" if target16 else "",
+                        p99 <= 2 * floor_p99 if target16 else None),
+                ]
+
+
+@contextmanager
+def postgres_database(url: str) -> Iterator[str]:
+    schema = "smtp_profile_bench_" + secrets.token_hex(4)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        separator = "&" if "?" in url else "?"
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def postgres_problem(url: str) -> str | None:
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return str(exc).strip() or type(exc).__name__
+    return None
+
+
+def bench_put(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
+    for label in ("SQLite", "PostgreSQL"):
+        with ExitStack() as stack:
+            env: dict[str, str] = {}
+            if label == "PostgreSQL":
+                problem = (postgres_problem(options.postgres) if options.postgres
+                           else "no --postgres given")
+                if problem is not None:
+                    print(f"!! PUT on PostgreSQL skipped: {problem}", file=sys.stderr)
+                    continue
+                url = stack.enter_context(postgres_database(str(options.postgres)))
+                env["SMTP_PROFILE_DATABASE_URL"] = url
+            running = stack.enter_context(running_service(options, f"put-{label}", env))
+            for concurrency in (1, 16):
+                results: list[LoadResult] = []
+                watch = RssPeak(running.pid)
+                with watch.watching():
+                    for _ in range(options.rounds):
+                        results.append(load(running.port, put_requests(), concurrency,
+                                            options.duration))
+                peaks[f"PUT {label} c={concurrency}"] = watch.peak
+                rows += [
+                    Row(f"PUT /SMTP {label}", f"c={concurrency} throughput",
+                        median([r.throughput for r in results]), unit="req/s"),
+                    Row(f"PUT /SMTP {label}", f"c={concurrency} p50",
+                        median([r.percentile(0.5) for r in results]), unit="ms"),
+                    Row(f"PUT /SMTP {label}", f"c={concurrency} p99",
+                        median([r.percentile(0.99) for r in results]), unit="ms"),
+                ]
+
+
+def test_body(port: int) -> dict[str, object]:
+    return {"Host": "127.0.0.1", "Port": port, "RelayAuthenticationType": 0,
+            "UseSSL": False, "SenderAccount": SENDER, "SenderName": "Keyfactor Command",
+            "TestRecipient": RECIPIENT}
+
+
+async def direct_send(port: int) -> None:
+    """The floor: the message a Test sends, sent straight to the sink with aiosmtplib."""
+    profile = Profile(host="127.0.0.1", port=port, auth_type=AuthType.ANONYMOUS,
+                      sender_account=SENDER, sender_name="Keyfactor Command")
+    wire = envelope(SENDER, RECIPIENT)
+    test_id = secrets.token_hex(16)
+    message = build_test_message(profile, RECIPIENT, test_id, datetime.now(UTC), wire,
+                                 TlsMode.NONE)
+    await aiosmtplib.send(message, sender=wire.sender, recipients=[wire.recipient],
+                          hostname="127.0.0.1", port=port, start_tls=False, use_tls=False,
+                          timeout=30)
+
+
+def bench_test(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
+    sink_port = free_port()
+    with (module_process("sink", str(sink_port), ready_line=True),
+          running_service(options, "test") as running,
+          running.client() as client):
+        headers = {"x-keyfactor-api-version": "2"}
+        body = test_body(sink_port)
+        for _ in range(3):  # warm both paths (imports, TLS stores, pools)
+            client.post(f"{API}/Test", json=body, headers=headers).raise_for_status()
+            asyncio.run(direct_send(sink_port))
+        ours: list[float] = []
+        theirs: list[float] = []
+        watch = RssPeak(running.pid)
+        with watch.watching():
+            for _ in range(options.tests):
+                started = time.perf_counter()
+                asyncio.run(direct_send(sink_port))
+                theirs.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                client.post(f"{API}/Test", json=body, headers=headers).raise_for_status()
+                ours.append((time.perf_counter() - started) * 1000)
+        peaks["POST /SMTP/Test"] = watch.peak
+        ratio = median(ours) / median(theirs)
+        rows += [
+            Row("POST /SMTP/Test", "p50", median(ours), median(theirs), "ms",
+                "<= 1.5x direct send", ratio <= 1.5),
+            Row("POST /SMTP/Test", "p99", p(ours, 0.99), p(theirs, 0.99), "ms"),
+        ]
+
+
+def fire_tests(url: str, port: int, count: int) -> tuple[threading.Thread, list[int]]:
+    """`count` Tests at once against the silent server, from a thread; their statuses."""
+    statuses: list[int] = []
+
+    async def all_tests() -> None:
+        async with httpx.AsyncClient(base_url=url, auth=(USER, PASSWORD), headers=HEADERS,
+                                     timeout=300,
+                                     limits=httpx.Limits(max_connections=count)) as client:
+            async def one() -> None:
+                response = await client.post(f"{API}/Test", json=test_body(port),
+                                             headers={"x-keyfactor-api-version": "2"})
+                statuses.append(response.status_code)
+            await asyncio.gather(*(one() for _ in range(count)))
+
+    thread = threading.Thread(target=lambda: asyncio.run(all_tests()), daemon=True)
+    thread.start()
+    return thread, statuses
+
+
+def bench_isolation(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
+    hanging = 50
+    env = {"SMTP_PROFILE_CONNECT_TIMEOUT": "600", "SMTP_PROFILE_TEST_TIMEOUT": "600"}
+    with running_service(options, "isolation", env) as running:
+        calm: list[LoadResult] = []
+        busy: list[LoadResult] = []
+        watch = RssPeak(running.pid)
+        for _ in range(options.rounds):
+            calm.append(load(running.port, [get_request()], 16, options.duration))
+            with silent_server() as port, watch.watching():
+                thread, statuses = fire_tests(running.url, port, hanging)
+                time.sleep(1.0)  # let all 50 reach the silent server
+                busy.append(load(running.port, [get_request()], 16, options.duration))
+                if statuses:
+                    raise RuntimeError(f"tests ended early, not hanging: {statuses}")
+            thread.join(60)  # closing the silent server ends them
+        peaks[f"GET c=16 with {hanging} hanging Tests"] = watch.peak
+        quiet = median([r.percentile(0.99) for r in calm])
+        loud = median([r.percentile(0.99) for r in busy])
+        rows += [
+            Row("Isolation", f"GET c=16 p99 with {hanging} hanging Tests", loud, quiet, "ms",
+                "<= 1.5x without", loud <= 1.5 * quiet),
+            Row("Isolation", f"GET c=16 throughput with {hanging} hanging Tests",
+                median([r.throughput for r in busy]),
+                median([r.throughput for r in calm]), "req/s"),
+        ]
+
+
+def bench_cold_start(options: Options, rows: list[Row]) -> None:
+    first: list[float] = []
+    again: list[float] = []
+    for attempt in range(3):
+        data_dir = options.work / f"cold-{attempt}"
+        for times in (first, again):
+            port = free_port()
+            started = time.perf_counter()
+            process = spawn_service(data_dir, port, BENCH_ENV)
+            try:
+                if times is first:  # the first start makes the admin user: read its password
+                    password_file = data_dir / "initial-admin-password"
+                    while not password_file.exists():
+                        if process.poll() is not None:
+                            raise RuntimeError("serve exited during its first start")
+                        time.sleep(0.005)
+                    while not password_file.read_text().strip():
+                        time.sleep(0.005)
+                auth = ("admin", (data_dir / "initial-admin-password").read_text().strip())
+                wait_until(f"http://127.0.0.1:{port}{API}", auth=auth, process=process)
+                times.append(time.perf_counter() - started)
+            finally:
+                stop(process)
+    rows += [
+        Row("Cold start", "first start to first GET 200 (empty data dir)", median(first),
+            unit="s"),
+        Row("Cold start", "restart to first GET 200 (existing data)", median(again), unit="s"),
+    ]
+
+
+def bench_memory(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
+    """Idle RSS after start, then after repeated GET/PUT load runs, idle again."""
+    with running_service(options, "memory") as running:
+        time.sleep(1.0)
+        idle = rss_mb(running.pid)
+        after: list[float] = []
+        for _ in range(max(options.rounds, 3)):
+            load(running.port, [get_request(), *put_requests()], 16, options.duration)
+            time.sleep(0.5)
+            after.append(rss_mb(running.pid))
+        rows += [
+            Row("Memory", "idle RSS after start", idle, unit="MB", target="< 120 MB",
+                met=idle < 120),
+            Row("Memory", f"idle RSS after each of {len(after)} load runs",
+                after[-1], unit="MB",
+                target="no growth (< 5% run to run)",
+                met=after[-1] <= after[0] * 1.05),
+        ]
+        peaks["idle"] = idle
+        peaks["after repeated runs: " + ", ".join(f"{a:.1f}" for a in after)] = max(after)
+    for label, peak in peaks.items():
+        rows.append(Row("Memory", f"peak RSS: {label}", peak, unit="MB"))
+
+
+# ---------------------------------------------------------------------------- report
+
+def fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return ""
+    if unit == "req/s":
+        return f"{value:,.0f}"
+    if unit == "s":
+        return f"{value:.2f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ("section", "measure", "unit", "smtp-profile", "floor", "ratio", "target", "")
+    table = [header] + [
+        (r.section, r.measure, r.unit, fmt(r.value, r.unit), fmt(r.floor, r.unit),
+         "" if r.ratio is None else f"{r.ratio:.2f}x", r.target,
+         "" if r.met is None else ("met" if r.met else "MISSED"))
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for index, line in enumerate(table):
+        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True))
+              + " |")
+        if index == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=5.0,
+                        help="seconds per load round (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per figure (default 3)")
+    parser.add_argument("--tests", type=int, default=60,
+                        help="Test/direct-send pairs for the Test latency (default 60)")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test",
+                        help="PostgreSQL for the PUT figures ('' to skip)")
+    parser.add_argument("--quick", action="store_true", help="2 s rounds, 2 rounds")
+    parser.add_argument("--only", choices=["get", "put", "test", "isolation", "memory",
+                                           "cold"], action="append",
+                        help="run only these sections (repeatable)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.rounds, args.tests = 2.0, 2, 20
+    sections = args.only or ["get", "put", "test", "isolation", "memory", "cold"]
+    rows: list[Row] = []
+    peaks: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="smtp-profile-bench-") as work:
+        options = Options(args.duration, args.rounds, args.tests, args.postgres or None,
+                          Path(work))
+        steps: dict[str, Callable[[], None]] = {
+            "get": lambda: bench_get(options, rows, peaks),
+            "put": lambda: bench_put(options, rows, peaks),
+            "test": lambda: bench_test(options, rows, peaks),
+            "isolation": lambda: bench_isolation(options, rows, peaks),
+            "memory": lambda: bench_memory(options, rows, peaks),
+            "cold": lambda: bench_cold_start(options, rows),
+        }
+        for name in sections:
+            started = time.monotonic()
+            print(f"-- {name} ...", file=sys.stderr, flush=True)
+            steps[name]()
+            print(f"   {name} took {time.monotonic() - started:.0f} s", file=sys.stderr,
+                  flush=True)
+    print(f"\nsmtp-profile benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
+          f"{args.rounds} rounds of {args.duration:g} s per figure\n")
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    missed = [r for r in rows if r.met is False]
+    if missed:
+        print(f"\n{len(missed)} target(s) missed.")
+
+
+if __name__ == "__main__":
+    main()

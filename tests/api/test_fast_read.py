@@ -1,0 +1,216 @@
+"""GET /SMTP's fast path (api/fast_read.py) and the memory behind it: the same answers as
+the routes, one snapshot read at most, and never an answer the database no longer backs
+(a PUT, a password change, a removed permission or a lockout on another instance)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from smtp_profile.domain.secrets import Secret
+from smtp_profile.signin import SignIn
+from smtp_profile.store.users import UserRepository
+from tests.support.resolver import StaticResolver
+from tests.support.service import (
+    REQUESTED_WITH,
+    RunningService,
+    add_user,
+    run_async,
+    service_settings,
+    start_service,
+)
+
+API = "/KeyfactorAPI/SMTP"
+PROFILE = {"Host": "relay.corp.local", "Port": 587, "RelayAuthenticationType": 2,
+           "RelayUsername": "svc", "RelayPassword": "relay-pw-1", "UseSSL": True,
+           "SenderAccount": "pki@corp.local", "SenderName": "PKI"}
+
+
+class StatementCounter:
+    """Counts the SQL statements a runtime's engine sends, as the database sees them."""
+
+    def __init__(self, service: RunningService) -> None:
+        self.statements: list[str] = []
+        self._engine = service.runtime.engine.sync_engine
+        event.listen(self._engine, "before_cursor_execute", self._count)
+
+    def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.statements.append(statement)
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._count)
+
+    def during(self, action: Any) -> list[str]:
+        self.statements.clear()
+        action()
+        return list(self.statements)
+
+
+@pytest.fixture
+def counter(service: RunningService) -> Iterator[StatementCounter]:
+    counting = StatementCounter(service)
+    yield counting
+    counting.close()
+
+
+@pytest.fixture
+def pair(tmp_path: Path, ca_bundle: Path,
+         resolver: StaticResolver) -> Iterator[tuple[RunningService, RunningService]]:
+    """Two instances on one database (the same SQLite file, or the same schema)."""
+    settings = service_settings(tmp_path / "data", ca_bundle)
+    first = start_service(settings, resolver)
+    second = start_service(settings, resolver)
+    yield first, second
+    second.stop()
+    first.stop()
+
+
+def get(client: httpx.Client) -> httpx.Response:
+    return client.get(API)
+
+
+def comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    headers = sorted((k, v) for k, v in response.headers.items() if k != "date")
+    return response.status_code, headers, response.content
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_fast_answer_is_the_routes_answer_byte_for_byte(service: RunningService,
+                                                            version: int) -> None:
+    with service.client() as client:
+        assert client.put(API, json=PROFILE).status_code == 200
+    # A new runtime memory: the first GET after a restart of the password check goes
+    # through the routes (the password was never verified), the second takes the fast path.
+    service.runtime.accounts._verified.clear()
+    with service.client(version=version) as client:
+        routed = get(client)
+        fast = get(client)
+    assert routed.status_code == 200
+    assert comparable(fast) == comparable(routed)
+    assert routed.json()["SenderName"] == "PKI"
+
+
+def test_a_get_no_write_preceded_costs_at_most_one_statement(
+        service: RunningService, counter: StatementCounter, database_url: str | None) -> None:
+    with service.client() as client:
+        assert client.put(API, json=PROFILE).status_code == 200
+        assert get(client).status_code == 200
+        for _ in range(5):
+            statements = counter.during(lambda: get(client))
+            # PostgreSQL: the one snapshot read (the version check). SQLite: not even
+            # that; PRAGMA data_version, outside the engine, says nothing changed.
+            assert len(statements) == (1 if database_url else 0), statements
+        assert client.put(API, json={**PROFILE, "Port": 25}).status_code == 200
+        # After a write: the snapshot read, and no more (the PUT left the new profile
+        # in memory, and its version in the snapshot says it is still current).
+        statements = counter.during(lambda: get(client))
+        assert len(statements) == 1, statements
+
+
+def test_a_put_on_one_instance_is_what_the_other_returns_next(
+        pair: tuple[RunningService, RunningService]) -> None:
+    first, second = pair
+    with first.client() as writer, second.client() as reader:
+        for port in (25, 587, 2525, 465):
+            assert get(reader).status_code == 200  # the reader's memory is warm
+            assert get(reader).status_code == 200
+            assert writer.put(API, json={**PROFILE, "Port": port}).status_code == 200
+            response = get(reader)
+            assert response.json()["Port"] == port
+            assert response.headers["etag"] == get(writer).headers["etag"]
+
+
+def test_a_password_changed_elsewhere_is_refused_at_once(
+        pair: tuple[RunningService, RunningService]) -> None:
+    first, second = pair
+    add_user(first.settings, "reader", "reader-password-1", "/system_settings/read/")
+    with second.client("reader", "reader-password-1") as reader:
+        assert get(reader).status_code == 200
+        assert get(reader).status_code == 200  # remembered now
+        run_async(_set_password(first, "reader", "reader-password-2"))
+        assert get(reader).status_code == 401
+    with second.client("reader", "reader-password-2") as reader:
+        assert get(reader).status_code == 200
+
+
+def test_a_removed_user_is_refused_at_once(
+        pair: tuple[RunningService, RunningService]) -> None:
+    first, second = pair
+    add_user(first.settings, "reader", "reader-password-1", "/system_settings/read/")
+    with second.client("reader", "reader-password-1") as reader:
+        assert get(reader).status_code == 200
+        assert get(reader).status_code == 200
+        run_async(_remove(first, "reader"))
+        assert get(reader).status_code == 401
+        # Back with the same password but without the read permission: 403, not a
+        # remembered 200 (the permission comes from the row read with the password).
+        add_user(first.settings, "reader", "reader-password-1", "/system_settings/modify/")
+        assert get(reader).status_code == 403
+
+
+@pytest.mark.parametrize("guessed", ["victim", "someone-else"])
+def test_a_lockout_on_another_instance_holds_for_a_remembered_password(
+        pair: tuple[RunningService, RunningService], guessed: str) -> None:
+    """The throttle is consulted before the memory of right passwords: otherwise a
+    guesser locked out could still learn when a guess was right. Guessing at the victim
+    locks the victim's name; guessing at anyone locks the guesser's address (the same
+    loopback address as the victim's here)."""
+    first, second = pair
+    add_user(first.settings, "victim", "victim-password-1", "/system_settings/read/")
+    # The second instance's clock stands still, so the wait the guesses earn cannot
+    # run out while the test looks (no sleeping, no timing).
+    standing = time.time()
+    runtime = second.runtime
+    runtime.sign_in = SignIn(runtime.accounts, runtime.audit, runtime.counters,
+                             runtime.snapshots, clock=lambda: standing)
+    with second.client("victim", "victim-password-1") as victim:
+        assert get(victim).status_code == 200
+        assert get(victim).status_code == 200
+        with httpx.Client(base_url=first.url, headers=REQUESTED_WITH,
+                          auth=(guessed, "wrong-guess"), timeout=60) as guesser:
+            statuses = {get(guesser).status_code for _ in range(8)}
+        assert 429 in statuses
+        locked = get(victim)
+        assert locked.status_code == 429, locked.text
+        assert int(locked.headers["retry-after"]) >= 1
+
+
+def test_the_fast_path_leaves_refusals_to_the_routes(service: RunningService) -> None:
+    with service.client() as client:
+        assert get(client).status_code == 200
+        assert get(client).status_code == 200
+        missing = client.get(API, headers={"x-keyfactor-requested-with": ""})
+        bad_version = client.get(API, headers={"x-keyfactor-api-version": "3"})
+    assert missing.status_code == 400
+    assert missing.json()["ErrorCode"]
+    assert bad_version.status_code == 400
+    with service.client(password="not-the-password") as wrong:
+        refused = get(wrong)
+    assert refused.status_code == 401
+    assert "www-authenticate" in refused.headers
+
+
+async def _set_password(service: RunningService, name: str, password: str) -> None:
+    from smtp_profile.runtime import Runtime
+
+    runtime = Runtime.open(service.settings)
+    try:
+        await runtime.accounts.set_password(name, Secret(password))
+    finally:
+        await runtime.close()
+
+
+async def _remove(service: RunningService, name: str) -> None:
+    from smtp_profile.runtime import Runtime
+
+    runtime = Runtime.open(service.settings)
+    try:
+        await UserRepository(runtime.engine).remove(name)
+    finally:
+        await runtime.close()
