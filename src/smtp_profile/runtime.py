@@ -28,6 +28,7 @@ from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.sessions import SessionRepository
 from smtp_profile.store.snapshot import SnapshotReader
+from smtp_profile.store.sqlite_writer import SQLiteWriter, writer_for
 from smtp_profile.store.throttle import ThrottleRepository
 from smtp_profile.store.users import UserRepository
 
@@ -55,6 +56,7 @@ class Runtime:
     audit: AuditTrail
     counters: ThrottleRepository
     snapshots: SnapshotReader
+    writer: SQLiteWriter | None
     service: ProfileService
     sign_in: SignIn
     sessions: WebSessions
@@ -77,7 +79,8 @@ class Runtime:
         accounts = Accounts(UserRepository(engine))
         counters = ThrottleRepository(engine)
         snapshots = SnapshotReader(engine)
-        audit = AuditTrail(AuditRepository(engine),
+        writer = writer_for(settings.resolved_database_url)
+        audit = AuditTrail(AuditRepository(engine, writer),
                            retention_days=settings.audit_retention_days)
         return cls(
             settings=settings,
@@ -89,6 +92,7 @@ class Runtime:
             audit=audit,
             counters=counters,
             snapshots=snapshots,
+            writer=writer,
             service=ProfileService(
                 profiles, RelayRepository(engine), mailer, audit, counters,
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute)),
@@ -99,4 +103,6 @@ class Runtime:
 
     async def close(self) -> None:
         self.snapshots.close()
+        if self.writer is not None:
+            self.writer.close()
         await self.engine.dispose()

@@ -37,6 +37,7 @@ from smtp_profile.mailer.conversation import Mailer, new_test_id
 from smtp_profile.mailer.resolver import Resolution, resolve_once
 from smtp_profile.store.profiles import ProfileRepository, StoredProfile
 from smtp_profile.store.relay import RelayRepository
+from smtp_profile.store.snapshot import Snapshot
 from smtp_profile.store.throttle import ThrottleRepository
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,8 @@ class ProfileService:
     async def prepare_test(self, draft: ProfileDraft | None, recipient: str | None, *,
                            actor: Actor, action: AuditAction = AuditAction.TEST,
                            mode: TestMode = TestMode.SEND,
-                           mechanism: Mechanism | None = None) -> PreparedTest:
+                           mechanism: Mechanism | None = None,
+                           known: Snapshot | None = None) -> PreparedTest:
         """Validate like a PUT (without storing), then apply the operator's limits.
 
         `draft=None` tests the stored profile (sending to its own SenderAccount when no
@@ -141,11 +143,13 @@ class ProfileService:
         `draft` is the one it was saved for, so a test cannot carry it to another server.
         The relay is looked up here and its addresses judged by the outbound policy; the
         conversation then connects to exactly those. A refused test is recorded under
-        `action` (Test or Diagnose).
+        `action` (Test or Diagnose). `known`: the stored state, if the caller just read
+        it (it spares reading the profile and the relay options again).
         """
         try:
             await self._count_test(actor)
-            stored = await self._profiles.load()
+            stored = await self._profiles.load_version(
+                None if known is None else known.profile_version)
             if draft is None:
                 profile = stored.profile
                 if not profile.host or not profile.sender_account:
@@ -162,7 +166,7 @@ class ProfileService:
             await self._audit.record(action=action, user=actor.name, client=actor.client,
                                      outcome=Outcome.of_error(error))
             raise
-        options = await self._relay.options()
+        options = await self._relay.options(known)
         if mechanism is not None:
             options = replace(options, mechanism=mechanism)
         return PreparedTest(profile, to, mode, options,
@@ -236,8 +240,10 @@ class ProfileService:
         return TestOutcome(prepared.profile, prepared.recipient, report)
 
     async def test(self, draft: ProfileDraft | None, recipient: str | None, *, actor: Actor,
-                   mode: TestMode = TestMode.SEND) -> TestOutcome:
-        prepared = await self.prepare_test(draft, recipient, actor=actor, mode=mode)
+                   mode: TestMode = TestMode.SEND,
+                   known: Snapshot | None = None) -> TestOutcome:
+        prepared = await self.prepare_test(draft, recipient, actor=actor, mode=mode,
+                                           known=known)
         return await self.run_test(prepared, actor=actor)
 
     async def status(self) -> ProfileStatus:

@@ -28,10 +28,14 @@ WRONG_CREDENTIALS = "The user name or password is wrong."
 
 @dataclass(frozen=True)
 class Admission:
-    """A signed-in caller, and the profile version seen in the same read."""
+    """A signed-in caller, and what the same read said about the stored state."""
 
     principal: Principal
-    profile_version: int
+    snapshot: Snapshot
+
+    @property
+    def profile_version(self) -> int:
+        return self.snapshot.profile_version
 
 
 def must_wait(snapshot: Snapshot, name: str, client: str, now: float) -> float:
@@ -63,7 +67,7 @@ class SignIn:
                 or must_wait(snapshot, name, client, self._clock()) > 0):
             return None
         principal = self._accounts.remembered(snapshot.user, password)
-        return None if principal is None else Admission(principal, snapshot.profile_version)
+        return None if principal is None else Admission(principal, snapshot)
 
     async def check(self, name: str, password: Secret, *, client: str,
                     channel: str) -> Principal:
@@ -97,7 +101,7 @@ class SignIn:
             # A right password clears the user's count, not the address's: signing in to
             # one's own account must not reset the count of guesses at someone else's.
             await self._counters.clear(user_key(name))
-        return Admission(principal, snapshot.profile_version)
+        return Admission(principal, snapshot)
 
     async def _failed(self, name: str, client: str, channel: str, error: DomainError) -> None:
         """The one place every refused sign-in (web page or Basic auth) is recorded:

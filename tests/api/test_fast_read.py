@@ -37,14 +37,18 @@ class StatementCounter:
 
     def __init__(self, service: RunningService) -> None:
         self.statements: list[str] = []
-        self._engine = service.runtime.engine.sync_engine
-        event.listen(self._engine, "before_cursor_execute", self._count)
+        inline = service.runtime.snapshots.inline_engine
+        self._engines = [service.runtime.engine.sync_engine,
+                         *([] if inline is None else [inline])]
+        for engine in self._engines:
+            event.listen(engine, "before_cursor_execute", self._count)
 
     def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements.append(statement)
 
     def close(self) -> None:
-        event.remove(self._engine, "before_cursor_execute", self._count)
+        for engine in self._engines:
+            event.remove(engine, "before_cursor_execute", self._count)
 
     def during(self, action: Any) -> list[str]:
         self.statements.clear()

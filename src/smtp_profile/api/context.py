@@ -25,6 +25,7 @@ from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.runtime import Runtime
+from smtp_profile.store.snapshot import Snapshot
 
 REQUESTED_WITH = "x-keyfactor-requested-with"
 API_VERSION = "x-keyfactor-api-version"
@@ -40,8 +41,12 @@ class CallContext:
     principal: Principal
     version: int
     client: str
-    profile_version: int | None = None
-    """The stored profile's version, read with the credentials (None for the web page)."""
+    snapshot: Snapshot | None = None
+    """The stored state read with the credentials (None for the web page's session)."""
+
+    @property
+    def profile_version(self) -> int | None:
+        return None if self.snapshot is None else self.snapshot.profile_version
 
     @property
     def actor(self) -> Actor:
@@ -150,8 +155,8 @@ async def authenticate(request: Request) -> Principal:
     return (await admit(request))[0]
 
 
-async def admit(request: Request) -> tuple[Principal, int | None]:
-    """The caller, and the profile version when it was read along with the credentials."""
+async def admit(request: Request) -> tuple[Principal, Snapshot | None]:
+    """The caller, and the stored state when it was read along with the credentials."""
     runtime = runtime_of(request)
     if "authorization" in request.headers:
         credentials = basic_credentials(request, runtime.settings.auth_domain)
@@ -168,7 +173,7 @@ async def admit(request: Request) -> tuple[Principal, int | None]:
         admission = await runtime.sign_in.admit(
             *credentials, client=client_address(request),
             channel=f"basic {request.method} {request.url.path}")
-        return admission.principal, admission.profile_version
+        return admission.principal, admission.snapshot
     token = request.cookies.get(SESSION_COOKIE)
     if token and is_browser_call(request):
         active = await runtime.sessions.resolve(token)
@@ -194,7 +199,7 @@ def requires(permission: Permission, *, audited: AuditAction | None = None,
     async def dependency(request: Request) -> CallContext:
         check_requested_with(request)
         version = api_version(request)
-        principal, profile_version = await admit(request)
+        principal, snapshot = await admit(request)
         client = client_address(request)
         if not principal.may(permission):
             error = DomainError(
@@ -207,6 +212,6 @@ def requires(permission: Permission, *, audited: AuditAction | None = None,
                     outcome=Outcome.of_error(error),
                 )
             raise error
-        return CallContext(principal, version, client, profile_version)
+        return CallContext(principal, version, client, snapshot)
 
     return dependency

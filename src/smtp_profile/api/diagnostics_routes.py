@@ -86,7 +86,8 @@ async def diagnose(request: Request, context: CallContext = _diagnose) -> Respon
     service = runtime_of(request).service
     prepared = await service.prepare_test(
         diagnosis.draft, diagnosis.recipient, actor=context.actor,
-        action=AuditAction.DIAGNOSE, mode=diagnosis.mode, mechanism=diagnosis.mechanism)
+        action=AuditAction.DIAGNOSE, mode=diagnosis.mode, mechanism=diagnosis.mechanism,
+        known=context.snapshot)
     headers = {"X-Test-Id": prepared.test_id}
     if NDJSON in request.headers.get("accept", ""):
         return StreamingResponse(_stream(service, prepared, context.actor),

@@ -145,7 +145,8 @@ async def post_smtp_test(request: Request, context: CallContext = _modify_test) 
         return v1.decode_test(data) if context.version == 1 else v2.decode_test(data)
 
     draft, recipient = await refusals_recorded(request, context, AuditAction.TEST, decode())
-    outcome = await runtime_of(request).service.test(draft, recipient, actor=context.actor)
+    outcome = await runtime_of(request).service.test(draft, recipient, actor=context.actor,
+                                                      known=context.snapshot)
     headers = {"X-Test-Id": outcome.report.test_id}
     if not outcome.report.success:
         return error_response(ErrorKind.TEST_FAILED, outcome.report.failure_summary(), headers)

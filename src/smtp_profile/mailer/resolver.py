@@ -31,9 +31,13 @@ class SystemResolver:
     """The operating system's resolver, run off the event loop by asyncio."""
 
     async def resolve(self, host: str, port: int) -> list[ResolvedAddress]:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
+        try:  # an IP literal needs no lookup, nor a trip to the executor's thread
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                       proto=socket.IPPROTO_TCP, flags=socket.AI_NUMERICHOST)
+        except (socket.gaierror, UnicodeError):
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
         seen: set[tuple[object, ...]] = set()
         addresses: list[ResolvedAddress] = []
         for family, _type, _proto, _canon, sockaddr in infos:

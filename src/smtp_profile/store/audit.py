@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, select, true
+from sqlalchemy import ColumnElement, Insert, and_, delete, func, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smtp_profile.domain.audit import (
@@ -16,6 +16,7 @@ from smtp_profile.domain.audit import (
     FieldChange,
     Outcome,
 )
+from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import audit_log
 
 
@@ -36,14 +37,8 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class AuditRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def insert(self, connection: AsyncConnection, event: AuditEvent,
-                     at: datetime) -> None:
-        """Append within the caller's transaction (a PUT's record commits with the PUT)."""
-        await connection.execute(insert(audit_log).values(
+def _insert(event: AuditEvent, at: datetime) -> Insert:
+    return insert(audit_log).values(
             at=at,
             action=event.action.value,
             user_name=event.user,
@@ -54,9 +49,24 @@ class AuditRepository:
             detail=event.detail,
             profile_version=event.profile_version,
             changes=[_change_row(c) for c in event.changes],
-        ))
+        )
+
+
+class AuditRepository:
+    def __init__(self, engine: AsyncEngine, writer: SQLiteWriter | None = None) -> None:
+        self._engine = engine
+        self._writer = writer
+
+    async def insert(self, connection: AsyncConnection, event: AuditEvent,
+                     at: datetime) -> None:
+        """Append within the caller's transaction (a PUT's record commits with the PUT)."""
+        await connection.execute(_insert(event, at))
 
     async def add(self, event: AuditEvent, at: datetime) -> None:
+        """Append in a transaction of its own (on SQLite, in one trip to the writer)."""
+        if self._writer is not None:
+            await self._writer.execute(_insert(event, at))
+            return
         async with self._engine.begin() as connection:
             await self.insert(connection, event, at)
 

@@ -32,7 +32,7 @@ SQLITE_BUSY_SECONDS = 10
 SQLITE_MIGRATION_BUSY_SECONDS = 120
 
 
-def _tune_sqlite(engine: Engine, *, busy_seconds: int = SQLITE_BUSY_SECONDS) -> None:
+def tune_sqlite(engine: Engine, *, busy_seconds: int = SQLITE_BUSY_SECONDS) -> None:
     """WAL lets readers go on while a PUT writes; the busy timeout queues writers.
 
     The busy timeout is set first, so that two processes creating the database at the
@@ -68,7 +68,7 @@ def _exclusive_sqlite_transactions(engine: Engine) -> None:
 def create_engine_for(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
-        _tune_sqlite(engine.sync_engine)
+        tune_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
@@ -77,7 +77,7 @@ def migration_engine(url: str) -> Engine:
     """A blocking engine whose transactions hold the migration lock (SQLite) or can take it."""
     engine = create_engine(sync_url(url), poolclass=NullPool)
     if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine, busy_seconds=SQLITE_MIGRATION_BUSY_SECONDS)
+        tune_sqlite(engine, busy_seconds=SQLITE_MIGRATION_BUSY_SECONDS)
         _exclusive_sqlite_transactions(engine)
     return engine
 

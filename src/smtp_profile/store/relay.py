@@ -11,6 +11,7 @@ from smtp_profile.domain.profile import PROFILE_ID
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions
 from smtp_profile.domain.status import LastTest
 from smtp_profile.domain.steps import StepName, TestMode
+from smtp_profile.store.snapshot import Snapshot
 from smtp_profile.store.tables import relay_options, relay_status
 
 
@@ -24,13 +25,21 @@ def _aware(value: datetime | None) -> datetime | None:
 class RelayRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._latest: tuple[datetime | None, RelayOptions] | None = None
 
-    async def options(self) -> RelayOptions:
+    async def options(self, known: Snapshot | None = None) -> RelayOptions:
+        """The relay options; from memory when `known` (a snapshot just read) carries
+        the save time of the options remembered, which every save changes."""
+        latest = self._latest
+        if known is not None and latest is not None and latest[0] == known.options_stamp:
+            return latest[1]
         async with self._engine.connect() as connection:
             row = (await connection.execute(
                 select(relay_options).where(relay_options.c.id == PROFILE_ID))).one()
-        return RelayOptions(ca_pem=row.ca_pem, pinned_sha256=row.pinned_sha256,
-                            insecure=bool(row.insecure), mechanism=Mechanism(row.mechanism))
+        options = RelayOptions(ca_pem=row.ca_pem, pinned_sha256=row.pinned_sha256,
+                               insecure=bool(row.insecure), mechanism=Mechanism(row.mechanism))
+        self._latest = (row.updated_at, options)
+        return options
 
     async def save_options(self, options: RelayOptions, *, actor: str) -> None:
         async with self._engine.begin() as connection:

@@ -7,27 +7,39 @@ a GET that no write preceded costs one round trip: a version check.
 
 On SQLite it usually costs none: `PRAGMA data_version` changes whenever another
 connection (in this process or another instance's) commits, so while it stands still a
-snapshot read earlier is still the truth and is served from memory.
+snapshot read earlier is still the truth and is served from memory. When it moved, the
+snapshot is read on a connection of its own, right on the event loop: in WAL mode a
+reader takes no lock a writer holds, so the read costs tens of microseconds, where the
+async driver's trips to its thread cost most of a millisecond. Should the database be
+busy all the same, the read goes the async way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import RowMapping, Select, bindparam, create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import Label
 
+from smtp_profile.config import sync_url
 from smtp_profile.domain.permissions import parse_permissions
 from smtp_profile.domain.profile import PROFILE_ID
 from smtp_profile.domain.throttle import Counted, address_key, user_key
-from smtp_profile.store.tables import smtp_profile, throttle, users
+from smtp_profile.store.tables import relay_options, smtp_profile, throttle, users
 from smtp_profile.store.users import UserRecord, name_key
 
 _CACHE_SIZE = 1024
+INLINE_BUSY_MS = 20
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,8 @@ class Snapshot:
     profile_version: int
     user: UserRecord | None
     counters: Mapping[str, Counted] = field(default_factory=dict)
+    options_stamp: datetime | None = None
+    """When the relay options were last saved (None: never)."""
 
 
 def _seconds(value: datetime) -> float:
@@ -42,58 +56,82 @@ def _seconds(value: datetime) -> float:
     return aware.timestamp()
 
 
-def _statement(name: str, client: str) -> Select[tuple[object, ...]]:
-    key = name_key(name)
+def _statement() -> Select[*tuple[Any, ...]]:
+    """Built once: the names and keys are bound parameters."""
 
-    def user_column(column: str) -> object:
-        return (select(users.c[column]).where(users.c.name_key == key)
+    def user_column(column: str) -> Label[Any]:
+        return (select(users.c[column]).where(users.c.name_key == bindparam("name_key"))
                 .scalar_subquery().label(f"user_{column}"))
 
-    def counter(label: str, wanted: str) -> list[object]:
-        return [select(throttle.c[column]).where(throttle.c.key == wanted)
+    def counter(label: str) -> list[Label[Any]]:
+        return [select(throttle.c[column]).where(throttle.c.key == bindparam(f"{label}_key"))
                 .scalar_subquery().label(f"{label}_{column}")
                 for column in ("count", "last_at")]
 
-    return select(
+    columns: list[Label[Any]] = [
         select(smtp_profile.c.version).where(smtp_profile.c.id == PROFILE_ID)
         .scalar_subquery().label("profile_version"),
         *(user_column(c) for c in ("name", "password_hash", "permissions", "created_at")),
-        *counter("by_user", user_key(name)),
-        *counter("by_address", address_key(client)),
-    )
+        *counter("by_user"),
+        *counter("by_address"),
+        select(relay_options.c.updated_at).where(relay_options.c.id == PROFILE_ID)
+        .scalar_subquery().label("options_stamp"),
+    ]
+    return select(*columns)
 
 
-class DataVersion:
-    """SQLite's commit counter, read on a connection of its own (never in a transaction).
+_STATEMENT = _statement()
 
-    The call is a few microseconds and takes no lock, so it runs on the event loop.
-    """
 
-    def __init__(self, path: str) -> None:
-        self._connection = sqlite3.connect(path, isolation_level=None,
-                                           check_same_thread=False)
+class InlineSQLite:
+    """A blocking connection of the reader's own, used only on the event loop's thread:
+    SQLite's commit counter, and the snapshot read when the counter moved."""
 
-    def current(self) -> int:
-        return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(sync_url(url), poolclass=StaticPool,
+                                    connect_args={"check_same_thread": False})
+
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA busy_timeout={INLINE_BUSY_MS}")
+
+        self.connection = self.engine.connect()
+        self._raw: Any = self.connection.connection.dbapi_connection
+
+    def data_version(self) -> int:
+        """A few microseconds: straight to the driver, past SQLAlchemy's execution."""
+        return int(self._raw.execute("PRAGMA data_version").fetchone()[0])
+
+    def read(self, parameters: dict[str, str]) -> RowMapping:
+        try:
+            return self.connection.execute(_STATEMENT, parameters).one()._mapping
+        finally:
+            self.connection.rollback()  # no read transaction may outlive the read
 
     def close(self) -> None:
-        self._connection.close()
+        self.connection.close()
+        self.engine.dispose()
 
 
 class SnapshotReader:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         database = engine.url.database
-        self._watch = (DataVersion(database)
-                       if engine.dialect.name == "sqlite" and database not in (None, "",
+        self._inline = (InlineSQLite(engine.url.render_as_string(hide_password=False))
+                        if engine.dialect.name == "sqlite" and database not in (None, "",
                                                                                ":memory:")
-                       else None)
+                        else None)
         self._seen: int | None = None
         self._cache: OrderedDict[tuple[str, str], Snapshot] = OrderedDict()
 
+    @property
+    def inline_engine(self) -> Engine | None:
+        """The blocking engine of the inline reads (SQLite), for whoever counts queries."""
+        return None if self._inline is None else self._inline.engine
+
     def remembered(self, name: str, client: str) -> Snapshot | None:
         """The snapshot read earlier for (name, client), if nothing committed since."""
-        if self._watch is None or not self._still_valid():
+        if self._inline is None or not self._still_valid():
             return None
         key = (name_key(name), client)
         snapshot = self._cache.get(key)
@@ -106,8 +144,15 @@ class SnapshotReader:
         remembered = self.remembered(name, client)
         if remembered is not None:
             return remembered
-        async with self._engine.connect() as connection:
-            row = (await connection.execute(_statement(name, client))).one()._mapping
+        parameters = {"name_key": name_key(name), "by_user_key": user_key(name),
+                      "by_address_key": address_key(client)}
+        row: RowMapping | None = None
+        if self._inline is not None:
+            with contextlib.suppress(OperationalError):  # busy: take the async way
+                row = self._inline.read(parameters)
+        if row is None:
+            async with self._engine.connect() as connection:
+                row = (await connection.execute(_STATEMENT, parameters)).one()._mapping
         snapshot = Snapshot(
             profile_version=int(row["profile_version"]),
             user=None if row["user_name"] is None else UserRecord(
@@ -120,8 +165,9 @@ class SnapshotReader:
                                    ("by_address", address_key(client)))
                 if row[f"{label}_count"] is not None
             },
+            options_stamp=row["options_stamp"],
         )
-        if self._watch is not None:
+        if self._inline is not None:
             self._cache[(name_key(name), client)] = snapshot
             if len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
@@ -133,10 +179,10 @@ class SnapshotReader:
         The look happens before any read it guards, so a commit racing that read changes
         the counter after the look and empties the memory at the next one.
         """
-        assert self._watch is not None
+        assert self._inline is not None
         try:
-            version = self._watch.current()
-        except sqlite3.Error:
+            version = self._inline.data_version()
+        except (SQLAlchemyError, sqlite3.Error):
             self._cache.clear()
             self._seen = None
             return False
@@ -147,5 +193,5 @@ class SnapshotReader:
         return True
 
     def close(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
+        if self._inline is not None:
+            self._inline.close()
