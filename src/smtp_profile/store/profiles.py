@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +43,13 @@ class ProfileRepository:
         self._engine = engine
         self._box = box
         self._latest: StoredProfile | None = None
+        # Writers of one profile go one at a time anyway (SQLite has one writer; on
+        # PostgreSQL the row lock queues them). Waiting in the database is slow and
+        # unfair: SQLite sleeps in growing steps of up to 100 ms before it looks again,
+        # and PostgreSQL holds a pooled connection per waiter. So this process's PUTs
+        # queue here, first come first served; other instances' PUTs still queue in
+        # the database.
+        self._writers = asyncio.Lock()
 
     async def load(self) -> StoredProfile:
         async with self._engine.connect() as connection:
@@ -81,6 +89,14 @@ class ProfileRepository:
         if another writer got in between. Either way two PUTs never interleave. With
         `expected_version`, a changed profile is a 412.
         """
+        async with self._writers:
+            stored = await self._replace(build, actor=actor,
+                                         expected_version=expected_version, on_write=on_write)
+        return self._remember(stored)
+
+    async def _replace(self, build: Callable[[StoredProfile], Profile], *, actor: str,
+                       expected_version: int | None, on_write: OnWrite | None,
+                       ) -> StoredProfile:
         for _ in range(_MAX_ATTEMPTS):
             async with self._engine.begin() as connection:
                 current = await self._load(connection, for_update=True)
@@ -107,7 +123,7 @@ class ProfileRepository:
         else:
             raise DomainError(ErrorKind.STORE_UNAVAILABLE,
                               "The SMTP profile is being changed by too many writers; retry.")
-        return self._remember(stored)
+        return stored
 
     async def reseal(self, connection: AsyncConnection, new_box: SecretBox) -> int:
         """Re-encrypt the stored secrets under `new_box`; returns how many were sealed."""
