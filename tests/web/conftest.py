@@ -1,4 +1,4 @@
-"""Fixtures for the web page's tests: both kinds of database, and a real browser."""
+"""Fixtures for the web page's tests: the run's kind of database, and a real browser."""
 
 from __future__ import annotations
 
@@ -10,37 +10,40 @@ from pathlib import Path
 import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from sqlalchemy.engine import make_url
 
-POSTGRES = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+from tests.support.database import libpq_url, requested_postgres
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database on loopback, dropped afterwards.
+def _postgres_database(server: str) -> Iterator[str]:
+    """A new, empty database on the run's PostgreSQL server, dropped afterwards.
 
-    Its own database, not a schema in `test`: other test runs on this machine share the
-    server, and migrations must start from nothing.
+    Its own database, not a schema in the server's: other test runs on this machine
+    share the server, and migrations must start from nothing.
     """
     name = f"smtp_profile_web_{secrets.token_hex(6)}"
     try:
-        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=10)
+        admin = psycopg.connect(libpq_url(server), autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable on 127.0.0.1:5432 ({exc}); start it with "
+        pytest.fail(f"PostgreSQL is not reachable at {server} ({exc}); start it with "
                     "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+            yield make_url(server).set(database=name).render_as_string(hide_password=False)
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """SQLite, or a new PostgreSQL database when the run is a PostgreSQL run (CI runs
+    the suite once on each, so the page is tested on both)."""
+    server = requested_postgres()
+    if server is None:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
+        return
+    yield from _postgres_database(server)
 
 
 # ---- the browser ---------------------------------------------------------------------

@@ -144,6 +144,7 @@ class SnapshotReader:
         remembered = self.remembered(name, client)
         if remembered is not None:
             return remembered
+        looked_at = self._seen  # the commit counter this read is guarded by
         parameters = {"name_key": name_key(name), "by_user_key": user_key(name),
                       "by_address_key": address_key(client)}
         row: RowMapping | None = None
@@ -167,7 +168,9 @@ class SnapshotReader:
             },
             options_stamp=row["options_stamp"],
         )
-        if self._inline is not None:
+        # Remember it only if no one saw the counter move while the read was awaited: an
+        # async read may predate a commit that a newer look already accounted for.
+        if self._inline is not None and self._seen == looked_at and looked_at is not None:
             self._cache[(name_key(name), client)] = snapshot
             if len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
