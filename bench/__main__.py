@@ -32,8 +32,6 @@ from pathlib import Path
 
 import aiosmtplib
 import httpx
-import psycopg
-from psycopg import sql
 
 from bench.loadgen import LoadResult, LoadSpec, request
 from bench.processes import (
@@ -45,6 +43,8 @@ from bench.processes import (
     Service,
     free_port,
     module_process,
+    postgres_database,
+    postgres_problem,
     rss_mb,
     service,
     silent_server,
@@ -185,27 +185,6 @@ def bench_get(options: Options, rows: list[Row], peaks: dict[str, float]) -> Non
                         "<= 2x floor" if target16 else "",
                         p99 <= 2 * floor_p99 if target16 else None),
                 ]
-
-
-@contextmanager
-def postgres_database(url: str) -> Iterator[str]:
-    schema = "smtp_profile_bench_" + secrets.token_hex(4)
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        separator = "&" if "?" in url else "?"
-        yield f"{url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-
-
-def postgres_problem(url: str) -> str | None:
-    try:
-        psycopg.connect(url, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        return str(exc).strip() or type(exc).__name__
-    return None
 
 
 def bench_put(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:

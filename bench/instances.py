@@ -5,20 +5,17 @@ them with concurrent clients for a fixed number of requests, and prints requests
 second and latency percentiles; then times GET /SMTP/Audit pages over the records the
 run wrote. Numbers depend on the machine; compare runs on the same one.
 
-    .venv/bin/python bench/instances.py                      # SQLite, 1 and 2 instances
-    .venv/bin/python bench/instances.py --postgres postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python -m bench.instances                      # SQLite, 1 and 2 instances
+    .venv/bin/python -m bench.instances --postgres postgresql://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,18 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import psycopg
-from psycopg import sql
 
-COMMAND = str(Path(sys.executable).with_name("smtp-profile"))
-HEADERS = {"x-keyfactor-requested-with": "APIClient"}
-USER, PASSWORD = "bench", "bench-password-1"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from bench.processes import COMMAND, HEADERS, PASSWORD, USER, free_port, postgres_database
 
 
 @contextmanager
@@ -46,15 +33,8 @@ def database(postgres: str | None, work: Path) -> Iterator[str]:
     if postgres is None:
         yield f"sqlite:///{work / 'bench.db'}"
         return
-    schema = "smtp_profile_bench_" + secrets.token_hex(4)
-    with psycopg.connect(postgres, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        separator = "&" if "?" in postgres else "?"
-        yield f"{postgres}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(postgres, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with postgres_database(postgres) as url:
+        yield url
 
 
 @contextmanager

@@ -4,6 +4,7 @@ what it reads off them: readiness and resident memory. Loopback only."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psycopg
+from psycopg import sql
 
 COMMAND = str(Path(sys.executable).with_name("smtp-profile"))
 API = "/KeyfactorAPI/SMTP"
@@ -27,6 +30,27 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextmanager
+def postgres_database(url: str) -> Iterator[str]:
+    schema = "smtp_profile_bench_" + secrets.token_hex(4)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        separator = "&" if "?" in url else "?"
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def postgres_problem(url: str) -> str | None:
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return str(exc).strip() or type(exc).__name__
+    return None
 
 
 def rss_mb(pid: int) -> float:

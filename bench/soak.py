@@ -1,6 +1,6 @@
 """Soak test, on demand: hours' worth of mixed traffic in minutes, watching for leaks.
 
-    python bench/soak.py [--minutes 3] [--concurrency 8] [--rss-growth-mb 25] [--fd-growth 16]
+    python -m bench.soak [--minutes 3] [--concurrency 8] [--rss-growth-mb 25] [--fd-growth 16]
 
 Starts `smtp-profile serve` (SQLite in a temporary data dir, or SMTP_PROFILE_DATABASE_URL)
 and an SMTP sink in their own processes on 127.0.0.1, then runs GET, PUT, Test and
@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,20 +24,7 @@ from pathlib import Path
 
 import httpx
 
-HEADERS = {"x-keyfactor-requested-with": "APIClient"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from bench.processes import HEADERS, free_port, rss_mb
 
 
 def open_fds(pid: int) -> int:
