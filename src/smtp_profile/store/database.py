@@ -18,7 +18,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from smtp_profile.config import sync_url
 
@@ -32,7 +32,7 @@ SQLITE_BUSY_SECONDS = 10
 SQLITE_MIGRATION_BUSY_SECONDS = 120
 
 
-def tune_sqlite(engine: Engine, *, busy_seconds: int = SQLITE_BUSY_SECONDS) -> None:
+def tune_sqlite(engine: Engine, *, busy_seconds: float = SQLITE_BUSY_SECONDS) -> None:
     """WAL lets readers go on while a PUT writes; the busy timeout queues writers.
 
     The busy timeout is set first, so that two processes creating the database at the
@@ -42,7 +42,7 @@ def tune_sqlite(engine: Engine, *, busy_seconds: int = SQLITE_BUSY_SECONDS) -> N
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={busy_seconds * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_seconds * 1000)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
@@ -71,6 +71,15 @@ def create_engine_for(url: str) -> AsyncEngine:
         tune_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def blocking_sqlite_engine(url: str, *, busy_seconds: float) -> Engine:
+    """One blocking connection to a SQLite file, tuned like the service's own, for the
+    few paths that must not pay the async driver's trips to its thread."""
+    engine = create_engine(sync_url(url), poolclass=StaticPool,
+                           connect_args={"check_same_thread": False, "timeout": busy_seconds})
+    tune_sqlite(engine, busy_seconds=busy_seconds)
+    return engine
 
 
 def migration_engine(url: str) -> Engine:

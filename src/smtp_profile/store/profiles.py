@@ -59,10 +59,8 @@ class ProfileRepository:
         """The profile at `version` (just read from the database by the caller): from
         memory when that is the version last seen, which a version number guarantees
         is the same profile, since every write increments it."""
-        latest = self._latest
-        if version is not None and latest is not None and latest.version == version:
-            return latest
-        return await self.load()
+        remembered = None if version is None else self.remembered(version)
+        return remembered if remembered is not None else await self.load()
 
     def remembered(self, version: int) -> StoredProfile | None:
         latest = self._latest

@@ -24,22 +24,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, bindparam, create_engine, event, select
+from sqlalchemy import RowMapping, Select, bindparam, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import Label
 
-from smtp_profile.config import sync_url
 from smtp_profile.domain.permissions import parse_permissions
 from smtp_profile.domain.profile import PROFILE_ID
 from smtp_profile.domain.throttle import Counted, address_key, user_key
+from smtp_profile.store.database import blocking_sqlite_engine
 from smtp_profile.store.tables import relay_options, smtp_profile, throttle, users
 from smtp_profile.store.users import UserRecord, name_key
 
 _CACHE_SIZE = 1024
-INLINE_BUSY_MS = 20
+INLINE_BUSY_SECONDS = 0.02  # busy longer than this: the read goes the async way
 
 
 @dataclass(frozen=True)
@@ -88,13 +87,7 @@ class InlineSQLite:
     SQLite's commit counter, and the snapshot read when the counter moved."""
 
     def __init__(self, url: str) -> None:
-        self.engine = create_engine(sync_url(url), poolclass=StaticPool,
-                                    connect_args={"check_same_thread": False})
-
-        @event.listens_for(self.engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute(f"PRAGMA busy_timeout={INLINE_BUSY_MS}")
-
+        self.engine = blocking_sqlite_engine(url, busy_seconds=INLINE_BUSY_SECONDS)
         self.connection = self.engine.connect()
         self._raw: Any = self.connection.connection.dbapi_connection
 

@@ -13,19 +13,14 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import Executable, create_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import Executable
 
-from smtp_profile.config import sync_url
-from smtp_profile.store.database import SQLITE_BUSY_SECONDS, tune_sqlite
+from smtp_profile.store.database import SQLITE_BUSY_SECONDS, blocking_sqlite_engine
 
 
 class SQLiteWriter:
     def __init__(self, url: str) -> None:
-        self._engine = create_engine(sync_url(url), poolclass=StaticPool,
-                                     connect_args={"check_same_thread": False,
-                                                   "timeout": SQLITE_BUSY_SECONDS})
-        tune_sqlite(self._engine)
+        self._engine = blocking_sqlite_engine(url, busy_seconds=SQLITE_BUSY_SECONDS)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
     async def execute(self, statement: Executable) -> None:

@@ -3,14 +3,13 @@ user and minute. One atomic upsert per count, so concurrent instances never lose
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smtp_profile.domain.throttle import FORGET_AFTER_SECONDS, Counted
+from smtp_profile.domain.throttle import FORGET_AFTER_SECONDS
 from smtp_profile.store.tables import throttle
 
 
@@ -18,23 +17,9 @@ def _at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _seconds(value: datetime) -> float:
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.timestamp()
-
-
 class ThrottleRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-
-    async def get(self, keys: Iterable[str]) -> dict[str, Counted]:
-        wanted = list(keys)
-        async with self._engine.connect() as connection:
-            rows = (await connection.execute(
-                select(throttle.c.key, throttle.c.count, throttle.c.last_at)
-                .where(throttle.c.key.in_(wanted)))).all()
-        return {row.key: Counted(int(row._mapping["count"]), _seconds(row.last_at))
-                for row in rows}
 
     async def increment(self, key: str, now: float) -> int:
         """Count one more for `key` (starting again after a quiet hour); the new count."""
