@@ -42,6 +42,7 @@ from smtp_profile.domain.steps import (
     plan_steps,
 )
 from smtp_profile.mailer import certificates, diagnosis, probes
+from smtp_profile.mailer.connection import RelayConnection
 from smtp_profile.mailer.diagnosis import StepFailure
 from smtp_profile.mailer.message import build_test_message, envelope
 from smtp_profile.mailer.recorder import Recorder, StopConversation
@@ -132,6 +133,9 @@ class Mailer:
             if recorder.current is not None:
                 recorder.fail(recorder.current, diagnosis.timed_out(
                     STEP_LABELS[recorder.current], self.config.test_timeout))
+        except Exception as exc:  # a fault here must become a report, never a 500
+            step = recorder.current or recorder.next_step()
+            recorder.fail(step, recorder.internal(step, exc))
         finally:
             conversation.close()
         return recorder.report()
@@ -151,24 +155,22 @@ class _Conversation:
         self.host = ascii_host(profile.host or "")
         self.tls = profile.tls_mode(self.config.implicit_tls_ports)
         self.tls_context = mailer.trust.context_for(options)
-        self.address: ResolvedAddress | None = None
-        self.sock: socket.socket | None = None
+        self.connection: RelayConnection | None = None
         self.smtp: aiosmtplib.SMTP | None = None
         self.tls_active = False
         self.starttls_offered = False
 
     def close(self) -> None:
-        if self.smtp is not None:
-            self.smtp.close()
-        elif self.sock is not None:
-            self.sock.close()
+        """Release the connection on every path: success, failure, timeout, cancellation."""
+        if self.connection is not None:
+            self.connection.close()
 
     async def run(self) -> None:
         addresses = await self._resolve()
-        await self._connect(addresses)
-        self.smtp = aiosmtplib.SMTP(
-            hostname=self.host, sock=self.sock, use_tls=self.tls is TlsMode.IMPLICIT,
-            start_tls=False, tls_context=self.tls_context,
+        connection = await self._connect(addresses)
+        self.smtp = connection.smtp(
+            hostname=self.host, use_tls=self.tls is TlsMode.IMPLICIT,
+            tls_context=self.tls_context,
             timeout=self.config.test_timeout, local_hostname=self.mailer.local_hostname,
         )
         if self.tls is TlsMode.IMPLICIT:
@@ -203,32 +205,25 @@ class _Conversation:
             step.details["addresses"] = [a.ip for a in resolution.addresses]
         return resolution.addresses
 
-    async def _connect(self, addresses: list[ResolvedAddress]) -> None:
-        loop = asyncio.get_running_loop()
+    async def _connect(self, addresses: list[ResolvedAddress]) -> RelayConnection:
         timeout = self.config.connect_timeout
         async with self.rec.step(StepName.CONNECT) as step:
             attempts: list[tuple[str, BaseException]] = []
             for address in addresses:
-                sock = socket.socket(address.family, socket.SOCK_STREAM)
-                sock.setblocking(False)
                 started = time.perf_counter()
                 try:
-                    await asyncio.wait_for(loop.sock_connect(sock, address.sockaddr), timeout)
+                    connection = await RelayConnection.open(address, timeout)
                 except (OSError, TimeoutError) as exc:
-                    sock.close()
                     attempts.append((address.ip, exc))
                     continue
-                except BaseException:
-                    sock.close()
-                    raise
-                self.sock, self.address = sock, address
+                self.connection = connection
                 step.details["address"] = address.ip
                 step.details["port"] = self.profile.port
                 step.details["connect_ms"] = round((time.perf_counter() - started) * 1000, 1)
                 if attempts:
                     step.details["failed_addresses"] = [ip for ip, _ in attempts]
                 self.rec.note(f"connected to {address.ip} port {self.profile.port}")
-                return
+                return connection
             raise diagnosis.connect_failed(self.profile.port, attempts, timeout)
 
     async def _banner(self) -> None:
@@ -501,8 +496,8 @@ class _Conversation:
         return self.smtp
 
     def _address(self) -> ResolvedAddress:
-        assert self.address is not None
-        return self.address
+        assert self.connection is not None
+        return self.connection.address
 
     def _fail(self, name: StepName, failure: StepFailure) -> None:
         self.rec.fail(name, failure)
