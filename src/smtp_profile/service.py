@@ -233,7 +233,7 @@ class ProfileService:
             f"{prepared.profile.host}:{prepared.profile.port} to {prepared.recipient}",
             profile_version=prepared.stored_version,
         )
-        if prepared.stored_version is not None:
+        if prepared.stored_version is not None and not report.internal_error:
             await self._relay.save_last_test(summarize(
                 report, tested_at=datetime.now(UTC), tested_by=actor.name,
                 profile_version=prepared.stored_version))

@@ -94,12 +94,17 @@ class StepResult:
 
 @dataclass
 class TestReport:
-    """Everything one test learned, in order; never holds a credential."""
+    """Everything one test learned, in order; never holds a credential.
+
+    `internal_error` is set when the test stopped on a fault of this service rather than
+    anything the relay did: such a report says nothing about the settings.
+    """
 
     test_id: str
     mode: TestMode
     steps: list[StepResult]
     transcript: list[str] = field(default_factory=list)
+    internal_error: bool = False
 
     @property
     def failed_step(self) -> StepResult | None:

@@ -42,9 +42,23 @@ def name_matches(pattern: str, host: str) -> bool:
 
 
 def describe(der: bytes, host: str, now: datetime | None = None) -> dict[str, object]:
-    """Subject, issuer, names, validity and whether it is self-signed or for `host`."""
+    """Subject, issuer, names, validity and whether it is self-signed or for `host`.
+
+    The bytes come from the relay and may be anything OpenSSL let through (it parses less
+    strictly than `cryptography`, and checks nothing in the insecure and pinned modes): a
+    certificate that cannot be read is described by its fingerprint and why.
+    """
+    try:
+        return _describe(der, host, now or datetime.now(UTC))
+    except (ValueError, TypeError, x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType) as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        return {"sha256": fingerprint_sha256(der), "unreadable": True,
+                "parse_error": f"the certificate cannot be read: {reason}"}
+
+
+def _describe(der: bytes, host: str, now: datetime) -> dict[str, object]:
     cert = x509.load_der_x509_certificate(der)
-    now = now or datetime.now(UTC)
     names = _alt_names(cert)
     not_after = cert.not_valid_after_utc
     return {

@@ -37,6 +37,7 @@ class Recorder:
         self._on_step = on_step
         self.current: StepName | None = None
         self.transcript: list[str] = []
+        self.internal_error = False
 
     @asynccontextmanager
     async def step(self, name: StepName) -> AsyncIterator[StepResult]:
@@ -74,9 +75,18 @@ class Recorder:
             return diagnosis.disconnected(label)
         if isinstance(exc, OSError):
             return StepFailure(f"network error during {label}: {exc.strerror or exc}")
-        log.exception("unexpected error during the %s step of test %s", label, self.test_id)
-        return StepFailure(f"unexpected error during {label} ({type(exc).__name__}); "
-                           "the server log has the details")
+        return self.internal(name, exc)
+
+    def internal(self, name: StepName, exc: BaseException) -> StepFailure:
+        """A fault of this service, not of the relay: logged, flagged, and said plainly."""
+        self.internal_error = True
+        log.error("internal error during the %s step of test %s", STEP_LABELS[name],
+                  self.test_id, exc_info=exc)
+        return StepFailure(
+            f"internal error of this service during {STEP_LABELS[name]} "
+            f"({type(exc).__name__}); this says nothing about the relay",
+            hint="This is a fault in smtp-profile, not in your settings; the server log has "
+                 "the details. Run the test again; if it persists, report it.")
 
     def fail(self, name: StepName, failure: StepFailure) -> None:
         result = self._results[name]
@@ -110,6 +120,11 @@ class Recorder:
             except Exception:
                 log.exception("progress callback failed")
 
+    def next_step(self) -> StepName:
+        """The first step that has not run yet (the last one if all ran)."""
+        pending = [r.name for r in self._results.values() if r.status is StepStatus.SKIPPED]
+        return pending[0] if pending else list(self._results)[-1]
+
     def result(self, name: StepName) -> StepResult:
         return self._results[name]
 
@@ -135,7 +150,7 @@ class Recorder:
 
     def report(self) -> TestReport:
         return TestReport(self.test_id, self.mode, list(self._results.values()),
-                          list(self.transcript))
+                          list(self.transcript), internal_error=self.internal_error)
 
     @staticmethod
     def _finish(result: StepResult, started: float) -> None:
