@@ -242,3 +242,28 @@ def test_an_internal_fault_is_never_saved_as_the_last_test(
                            json={"TestRecipient": "x@corp.local"}).json()
         last = client.get("/KeyfactorAPI/SMTP/Status").json()["LastTest"]
         assert last["TestId"] == good["TestId"] and last["Success"] is True
+
+
+def test_untrusted_relay_ca_then_add_it_then_test_again_passes_at_once(
+        service: RunningService, loop_thread: LoopThread) -> None:
+    """The first experience of many: the relay's own CA is not trusted yet."""
+    relay_ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    relay_ca.issue_cert("mail.test").configure_cert(context)
+    relay = SmtpServer(loop_thread, mode="starttls", server_context=context,
+                       behaviour=Behaviour(users={"svc": "Relay-Pa55"}))
+    body = relay_body(relay.port, Host="mail.test", UseSSL=True, RelayAuthenticationType=2,
+                      RelayUsername="svc", RelayPassword="Relay-Pa55")
+    try:
+        with service.client() as client:
+            for _ in range(2):
+                refused = client.post("/KeyfactorAPI/SMTP/Test", json=body)
+                assert refused.status_code == 400, refused.text
+                assert "failed at step 'certificate'" in refused.json()["Message"]
+            client.put("/KeyfactorAPI/SMTP/Options", json={
+                "CaBundle": relay_ca.cert_pem.bytes().decode()}).raise_for_status()
+            passed = client.post("/KeyfactorAPI/SMTP/Test", json=body)
+            assert passed.status_code == 200, passed.text
+        assert [r.login for r in relay.received] == ["svc"]
+    finally:
+        relay.close()
