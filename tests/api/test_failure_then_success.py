@@ -13,6 +13,7 @@ import asyncio
 import datetime
 import gc
 import os
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,7 @@ class Failure:
     body: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     implicit: bool = False
+    keep: list[socket.socket] = field(default_factory=list)
 
 
 def untrusted_context() -> ssl.SSLContext:
@@ -95,7 +97,8 @@ def handshake_garbage() -> Callable[[asyncio.StreamReader, asyncio.StreamWriter]
 
 STARTTLS_EHLO = "250-mx.test\r\n250-STARTTLS\r\n250 SIZE 100000"
 KINDS = [
-    "refused", "silent", "starttls_refused", "starttls_handshake", "starttls_untrusted",
+    "refused", "connect_timeout", "silent", "starttls_refused", "starttls_handshake",
+    "starttls_untrusted",
     "implicit_untrusted", "implicit_against_plain", "plain_against_implicit",
     "implicit_unreadable_certificate", "auth_refused", "banner_421", "mail_451",
     "rcpt_550", "data_554",
@@ -109,6 +112,14 @@ def make_failure(kind: str, *, loop_thread: LoopThread, server_context: ssl.SSLC
 
     if kind == "refused":
         return Failure(closed_port(), "connect")
+    if kind == "connect_timeout":
+        # A listener whose accept queue is full drops new SYNs: the connect hangs, on
+        # loopback, until the service's connect timeout.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        filler = socket.create_connection(listener.getsockname())
+        return Failure(listener.getsockname()[1], "connect", keep=[listener, filler])
     if kind == "silent":
         return Failure(scripted(silent).port, "banner")
     if kind == "starttls_refused":
@@ -214,6 +225,8 @@ def test_a_failed_test_leaves_nothing_behind(
         assert len(good.received) == ROUNDS + 1
     finally:
         running.stop()
+        for sock in failure.keep:
+            sock.close()
 
 
 def test_an_internal_fault_is_never_saved_as_the_last_test(
