@@ -271,3 +271,41 @@ def test_forwarded_addresses_only_from_trusted_proxies(tmp_path: Path, trusted: 
         httpx.get(f"{url}/KeyfactorAPI/SMTP", auth=("admin", "wrong-password-1"),
                   headers={**REQUESTED_WITH, "X-Forwarded-For": "203.0.113.7"})
         assert recorded_clients(url, password) == [expected]
+
+
+@pytest.mark.slow
+def test_token_endpoint_ports_configure_serve(tmp_path: Path) -> None:
+    """The token endpoint ports reach the policy: a listed plain-http port passes it (the
+    test then fails at the closed relay port), another one is refused before anything."""
+    data_dir = tmp_path / "token-ports"
+    listed, unlisted = free_port(), free_port()
+    env = {"SMTP_PROFILE_TOKEN_ENDPOINT_HTTP_PORTS": f"{listed}"}
+    with serving(data_dir, env=env, extra=("--token-endpoint-ports", "8443")) as (url, _):
+        password = (data_dir / "initial-admin-password").read_text().strip()
+
+        def test_with(endpoint: str) -> httpx.Response:
+            return httpx.post(f"{url}/KeyfactorAPI/SMTP/Test", auth=("admin", password),
+                              headers={**REQUESTED_WITH, "x-keyfactor-api-version": "2"},
+                              timeout=30, json={
+                                  "Host": "127.0.0.1", "Port": free_port(), "UseSSL": True,
+                                  "RelayAuthenticationType": 3, "SenderAccount": "a@corp.local",
+                                  "SenderName": "KF", "TestRecipient": "pki@corp.local",
+                                  "ClientId": {"SecretValue": "client-1"},
+                                  "ClientSecret": {"SecretValue": "s"},
+                                  "TokenEndpoint": endpoint})
+
+        passed = test_with(f"http://127.0.0.1:{listed}/token")
+        refused = test_with(f"http://127.0.0.1:{unlisted}/token")
+        https_refused = test_with("https://127.0.0.1:443/token")
+    assert passed.status_code == 400 and "step 'connect'" in passed.json()["Message"]
+    assert refused.status_code == 403
+    assert "SMTP_PROFILE_TOKEN_ENDPOINT_HTTP_PORTS" in refused.json()["Message"]
+    assert https_refused.status_code == 403
+    assert "port 443 is not among the ports token endpoints" in https_refused.json()["Message"]
+
+
+def test_bad_token_endpoint_ports_stop_serve(tmp_path: Path) -> None:
+    result = run("serve", "--data-dir", str(tmp_path / "d"), "--token-endpoint-ports", "https",
+                 check=False)
+    assert result.returncode != 0
+    assert "'https' is not a port" in result.stderr

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,6 +19,7 @@ from smtp_profile.audit import AuditTrail
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction, FieldChange, Outcome, profile_changes
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled, ValidationFailed
+from smtp_profile.domain.oauth import endpoint_destination
 from smtp_profile.domain.outbound import OutboundPolicy
 from smtp_profile.domain.profile import (
     Profile,
@@ -34,7 +34,7 @@ from smtp_profile.domain.status import LastTest, summarize
 from smtp_profile.domain.steps import StepResult, TestMode, TestReport
 from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
 from smtp_profile.mailer.conversation import Mailer, new_test_id
-from smtp_profile.mailer.resolver import Resolution, resolve_once
+from smtp_profile.mailer.resolver import Resolution
 from smtp_profile.store.profiles import ProfileRepository, StoredProfile
 from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.snapshot import Snapshot
@@ -63,8 +63,11 @@ class PreparedTest:
     options: RelayOptions
     stored_version: int | None
     """The stored profile's version when the test is of exactly the stored profile."""
-    resolution: Resolution | None = None
-    """The relay's addresses, already checked against the outbound policy."""
+    resolution: Resolution
+    """The relay's one lookup: addresses the outbound policy allowed, or the failure
+    (then the test fails at step `resolve`; nothing is looked up again)."""
+    token_resolution: Resolution | None = None
+    """The token endpoint's one lookup, judged the same way (OAuth profiles only)."""
     test_id: str = field(default_factory=new_test_id)
 
 
@@ -161,7 +164,7 @@ class ProfileService:
                 profile = build_profile(draft, stored.profile)
             to = check_recipient(recipient)
             self._refuse_if(self._limits.recipients.refusal(to))
-            resolution = await self._vet_destinations(profile)
+            resolution, token_resolution = await self._vet_destinations(profile)
         except DomainError as error:
             await self._audit.record(action=action, user=actor.name, client=actor.client,
                                      outcome=Outcome.of_error(error))
@@ -171,7 +174,7 @@ class ProfileService:
             options = replace(options, mechanism=mechanism)
         return PreparedTest(profile, to, mode, options,
                             stored.version if profile == stored.profile else None,
-                            resolution)
+                            resolution, token_resolution)
 
     async def _count_test(self, actor: Actor) -> None:
         limit = self._limits.per_minute
@@ -185,24 +188,26 @@ class ProfileService:
                                    f"minute; try again in {retry} seconds.",
                             ErrorKind.RATE_LIMITED)
 
-    async def _vet_destinations(self, profile: Profile) -> Resolution | None:
-        """The relay's addresses if they resolve and the policy allows them; the token
-        endpoint of an OAuth profile is held to the same host rules."""
+    async def _vet_destinations(self, profile: Profile,
+                                ) -> tuple[Resolution, Resolution | None]:
+        """Look the relay (and an OAuth profile's token endpoint) up once each and judge
+        the addresses by the outbound policy; the test then connects to exactly these.
+
+        A failed or empty lookup has only its port judged here: it is handed on as it is
+        and fails the test at step `resolve` (or `token`); nothing is looked up again.
+        """
         policy = self._limits.outbound
         resolution = await self._mailer.resolve(profile)
-        if resolution.error is None:
-            self._refuse_if(policy.refusal(resolution.host, profile.port,
-                                           [a.ip for a in resolution.addresses]),
-                            f"{profile.host}:{profile.port}")
-        if profile.token_endpoint:
-            host = urlsplit(profile.token_endpoint).hostname or ""
-            port = urlsplit(profile.token_endpoint).port or 443
-            endpoint = await resolve_once(self._mailer.resolver, host, port,
-                                          self._mailer.config.connect_timeout)
-            if endpoint.error is None:
-                self._refuse_if(policy.address_refusal(
-                    host, [a.ip for a in endpoint.addresses]), f"the token endpoint {host}")
-        return resolution if resolution.error is None else None
+        self._refuse_if(policy.refusal(resolution.host, profile.port,
+                                       [a.ip for a in resolution.addresses]),
+                        f"{profile.host}:{profile.port}")
+        endpoint = await self._mailer.resolve_token_endpoint(profile)
+        if endpoint is not None and profile.token_endpoint:
+            scheme, host, port, _path, _query = endpoint_destination(profile.token_endpoint)
+            self._refuse_if(policy.token_endpoint_refusal(
+                scheme, host, port, [a.ip for a in endpoint.addresses]),
+                f"the token endpoint {host}:{port}")
+        return resolution, endpoint
 
     @staticmethod
     def _refuse_if(reason: str | None, target: str | None = None) -> None:
@@ -220,7 +225,9 @@ class ProfileService:
         report = await self._mailer.run(prepared.profile, prepared.recipient,
                                         mode=prepared.mode, options=prepared.options,
                                         test_id=prepared.test_id,
-                                        resolution=prepared.resolution, on_step=on_step)
+                                        resolution=prepared.resolution,
+                                        token_resolution=prepared.token_resolution,
+                                        on_step=on_step)
         failed = report.failed_step
         log.info("test %s (%s) by %s via %s:%s to %s: %s", report.test_id, report.mode.value,
                  actor, prepared.profile.host, prepared.profile.port, prepared.recipient,

@@ -53,8 +53,14 @@ def issuer(**overrides: Any) -> Issuer:
     return Issuer(**values)
 
 
+async def looked_up_and_run(mailer: Mailer, profile: Profile) -> Report:
+    """Look relay and token endpoint up once, as the service does, then run the test."""
+    return await mailer.run(profile, RECIPIENT, resolution=await mailer.resolve(profile),
+                            token_resolution=await mailer.resolve_token_endpoint(profile))
+
+
 def run(mailer: Mailer, profile: Profile) -> Report:
-    return asyncio.run(mailer.run(profile, RECIPIENT))
+    return asyncio.run(looked_up_and_run(mailer, profile))
 
 
 def statuses(report: Report) -> dict[str, str]:

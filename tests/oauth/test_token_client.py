@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpcore
 import pytest
+import trustme
 
-from smtp_profile.domain.oauth import RequestHeader
+from smtp_profile.domain.oauth import RequestHeader, endpoint_destination
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.mailer.resolver import Resolution, resolve_once
 from smtp_profile.mailer.tls import client_context
+from smtp_profile.oauth.pinned import PinnedBackend, same_host
 from smtp_profile.oauth.token import AccessToken, TokenClient, TokenFailure, TokenRequest
 from tests.support.oauth import Issuer, TokenEndpoint
+from tests.support.resolver import StaticResolver
 from tests.support.smtp import ScriptedServer, closed_port, silent
 
 T = TypeVar("T")
@@ -52,14 +59,29 @@ def request_for(target: TokenEndpoint, **overrides: Any) -> TokenRequest:
     return TokenRequest(**values)
 
 
+async def lookup(request: TokenRequest, resolver: StaticResolver | None = None) -> Resolution:
+    """The endpoint's one lookup, as the service makes it before a test."""
+    _scheme, host, port, _path, _query = endpoint_destination(request.endpoint)
+    return await resolve_once(resolver or StaticResolver({"localhost": ["127.0.0.1"]}),
+                              host, port, 2.0)
+
+
+class LookingUpClient(TokenClient):
+    """The token client with the service's lookup done for it when none is given."""
+
+    async def get(self, request: TokenRequest, endpoint: Resolution | None = None, *,
+                  fresh: bool = False) -> AccessToken:
+        return await super().get(request, endpoint or await lookup(request), fresh=fresh)
+
+
 def client(ca_bundle: Path | None = None, clock: Callable[[], float] = time.monotonic,
-           **timeouts: float) -> TokenClient:
-    return TokenClient(tls_context=client_context(ca_bundle),
-                       connect_timeout=timeouts.get("connect", 2.0),
-                       timeout=timeouts.get("read", 5.0), clock=clock)
+           **timeouts: float) -> LookingUpClient:
+    return LookingUpClient(tls_context=client_context(ca_bundle),
+                           connect_timeout=timeouts.get("connect", 2.0),
+                           timeout=timeouts.get("read", 5.0), clock=clock)
 
 
-def failure_of(tokens: TokenClient, request: TokenRequest) -> TokenFailure:
+def failure_of(tokens: LookingUpClient, request: TokenRequest) -> TokenFailure:
     with pytest.raises(TokenFailure) as caught:
         run(tokens.get(request))
     assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
@@ -249,8 +271,7 @@ def test_a_provider_that_echoes_the_secret_is_redacted(
 
 
 @pytest.mark.parametrize(("answer", "wording"), [
-    ((404, b"<html>Not Found</html>", {}),
-     "answered HTTP 404 without an OAuth error: <html>Not Found</html>"),
+    ((404, b"<html>Not Found</html>", {}), "answered HTTP 404 without an OAuth error"),
     ((500, b"", {}), "answered HTTP 500 without an OAuth error"),
     ((200, b"<html>login page</html>", {}), "answer is not a JSON object"),
     ((200, b'["access_token"]', {}), "answer is not a JSON object"),
@@ -310,3 +331,116 @@ def test_a_plain_http_server_on_an_https_url(token_endpoint: Callable[..., Token
     failure = failure_of(client(ca_bundle), request)
     assert "TLS handshake with the token endpoint failed" in failure.message
     assert endpoint.calls == []
+
+
+# -- what a non-OAuth answer says is never shown (issue 12, item 4) -----------------------
+
+def test_the_body_of_a_non_oauth_answer_is_never_echoed(
+        token_endpoint: Callable[..., TokenEndpoint]) -> None:
+    internal = b'[{"Key": "secret/db", "Value": "SW50ZXJuYWwtS1YtQ2FuYXJ5"}]'
+    for status in (200, 403, 404, 500):
+        endpoint = token_endpoint(issuer(raw_answer=(
+            status, internal, {"Content-Type": "application/json"})))
+        failure = failure_of(client(), request_for(endpoint))
+        shown = f"{failure.message} {failure.hint} {failure.details}"
+        assert "secret/db" not in shown and "SW50ZXJuYWwtS1YtQ2FuYXJ5" not in shown
+        if status != 200:
+            assert failure.message == (f"the token endpoint answered HTTP {status} without "
+                                       "an OAuth error (content type application/json)")
+            assert failure.details == {"http_status": status,
+                                       "content_type": "application/json"}
+
+
+def test_oauth_error_fields_are_length_limited(
+        token_endpoint: Callable[..., TokenEndpoint]) -> None:
+    body = ('{"error": "' + "e" * 5000 + '", "error_description": "' + "d" * 5000 +
+            '"}').encode()
+    endpoint = token_endpoint(issuer(raw_answer=(400, body, {})))
+    failure = failure_of(client(), request_for(endpoint))
+    assert failure.details["error"] == "e" * 64 + "..."
+    assert failure.details["error_description"] == "d" * 300 + "..."
+    assert len(failure.message) < 500
+
+
+# -- exactly the vetted addresses (issue 12, item 2) --------------------------------------
+
+def test_the_request_goes_to_the_vetted_address_not_to_a_new_lookup(
+        token_endpoint: Callable[..., TokenEndpoint]) -> None:
+    """localhost would resolve to 127.0.0.1, where the endpoint listens; the vetted lookup
+    said 127.0.0.2, so that is where the request goes (and finds nothing)."""
+    endpoint = token_endpoint(issuer())
+    request = request_for(endpoint, endpoint=endpoint.url.replace("127.0.0.1", "localhost"))
+    vetted = run(lookup(request, StaticResolver({"localhost": ["127.0.0.2"]})))
+    with pytest.raises(TokenFailure) as caught:
+        run(client().get(request, vetted))
+    assert "connection refused" in caught.value.message
+    assert endpoint.calls == []
+    # The same request, vetted to where the endpoint is, gets its token.
+    right = run(lookup(request, StaticResolver({"localhost": ["127.0.0.1"]})))
+    assert run(client().get(request, right)).value == Secret("token-1")
+
+
+def test_the_vetted_addresses_are_tried_in_order(
+        token_endpoint: Callable[..., TokenEndpoint]) -> None:
+    endpoint = token_endpoint(issuer())
+    request = request_for(endpoint, endpoint=endpoint.url.replace("127.0.0.1", "localhost"))
+    vetted = run(lookup(request, StaticResolver({"localhost": ["127.0.0.2", "127.0.0.1"]})))
+    assert run(client().get(request, vetted)).value == Secret("token-1")
+    assert len(endpoint.calls) == 1
+
+
+def test_https_by_name_checks_the_certificate_of_the_name_at_the_vetted_address(
+        ca: trustme.CA, ca_bundle: Path) -> None:
+    """idp.test is known to no real resolver: only the vetted lookup can reach it, and
+    the certificate is checked for the name (SNI), not for the address."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("idp.test").configure_cert(context)
+    endpoint = TokenEndpoint(issuer(), context)
+    try:
+        request = request_for(endpoint, endpoint=endpoint.url.replace("127.0.0.1",
+                                                                      "idp.test"))
+        vetted = run(lookup(request, StaticResolver({"idp.test": ["127.0.0.1"]})))
+        assert run(client(ca_bundle).get(request, vetted)).value == Secret("token-1")
+        # By address the certificate (for idp.test only) does not match: refused.
+        literal = request_for(endpoint)
+        failure = failure_of(client(ca_bundle), literal)
+        assert "certificate was refused" in failure.message
+    finally:
+        endpoint.close()
+    assert len(endpoint.calls) == 1
+
+
+@pytest.mark.parametrize(("vetted", "wording"), [
+    (None, "was not looked up and checked against the outbound policy"),
+    (Resolution("127.0.0.1", [], socket.gaierror(socket.EAI_AGAIN, "the lookup timed out"),
+                2000.0), "host name does not resolve (the lookup timed out)"),
+    (Resolution("127.0.0.1", [], None, 1.0), "resolved to no usable address"),
+    (Resolution("other.test", [], None, 1.0), "was not looked up and checked"),
+])
+def test_without_a_usable_vetted_lookup_nothing_is_sent(
+        token_endpoint: Callable[..., TokenEndpoint], vetted: Resolution | None,
+        wording: str) -> None:
+    endpoint = token_endpoint(issuer())
+    tokens = TokenClient(tls_context=client_context(None), connect_timeout=2.0, timeout=5.0)
+    with pytest.raises(TokenFailure) as caught:
+        run(tokens.get(request_for(endpoint), vetted))
+    assert wording in caught.value.message
+    assert endpoint.calls == []
+
+
+def test_the_pinned_transport_connects_to_no_other_host_or_port() -> None:
+    backend = PinnedBackend("idp.test", 443, [])
+
+    async def attempts() -> list[str]:
+        reasons = []
+        for host, port in (("other.test", 443), ("idp.test", 8443), ("idp.test", 443)):
+            with pytest.raises(httpcore.ConnectError) as caught:
+                await backend.connect_tcp(host, port)
+            reasons.append(str(caught.value))
+        return reasons
+
+    assert run(attempts()) == [
+        "other.test:443 is not the token endpoint that was looked up and judged",
+        "idp.test:8443 is not the token endpoint that was looked up and judged",
+        "the token endpoint has no address"]
+    assert same_host("IDP.test.", "idp.test") and same_host("[::1]", "::1")

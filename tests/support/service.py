@@ -17,6 +17,7 @@ import uvicorn
 
 from smtp_profile.api import create_app
 from smtp_profile.config import INITIAL_ADMIN_PASSWORD_FILE, Settings
+from smtp_profile.domain.outbound import OutboundPolicy, parse_ports
 from smtp_profile.domain.profile import Profile
 from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.runtime import Runtime, prepare
@@ -114,14 +115,22 @@ def plain_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+TEST_TOKEN_PORTS = parse_ports("1024-65535")
+"""The test token endpoints (tests/support/oauth.py) listen on ephemeral loopback ports."""
+
+
 def service_settings(data_dir: Path, ca_bundle: Path | None = None,
                      **overrides: object) -> Settings:
-    """Settings for a test service: short timeouts, and no per-user test rate limit
-    (suites run hundreds of tests a minute; tests/api/test_abuse_limits.py sets one)."""
+    """Settings for a test service: short timeouts, no per-user test rate limit (suites
+    run hundreds of tests a minute; tests/api/test_abuse_limits.py sets one), and token
+    endpoints allowed on the ephemeral ports the test endpoints use, over https and over
+    plain http (tests/api/test_outbound_rebinding.py checks the defaults refuse them)."""
     values: dict[str, object] = {
         "data_dir": data_dir, "database_url": current_database_url(),
         "ca_bundle": ca_bundle, "connect_timeout": 2.0,
         "test_timeout": 6.0, "local_hostname": "client.test", "tests_per_minute": 0,
+        "outbound": OutboundPolicy(token_ports=TEST_TOKEN_PORTS,
+                                   token_http_ports=TEST_TOKEN_PORTS),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

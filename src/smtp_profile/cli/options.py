@@ -17,6 +17,7 @@ import typer
 from smtp_profile.config import DEFAULT_TESTS_PER_MINUTE, Settings, env
 from smtp_profile.domain.outbound import (
     DEFAULT_PORTS,
+    DEFAULT_TOKEN_PORTS,
     OutboundPolicy,
     PolicyError,
     parse_targets,
@@ -53,6 +54,8 @@ def settings_for(data_dir: Path, database_url: str | None) -> Settings:
         allow_link_local=(env("SMTP_PROFILE_ALLOW_LINK_LOCAL") or "").lower()
         in ("1", "true", "yes"),
         recipient_domains=env("SMTP_PROFILE_TEST_RECIPIENT_DOMAINS") or "",
+        token_ports=env("SMTP_PROFILE_TOKEN_ENDPOINT_PORTS") or DEFAULT_TOKEN_PORTS,
+        token_http_ports=env("SMTP_PROFILE_TOKEN_ENDPOINT_HTTP_PORTS") or "",
     )
     try:
         return Settings(
@@ -77,7 +80,8 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def policy_limits(*, hosts: str, ports: str, allow_link_local: bool, recipient_domains: str,
-                own_port: int | None = None) -> tuple[OutboundPolicy, RecipientPolicy]:
+                  token_ports: str = DEFAULT_TOKEN_PORTS, token_http_ports: str = "",
+                  own_port: int | None = None) -> tuple[OutboundPolicy, RecipientPolicy]:
     """The operator's limits on Test and Diagnose, from their option texts."""
     try:
         networks, names = parse_targets(hosts)
@@ -85,6 +89,8 @@ def policy_limits(*, hosts: str, ports: str, allow_link_local: bool, recipient_d
             ports=parse_outbound_ports(ports), networks=networks, names=names,
             allow_link_local=allow_link_local,
             own_ports=frozenset() if own_port is None else frozenset({own_port}),
+            token_ports=parse_outbound_ports(token_ports),
+            token_http_ports=parse_outbound_ports(token_http_ports),
         )
     except PolicyError as exc:
         raise fail(f"outbound policy: {exc}") from None

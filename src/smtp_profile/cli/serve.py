@@ -27,7 +27,7 @@ from smtp_profile.config import (
     DEFAULT_TESTS_PER_MINUTE,
 )
 from smtp_profile.crypto import SecretKeyError
-from smtp_profile.domain.outbound import DEFAULT_PORTS
+from smtp_profile.domain.outbound import DEFAULT_PORTS, DEFAULT_TOKEN_PORTS
 
 
 @app.command()
@@ -90,6 +90,15 @@ def serve(
         help="Let tests reach link-local addresses (169.254.0.0/16, fe80::/10), where cloud "
         "metadata services live. Off by default.",
     )] = False,
+    token_endpoint_ports: Annotated[str, typer.Option(
+        envvar="SMTP_PROFILE_TOKEN_ENDPOINT_PORTS",
+        help="Ports an https OAuth TokenEndpoint may use (this service's own port never).",
+    )] = DEFAULT_TOKEN_PORTS,
+    token_endpoint_http_ports: Annotated[str, typer.Option(
+        envvar="SMTP_PROFILE_TOKEN_ENDPOINT_HTTP_PORTS",
+        help="Ports a plain-http OAuth TokenEndpoint on this machine (loopback) may use; "
+        "empty: plain http is refused.",
+    )] = "",
     test_recipient_domains: Annotated[str, typer.Option(
         envvar="SMTP_PROFILE_TEST_RECIPIENT_DOMAINS",
         help="If set, test messages may only go to these domains (comma-separated, "
@@ -132,7 +141,8 @@ def serve(
         raise fail("--tls-cert and --tls-key go together")
     outbound, recipients = policy_limits(
         hosts=outbound_hosts, ports=outbound_ports, allow_link_local=allow_link_local,
-        recipient_domains=test_recipient_domains, own_port=port)
+        recipient_domains=test_recipient_domains, token_ports=token_endpoint_ports,
+        token_http_ports=token_endpoint_http_ports, own_port=port)
     proxies = [p.strip() for p in trusted_proxies.split(",") if p.strip()]
     settings = replace(
         settings_for(data_dir, database_url), base_path=base_path, ca_bundle=ca_bundle,

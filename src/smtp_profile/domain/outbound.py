@@ -3,8 +3,10 @@
 Test makes the service open a connection to a host and port its caller names, which an
 attacker with the modify permission could aim at internal services. The policy decides
 on the resolved addresses (not the name), so a name cannot smuggle in a forbidden
-address. Link-local networks (cloud metadata services live there) are refused unless
-the operator allows them explicitly; loopback stays allowed, since a local relay is common.
+address. An IPv6 address that carries an IPv4 one (IPv4-mapped, IPv4-compatible, NAT64,
+6to4, Teredo) is judged as the IPv4 address it reaches. Link-local networks are refused
+unless the operator allows them explicitly, the well-known cloud metadata addresses always;
+loopback stays allowed, since a local relay is common.
 """
 
 from __future__ import annotations
@@ -17,7 +19,28 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 DEFAULT_PORTS = "25,465,587,2525,1025-65535"
+DEFAULT_TOKEN_PORTS = "443"  # noqa: S105 - port numbers, not a secret
 LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+"""RFC 6052's well-known prefix: the last 32 bits are the IPv4 address reached."""
+UNSPECIFIED = (ipaddress.ip_network("0.0.0.0/8"), ipaddress.ip_network("::/128"))
+"""`0.0.0.0` (and "this network") and `::`: a connection there reaches this machine."""
+CLOUD_METADATA: dict[Address, str] = {
+    ipaddress.ip_address(text): who for text, who in (
+        ("169.254.169.254", "AWS, Azure, Google Cloud, OpenStack, Oracle and others"),
+        ("169.254.170.2", "AWS ECS task metadata and credentials"),
+        ("169.254.170.23", "AWS EKS Pod Identity"),
+        ("fd00:ec2::254", "AWS (IPv6)"),
+        ("fd00:ec2::23", "AWS EKS Pod Identity (IPv6)"),
+        ("fd20:ce::254", "Google Cloud (IPv6)"),
+        ("fe80::a9fe:a9fe", "OpenStack (IPv6)"),
+        ("100.100.100.200", "Alibaba Cloud"),
+        ("168.63.129.16", "Azure WireServer"),
+        ("192.0.0.192", "Oracle Cloud (classic)"),
+    )
+}
+"""Cloud metadata and credential services: refused whatever the operator allows, since no
+relay or token endpoint lives there and they hand out the machine's cloud credentials."""
 
 
 class PolicyError(ValueError):
@@ -66,6 +89,10 @@ class OutboundPolicy:
     names: tuple[str, ...] = ()
     allow_link_local: bool = False
     own_ports: frozenset[int] = frozenset()
+    token_ports: frozenset[int] = field(default_factory=lambda: parse_ports(DEFAULT_TOKEN_PORTS))
+    """Ports an https token endpoint may use."""
+    token_http_ports: frozenset[int] = frozenset()
+    """Ports a plain-http token endpoint (loopback only) may use; none by default."""
 
     def refusal(self, host: str, port: int, addresses: Iterable[str]) -> str | None:
         """Why connecting to `host`:`port` (resolved to `addresses`) is refused, or None."""
@@ -75,28 +102,85 @@ class OutboundPolicy:
             return f"port {port} is not among the ports tests may use"
         return self.address_refusal(host, addresses)
 
+    def token_endpoint_refusal(self, scheme: str, host: str, port: int,
+                               addresses: Iterable[str]) -> str | None:
+        """Why posting a client secret to this token endpoint is refused, or None.
+
+        https goes to the operator's token endpoint ports; plain http only to loopback
+        addresses and only on ports the operator lists; never to this service's own port.
+        """
+        if port in self.own_ports:
+            return f"port {port} is this service's own port"
+        if scheme == "http":
+            if port not in self.token_http_ports:
+                return (f"plain http token endpoints may only use the ports the operator "
+                        f"lists for them (SMTP_PROFILE_TOKEN_ENDPOINT_HTTP_PORTS), and port "
+                        f"{port} is not among them")
+            for text in addresses:
+                address = carried(_parse(text))
+                if not address.is_loopback:
+                    return (f"{host} ({text}) is not a loopback address; plain http token "
+                            "endpoints must be on this machine")
+        elif port not in self.token_ports:
+            return (f"port {port} is not among the ports token endpoints may use "
+                    "(SMTP_PROFILE_TOKEN_ENDPOINT_PORTS)")
+        return self.address_refusal(host, addresses)
+
     def address_refusal(self, host: str, addresses: Iterable[str]) -> str | None:
-        """The host rules alone, for connections whose port is not the operator's to
-        choose (an OAuth token endpoint's https port)."""
+        """The host rules alone: each address judged as what it reaches."""
         for text in addresses:
-            address = ipaddress.ip_address(text.split("%", 1)[0])
-            reason = self._address_refusal(host, address)
+            reason = self._address_refusal(host, text, _parse(text))
             if reason is not None:
                 return reason
         return None
 
-    def _address_refusal(self, host: str, address: Address) -> str | None:
+    def _address_refusal(self, host: str, text: str, original: Address) -> str | None:
+        address = carried(original)
+        shown = text if str(address) == text.split("%", 1)[0] else f"{text}, that is {address}"
+        who = CLOUD_METADATA.get(address)
+        if who is not None:
+            return f"{shown} is a cloud metadata address ({who}) and is never a target"
+        if any(address in n for n in UNSPECIFIED if n.version == address.version):
+            return f"{shown} is an unspecified address and is never a target"
         if not self.allow_link_local and any(address in n for n in LINK_LOCAL
                                              if n.version == address.version):
-            return (f"{address} is a link-local address (cloud metadata services live there) "
+            return (f"{shown} is a link-local address (cloud metadata services live there) "
                     "and link-local targets are not allowed")
         if not self.networks and not self.names:
             return None
-        if any(address.version == n.version and address in n for n in self.networks):
+        if any(a.version == n.version and a in n for n in self.networks
+               for a in {original, address}):
             return None
         if any(_name_matches(pattern, host) for pattern in self.names):
             return None
-        return f"{host} ({address}) is not among the hosts and networks tests may reach"
+        return f"{host} ({shown}) is not among the hosts and networks tests may reach"
+
+
+def _parse(text: str) -> Address:
+    """An address as a resolver gives it (an IPv6 scope like `%eth0` is dropped)."""
+    return ipaddress.ip_address(text.split("%", 1)[0])
+
+
+def carried(address: Address) -> Address:
+    """The IPv4 address an IPv6 address reaches, if it carries one; else itself.
+
+    IPv4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`) addresses reach the
+    IPv4 address on this machine's own stack; NAT64 (`64:ff9b::/96`), 6to4 (`2002::/16`)
+    and Teredo (`2001::/32`) addresses reach it through a translator or relay.
+    """
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if int(address) >> 32 == 0 and int(address) > 1:  # ::a.b.c.d, not :: or ::1
+        return ipaddress.IPv4Address(int(address))
+    return address
 
 
 def _name_matches(pattern: str, host: str) -> bool:

@@ -31,6 +31,7 @@ from aiosmtplib.errors import (
 )
 
 from smtp_profile.domain.addresses import ascii_host
+from smtp_profile.domain.oauth import endpoint_destination
 from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS, AuthType, Profile, TlsMode
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustMode
 from smtp_profile.domain.steps import (
@@ -104,14 +105,25 @@ class Mailer:
         return await resolve_once(self.resolver, host, profile.port,
                                   self.config.connect_timeout)
 
-    async def run(self, profile: Profile, recipient: str, *, mode: TestMode = TestMode.SEND,
+    async def resolve_token_endpoint(self, profile: Profile) -> Resolution | None:
+        """Look an OAuth profile's token endpoint up once; None without one."""
+        if profile.auth_type is not AuthType.OAUTH or not profile.token_endpoint:
+            return None
+        _scheme, host, port, _path, _query = endpoint_destination(profile.token_endpoint)
+        return await resolve_once(self.resolver, host, port, self.config.connect_timeout)
+
+    async def run(self, profile: Profile, recipient: str, *, resolution: Resolution,
+                  token_resolution: Resolution | None = None,
+                  mode: TestMode = TestMode.SEND,
                   options: RelayOptions | None = None, test_id: str | None = None,
-                  resolution: Resolution | None = None,
                   on_step: Callable[[StepResult], None] | None = None) -> TestReport:
         """Talk to the relay in `profile` and report each step; never raises for SMTP.
 
-        `on_step` is called as each step finishes, for live progress. With `resolution`,
-        the relay is not looked up again: those addresses were vetted by the caller.
+        `resolution` (and `token_resolution` for OAuth) are the lookups the caller made
+        and judged: the conversation connects to exactly those addresses and never looks
+        a name up itself, so a name cannot answer differently the second time. A failed
+        or empty lookup fails the `resolve` (or `token`) step. `on_step` is called as
+        each step finishes, for live progress.
         """
         tls = profile.tls_mode(self.config.implicit_tls_ports)
         plan = plan_steps(
@@ -123,7 +135,7 @@ class Mailer:
         )
         recorder = Recorder(test_id or new_test_id(), mode, plan, on_step)
         conversation = _Conversation(self, profile, recipient, recorder,
-                                     options or RelayOptions(), resolution)
+                                     options or RelayOptions(), resolution, token_resolution)
         try:
             async with asyncio.timeout(self.config.test_timeout):
                 await conversation.run()
@@ -144,7 +156,7 @@ class Mailer:
 class _Conversation:
     def __init__(self, mailer: Mailer, profile: Profile, recipient: str,
                  recorder: Recorder, options: RelayOptions,
-                 resolution: Resolution | None) -> None:
+                 resolution: Resolution, token_resolution: Resolution | None) -> None:
         self.mailer = mailer
         self.config = mailer.config
         self.profile = profile
@@ -152,6 +164,7 @@ class _Conversation:
         self.rec = recorder
         self.options = options
         self.resolution = resolution
+        self.token_resolution = token_resolution
         self.host = ascii_host(profile.host or "")
         self.tls = profile.tls_mode(self.config.implicit_tls_ports)
         self.tls_context = mailer.trust.context_for(options)
@@ -196,7 +209,10 @@ class _Conversation:
 
     async def _resolve(self) -> list[ResolvedAddress]:
         async with self.rec.step(StepName.RESOLVE) as step:
-            resolution = self.resolution or await self.mailer.resolve(self.profile)
+            resolution = self.resolution
+            if resolution.host != self.host:  # judged for another name: connect to nothing
+                raise StepFailure(f"the addresses passed in are for {resolution.host!r}, "
+                                  f"not {self.host!r}")
             step.details["lookup_ms"] = resolution.duration_ms
             if resolution.error is not None:
                 raise diagnosis.resolve_failed(self.host, resolution.error)
@@ -361,7 +377,7 @@ class _Conversation:
         smtp = self._smtp()
         if self.profile.auth_type is AuthType.OAUTH:
             await XOAuth2Login(smtp, self.rec, self.mailer.tokens, self.profile,
-                               tls_active=self.tls_active,
+                               self.token_resolution, tls_active=self.tls_active,
                                starttls_offered=self.starttls_offered).run()
             return
         async with self.rec.step(StepName.AUTH) as step:

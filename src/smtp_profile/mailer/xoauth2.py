@@ -22,6 +22,7 @@ from smtp_profile.domain.steps import StepName
 from smtp_profile.mailer import diagnosis
 from smtp_profile.mailer.diagnosis import StepFailure
 from smtp_profile.mailer.recorder import Recorder, StopConversation
+from smtp_profile.mailer.resolver import Resolution
 from smtp_profile.oauth.token import AccessToken, TokenClient, TokenFailure, TokenRequest
 
 MECHANISM = "XOAUTH2"
@@ -39,8 +40,11 @@ class XOAuth2Login:
     """Obtains a token (the `token` step) and authenticates with it (the `auth` step)."""
 
     def __init__(self, smtp: aiosmtplib.SMTP, recorder: Recorder, tokens: TokenClient,
-                 profile: Profile, *, tls_active: bool, starttls_offered: bool) -> None:
+                 profile: Profile, endpoint: Resolution | None, *, tls_active: bool,
+                 starttls_offered: bool) -> None:
+        """`endpoint`: the token endpoint's vetted lookup, the only addresses it may reach."""
         self.smtp = smtp
+        self.endpoint = endpoint
         self.rec = recorder
         self.tokens = tokens
         self.profile = profile
@@ -95,7 +99,7 @@ class XOAuth2Login:
         async with self.rec.step(StepName.TOKEN) as step:
             step.details["endpoint"] = request.endpoint
             try:
-                token = await self.tokens.get(request)
+                token = await self.tokens.get(request, self.endpoint)
             except TokenFailure as exc:
                 raise _step_failure(exc) from None
             self._describe(step.details, token)
@@ -104,7 +108,7 @@ class XOAuth2Login:
     async def _renew(self, request: TokenRequest) -> AccessToken:
         """A fresh token inside the AUTH step; a failure fails the token step as well."""
         try:
-            token = await self.tokens.get(request, fresh=True)
+            token = await self.tokens.get(request, self.endpoint, fresh=True)
         except TokenFailure as exc:
             self.rec.fail(StepName.TOKEN, _step_failure(exc))
             raise StepFailure(

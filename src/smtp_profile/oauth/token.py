@@ -1,11 +1,14 @@
 """The OAuth 2.0 client-credentials grant (RFC 6749 section 4.4), with httpx.
 
 One form-encoded POST to the token endpoint, the client authenticated by
-`client_secret_post`. The certificate is verified with the same trust as the relay
-(system store plus SMTP_PROFILE_CA_BUNDLE) and redirects are not followed: the client
-secret goes to TokenEndpoint and nowhere else. Whatever goes wrong becomes a
-`TokenFailure` whose text comes from the identity provider's `error` and
-`error_description` (with the secret cut out, should a provider echo it).
+`client_secret_post`. The endpoint's name was looked up and judged before the test; the
+request goes to exactly those addresses (`pinned.py`), never to a second lookup's answer.
+The certificate is verified with the same trust as the relay (system store plus
+SMTP_PROFILE_CA_BUNDLE) and redirects are not followed: the client secret goes to
+TokenEndpoint and nowhere else. Whatever goes wrong becomes a `TokenFailure` whose text
+comes from the identity provider's `error` and `error_description` (short, with the secret
+cut out, should a provider echo it); any other answer's body is never shown, so the token
+request cannot be used to read another service.
 """
 
 from __future__ import annotations
@@ -24,15 +27,19 @@ import httpx
 
 from smtp_profile import __version__
 from smtp_profile.domain.addresses import has_control_chars
-from smtp_profile.domain.oauth import RequestHeader
+from smtp_profile.domain.oauth import RequestHeader, endpoint_destination
 from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.secrets import REDACTED, Secret
+from smtp_profile.mailer.resolver import Resolution, ResolvedAddress
 from smtp_profile.oauth.cache import TokenCache
+from smtp_profile.oauth.pinned import PinnedTransport, same_host
 
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE_BYTES = 64 * 1024
 MAX_QUOTED_TEXT = 300
+MAX_ERROR_CODE = 64  # RFC 6749's error codes are short ASCII words
+MAX_CONTENT_TYPE = 100
 USER_AGENT = f"smtp-profile/{__version__}"
 
 # Hints for the standard error codes of RFC 6749 section 5.2.
@@ -120,14 +127,16 @@ class TokenClient:
         self._trust_source = trust_source
         self.cache = TokenCache(clock)
 
-    async def get(self, request: TokenRequest, *, fresh: bool = False) -> AccessToken:
-        """A usable token: from the cache (unless `fresh`), or else from the endpoint."""
+    async def get(self, request: TokenRequest, endpoint: Resolution | None, *,
+                  fresh: bool = False) -> AccessToken:
+        """A usable token: from the cache (unless `fresh`), or else from the endpoint at
+        the addresses in `endpoint` (its vetted lookup)."""
         key = self.cache.key(request.identity())
         cached = None if fresh else self.cache.get(key)
         if cached is not None:
             return AccessToken(cached.token, cached.expires_in, from_cache=True)
         self.cache.forget(key)
-        token = await self.fetch(request)
+        token = await self.fetch(request, endpoint)
         self.cache.put(key, token.value, token.expires_in)
         return token
 
@@ -135,10 +144,12 @@ class TokenClient:
         """Drop the cached token for `request`, e.g. after the relay refused it."""
         self.cache.forget(self.cache.key(request.identity()))
 
-    async def fetch(self, request: TokenRequest) -> AccessToken:
-        """Ask the token endpoint for a new token; raises TokenFailure."""
+    async def fetch(self, request: TokenRequest, endpoint: Resolution | None) -> AccessToken:
+        """Ask the token endpoint, at its vetted addresses only, for a new token; raises
+        TokenFailure (failing closed when there is no usable vetted lookup)."""
+        addresses = _vetted_addresses(request, endpoint)
         try:
-            status, location, body = await self._post(request)
+            status, location, content_type, body = await self._post(request, addresses)
         except httpx.ConnectTimeout:
             raise TokenFailure(
                 f"could not connect to the token endpoint within {self._timeout.connect:g} s",
@@ -163,17 +174,21 @@ class TokenClient:
             )
         answer = _json_object(body)
         if status != 200:
-            raise _refusal(status, answer, body, request, details)
+            raise _refusal(status, answer, content_type, request, details)
         if answer is None:
             raise TokenFailure("the token endpoint's answer is not a JSON object",
                                hint="Check TokenEndpoint: it does not look like an OAuth "
                                "token endpoint.", details=details)
         return _access_token(answer, request, details)
 
-    async def _post(self, request: TokenRequest) -> tuple[int, str | None, bytes]:
+    async def _post(self, request: TokenRequest, addresses: list[ResolvedAddress],
+                    ) -> tuple[int, str | None, str | None, bytes]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         headers.update({h.name: h.value for h in request.headers})
-        client = httpx.AsyncClient(verify=self.tls_context, timeout=self._timeout,
+        _scheme, host, port, _path, _query = endpoint_destination(request.endpoint)
+        transport = PinnedTransport(ssl_context=self.tls_context, host=host, port=port,
+                                    addresses=addresses)
+        client = httpx.AsyncClient(transport=transport, timeout=self._timeout,
                                    follow_redirects=False, trust_env=False)
         async with client, client.stream("POST", request.endpoint, data=request.form(),
                                          headers=headers) as response:
@@ -188,7 +203,8 @@ class TokenClient:
                         "endpoint.", details={"http_status": response.status_code})
             log.info("token request to %s for client %s: HTTP %s", request.endpoint,
                      request.client_id, response.status_code)
-            return response.status_code, response.headers.get("location"), bytes(body)
+            return (response.status_code, response.headers.get("location"),
+                    response.headers.get("content-type"), bytes(body))
 
     def _transport_failure(self, exc: httpx.HTTPError) -> TokenFailure:
         cause = _root_cause(exc)
@@ -239,12 +255,29 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _refusal(status: int, answer: dict[str, Any] | None, body: bytes, request: TokenRequest,
-             details: dict[str, object]) -> TokenFailure:
+def _vetted_addresses(request: TokenRequest,
+                      endpoint: Resolution | None) -> list[ResolvedAddress]:
+    """The addresses the policy judged for this endpoint; anything else fails closed."""
+    _scheme, host, _port, _path, _query = endpoint_destination(request.endpoint)
+    if endpoint is None or not same_host(host, endpoint.host):
+        raise TokenFailure("the token endpoint was not looked up and checked against the "
+                           "outbound policy before the test, so nothing was sent to it")
+    if endpoint.error is not None:
+        reason = endpoint.error.strerror or str(endpoint.error)
+        raise TokenFailure(
+            f"the token endpoint's host name does not resolve ({reason})",
+            hint="Check the spelling of TokenEndpoint and this machine's DNS.")
+    if not endpoint.addresses:
+        raise TokenFailure("the token endpoint's host name resolved to no usable address")
+    return endpoint.addresses
+
+
+def _refusal(status: int, answer: dict[str, Any] | None, content_type: str | None,
+             request: TokenRequest, details: dict[str, object]) -> TokenFailure:
     error = answer.get("error") if answer else None
     description = answer.get("error_description") if answer else None
     if isinstance(error, str) and error:
-        error = _quoted(error, request)
+        error = _quoted(error, request, MAX_ERROR_CODE)
         details["error"] = error
         message = f"the token endpoint refused the request: {error}"
         if isinstance(description, str) and description:
@@ -259,10 +292,12 @@ def _refusal(status: int, answer: dict[str, Any] | None, body: bytes, request: T
         hint = "The identity provider has a problem; try again later."
     else:
         hint = "Check TokenEndpoint and the OAuth settings."
-    text = _quoted(body.decode("utf-8", "replace"), request) if body else ""
+    # What a non-OAuth answer says is not shown: it could be another service's data.
     message = f"the token endpoint answered HTTP {status} without an OAuth error"
-    if text:
-        message += f": {text}"
+    if content_type:
+        kind = _quoted(content_type, request, MAX_CONTENT_TYPE)
+        details["content_type"] = kind
+        message += f" (content type {kind})"
     return TokenFailure(message, hint=hint, details=details)
 
 
@@ -295,12 +330,13 @@ def _seconds(value: object) -> float | None:
     return None
 
 
-def _quoted(text: str, request: TokenRequest) -> str:
-    """Text from the identity provider, made safe to show: one line, short, no secret."""
+def _quoted(text: str, request: TokenRequest, limit: int = MAX_QUOTED_TEXT) -> str:
+    """Text from the identity provider, made safe to show: one line, at most `limit`
+    characters, no secret."""
     secret = request.client_secret.reveal()
     for form in {secret, quote_plus(secret), quote(secret, safe="")}:
         if form:
             text = text.replace(form, REDACTED)
     text = "".join(ch if not has_control_chars(ch) else " " for ch in text)
     text = " ".join(text.split())
-    return text if len(text) <= MAX_QUOTED_TEXT else text[:MAX_QUOTED_TEXT] + "..."
+    return text if len(text) <= limit else text[:limit] + "..."
