@@ -5,7 +5,8 @@ One form-encoded POST to the token endpoint, the client authenticated by
 (system store plus SMTP_PROFILE_CA_BUNDLE) and redirects are not followed: the client
 secret goes to TokenEndpoint and nowhere else. Whatever goes wrong becomes a
 `TokenFailure` whose text comes from the identity provider's `error` and
-`error_description` (with the secret cut out, should a provider echo it).
+`error_description` (with the secret cut out in every form, should a provider echo it:
+see domain/redaction.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -26,7 +26,8 @@ from smtp_profile import __version__
 from smtp_profile.domain.addresses import has_control_chars
 from smtp_profile.domain.oauth import RequestHeader
 from smtp_profile.domain.profile import Profile
-from smtp_profile.domain.secrets import REDACTED, Secret
+from smtp_profile.domain.redaction import Redactor
+from smtp_profile.domain.secrets import Secret
 from smtp_profile.oauth.cache import TokenCache
 
 log = logging.getLogger(__name__)
@@ -297,10 +298,7 @@ def _seconds(value: object) -> float | None:
 
 def _quoted(text: str, request: TokenRequest) -> str:
     """Text from the identity provider, made safe to show: one line, short, no secret."""
-    secret = request.client_secret.reveal()
-    for form in {secret, quote_plus(secret), quote(secret, safe="")}:
-        if form:
-            text = text.replace(form, REDACTED)
+    text = Redactor.of([request.client_secret]).text(text)
     text = "".join(ch if not has_control_chars(ch) else " " for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= MAX_QUOTED_TEXT else text[:MAX_QUOTED_TEXT] + "..."
