@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import trustme
 
+from smtp_profile.terminal import profile_lines
 from tests.api.test_smtp_routes import error
 from tests.support.certs import self_signed, server_context
 from tests.support.oauth import Issuer, TokenEndpoint
@@ -81,6 +82,8 @@ def test_weakened_trust_does_not_send_the_stored_password(
             message = error(attempt, 400, REENTER)
             assert f"relay options' {weakening} changed" in message
             assert "RelayPassword must be re-entered" in message
+        status = client.get("/KeyfactorAPI/SMTP/Status").json()
+        assert status["SecretTrustChanged"] == [weakening]
         # A PUT without the password keeps it, bound to the old checks.
         assert client.put("/KeyfactorAPI/SMTP", json=basic(
             relay.port, RelayPassword=None, SenderName="Other")).status_code == 200
@@ -94,6 +97,7 @@ def test_weakened_trust_does_not_send_the_stored_password(
         report = client.post("/KeyfactorAPI/SMTP/Diagnose", json={"Mode": "verify"})
         assert report.status_code == 200 and report.json()["Success"] is True, report.text
         assert relay.behaviour.auth_logins == [USER]
+        assert client.get("/KeyfactorAPI/SMTP/Status").json()["SecretTrustChanged"] == []
         audit = client.get("/KeyfactorAPI/SMTP/Audit", params={"returnLimit": 100}).json()
     refusals = [r for r in audit if r.get("ErrorCode") == REENTER]
     assert len(refusals) == 4
@@ -154,3 +158,14 @@ def test_the_oauth_client_secret_is_bound_too(
     finally:
         relay.close()
     assert len(idp.calls) == 1 and relay.behaviour.xoauth2_attempts == [(USER, "tok-1")]
+
+
+def test_show_says_the_stored_secret_waits_to_be_entered_again() -> None:
+    profile = {"Host": "mail.test", "Port": 587, "UseSSL": True, "SenderName": "KF",
+               "SenderAccount": USER, "RelayAuthenticationType": 2,
+               "RelayUsername": {"SecretValue": USER}}
+    lines = profile_lines(profile, {"PasswordStored": True, "Trust": "insecure",
+                                    "SecretTrustChanged": ["Insecure"]})
+    assert any("not sent until entered again (Insecure changed" in line for line in lines)
+    assert not any("entered again" in line for line in profile_lines(
+        profile, {"PasswordStored": True, "SecretTrustChanged": []}))

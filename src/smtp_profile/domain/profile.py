@@ -258,19 +258,23 @@ def build_replacement(draft: ProfileDraft, stored: Profile,
     return build_profile(draft, stored, trust)
 
 
+def secret_trust_changes(profile: Profile, current: TrustBinding) -> list[str]:
+    """The trust options changed since the stored secret in use was entered (none: [])."""
+    if not ((profile.auth_type is AuthType.BASIC and profile.password is not None)
+            or (profile.auth_type is AuthType.OAUTH and profile.client_secret is not None)):
+        return []
+    return (profile.secret_trust or DEFAULT_TRUST).changed_settings(current)
+
+
 def check_secret_trust(profile: Profile, current: TrustBinding) -> None:
     """Refuse to send a stored secret whose relay checks have changed since it was entered.
 
     Raises SECRET_REENTRY_REQUIRED naming the changed options; sending the secret again
     (with the Test, or stored with a PUT) binds it to the checks in force now.
     """
-    if profile.auth_type is AuthType.BASIC and profile.password is not None:
-        name, what = "RelayPassword", "password"
-    elif profile.auth_type is AuthType.OAUTH and profile.client_secret is not None:
-        name, what = "ClientSecret", "client secret"
-    else:
-        return
-    changed = (profile.secret_trust or DEFAULT_TRUST).changed_settings(current)
+    changed = secret_trust_changes(profile, current)
+    name, what = (("RelayPassword", "password") if profile.auth_type is AuthType.BASIC
+                  else ("ClientSecret", "client secret"))
     if changed:
         raise DomainError(
             ErrorKind.SECRET_REENTRY_REQUIRED,
