@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -166,3 +166,116 @@ def test_the_search_finds_a_planted_leak() -> None:
     assert ("somewhere", encodings(PASSWORD, "u")[3]) in evidence.leaks(encodings(PASSWORD, "u"))
     assert evidence.leaks(encodings(CLIENT_SECRET, "u")) == []
 
+
+
+def every_form(secret: str, user: str) -> list[str]:
+    """`encodings` plus the URL-safe alphabet, LOGIN's piece and form encoding; searched
+    case-insensitively in text with its whitespace removed (see `echoes`)."""
+    forms = [*encodings(secret, user), quote_plus(secret)]
+    forms += [base64.urlsafe_b64encode(secret.encode()).decode(),
+              base64.b64encode(b"\0" + user.encode() + b"\0" + secret.encode()).decode()
+              .translate(str.maketrans("+/", "-_"))]
+    return forms
+
+
+def echoes(evidence: Evidence, needles: list[str]) -> list[tuple[str, str]]:
+    """Leaks in any case, and split by whitespace."""
+    folded = [(where, "".join(text.split()).lower()) for where, text in evidence.texts]
+    return [(where, needle) for where, text in folded for needle in needles
+            if "".join(needle.split()).lower() in text]
+
+
+@pytest.mark.slow
+def test_no_echo_of_a_secret_survives(service: RunningService,
+                                      smtp_server: Callable[..., SmtpServer],
+                                      token_endpoint: Callable[..., TokenEndpoint],
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A relay that echoes the AUTH argument (in its 535, and once it accepted, in every
+    later reply) and an identity provider that echoes the client secret: nothing of what
+    they repeat reaches a response, Status, the audit, a log line or the database."""
+    caplog.set_level(logging.DEBUG)
+    evidence = Evidence()
+    user = "svc@corp.local"
+    refusing = smtp_server("starttls", Behaviour(users={user: "other"}, echo_auth=True))
+    accepting = smtp_server("starttls", Behaviour(users={user: PASSWORD}, echo_auth=True))
+    oauth_refusing = smtp_server("starttls", Behaviour(xoauth2_tokens=frozenset({"other"}),
+                                                       echo_auth=True))
+    oauth_accepting = smtp_server("starttls", Behaviour(xoauth2_tokens=frozenset({TOKEN}),
+                                                        echo_auth=True))
+    idp = token_endpoint(Issuer(client_id="client-1", client_secret=CLIENT_SECRET,
+                                tokens=[TOKEN]))
+    echoing_idp = token_endpoint(Issuer(client_id="client-1", client_secret="expected",
+                                        tokens=[TOKEN], echo=True))
+    basic = {"Host": "mail.test", "Port": refusing.port, "UseSSL": True,
+             "RelayAuthenticationType": 2, "RelayUsername": user,
+             "RelayPassword": PASSWORD, "SenderAccount": user, "SenderName": "KF"}
+    oauth = {"Host": "mail.test", "Port": oauth_refusing.port, "UseSSL": True,
+             "RelayAuthenticationType": 3, "SenderAccount": user, "SenderName": "KF",
+             "ClientId": {"SecretValue": "client-1"},
+             "ClientSecret": {"SecretValue": CLIENT_SECRET}, "TokenEndpoint": idp.url}
+    recipient = {"TestRecipient": "pki@corp.local"}
+    r = evidence.response
+    with service.client() as v1, service.client(version=2) as v2:
+        # Basic, refused with an echo: stored profile and a body; PLAIN and LOGIN.
+        assert r(v1.put("/KeyfactorAPI/SMTP", json=basic)).status_code == 200
+        refused = r(v1.post("/KeyfactorAPI/SMTP/Test", json={**basic, **recipient}))
+        assert refused.status_code == 400 and "5.7.8" in refused.text
+        r(v2.post("/KeyfactorAPI/SMTP/Test", json={
+            **basic, **recipient, "RelayUsername": {"SecretValue": user},
+            "RelayPassword": {"SecretValue": PASSWORD}}))
+        report = r(v1.post("/KeyfactorAPI/SMTP/Diagnose", json={"Mode": "verify"})).json()
+        auth = next(s for s in report["Steps"] if s["Name"] == "auth")
+        assert auth["ReplyCode"] == 535 and auth["Details"]["enhanced_status"] == "5.7.8"
+        assert "***" in auth["ReplyText"] and "***" in " ".join(report["Transcript"])
+        r(v1.post("/KeyfactorAPI/SMTP/Diagnose", json={"Mode": "verify", "Mechanism": "LOGIN"}))
+        with v1.stream("POST", "/KeyfactorAPI/SMTP/Diagnose", json={"Mode": "verify"},
+                       headers={"accept": "application/x-ndjson"}) as stream:
+            evidence.add("ndjson", "".join(stream.iter_lines()))
+        r(v1.get("/KeyfactorAPI/SMTP/Status"))
+        # Basic, accepted with an echo in 235 and every later reply.
+        assert r(v1.put("/KeyfactorAPI/SMTP", json={**basic, "Port": accepting.port})
+                 ).status_code == 200
+        sent = r(v1.post("/KeyfactorAPI/SMTP/Diagnose", json={}))
+        assert sent.json()["Success"] is True, sent.text
+        r(v1.post("/KeyfactorAPI/SMTP/Diagnose", json={"Mechanism": "LOGIN"}))
+        r(v1.get("/KeyfactorAPI/SMTP/Status"))
+        # OAuth: the relay echoes the XOAUTH2 blob (bearer token) refusing, then accepting.
+        assert r(v2.put("/KeyfactorAPI/SMTP", json=oauth)).status_code == 200
+        r(v2.post("/KeyfactorAPI/SMTP/Test", json={**oauth, **recipient}))
+        r(v2.post("/KeyfactorAPI/SMTP/Diagnose", json={"Mode": "verify"}))
+        r(v2.get("/KeyfactorAPI/SMTP/Status"))
+        assert r(v2.put("/KeyfactorAPI/SMTP", json={
+            **oauth, "Port": oauth_accepting.port})).status_code == 200
+        accepted = r(v2.post("/KeyfactorAPI/SMTP/Diagnose", json={}))
+        assert accepted.json()["Success"] is True, accepted.text
+        r(v2.get("/KeyfactorAPI/SMTP/Status"))
+        # The identity provider echoes the client secret it refuses, in many forms.
+        echoed = r(v2.post("/KeyfactorAPI/SMTP/Test", json={
+            **oauth, **recipient, "TokenEndpoint": echoing_idp.url}))
+        assert echoed.status_code == 400 and "invalid_client" in echoed.text
+        r(v2.post("/KeyfactorAPI/SMTP/Diagnose", json={
+            **oauth, **recipient, "TokenEndpoint": echoing_idp.url}))
+        r(v2.get("/KeyfactorAPI/SMTP/Audit", params={"returnLimit": 1000}))
+    local = {"SMTP_PROFILE_DATA_DIR": str(service.settings.data_dir)}
+    cli(evidence, "audit", "--json", "--limit", "1000", env=local)
+
+    # The relays and the provider really echoed: the search has something to miss.
+    assert oauth_refusing.behaviour.xoauth2_attempts and oauth_accepting.received
+    assert len(accepting.received) == 2 and echoing_idp.calls
+    # Every log record but the test relays' own (aiosmtpd's "mail.log" logs what they send).
+    evidence.add("log", "\n".join(f"{rec.getMessage()} {rec.exc_text or ''}"
+                                  for rec in caplog.records if rec.name != "mail.log"))
+    evidence.add("database", raw_contents(service.settings).decode("utf-8", "replace"))
+    needles = (every_form(PASSWORD, user) + every_form(CLIENT_SECRET, "client-1")
+               + every_form(TOKEN, user))
+    assert echoes(evidence, needles) == []
+
+
+def test_the_echo_search_finds_every_form() -> None:
+    evidence = Evidence()
+    planted = [PASSWORD.upper(), " ".join(PASSWORD), quote_plus(PASSWORD),
+               base64.urlsafe_b64encode(b"\0u\0" + PASSWORD.encode()).decode()]
+    for index, text in enumerate(planted):
+        evidence.add(f"plant {index}", f"... {text} ...")
+    found = {where for where, _ in echoes(evidence, every_form(PASSWORD, "u"))}
+    assert found == {f"plant {index}" for index in range(len(planted))}

@@ -27,9 +27,10 @@ from smtp_profile.domain.profile import (
     build_profile,
     build_replacement,
     check_recipient,
+    check_secret_trust,
 )
 from smtp_profile.domain.recipients import RecipientPolicy
-from smtp_profile.domain.relay_options import Mechanism, RelayOptions
+from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustBinding
 from smtp_profile.domain.status import LastTest, summarize
 from smtp_profile.domain.steps import StepResult, TestMode, TestReport
 from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
@@ -120,9 +121,11 @@ class ProfileService:
                 profile_version=new.version,
             ))
 
+        # A secret in the draft is bound to the relay options' checks in force now.
+        trust = TrustBinding.of(await self._relay.options())
         try:
             stored = await self._profiles.replace(
-                lambda current: build_replacement(draft, current.profile),
+                lambda current: build_replacement(draft, current.profile, trust),
                 actor=actor.name, expected_version=expected_version, on_write=record,
             )
         except DomainError as error:
@@ -143,7 +146,9 @@ class ProfileService:
 
         `draft=None` tests the stored profile (sending to its own SenderAccount when no
         recipient is given). A stored password is only used when the destination in
-        `draft` is the one it was saved for, so a test cannot carry it to another server.
+        `draft` is the one it was saved for, so a test cannot carry it to another server,
+        and only while the relay options verify the relay as they did when it was
+        entered (SECRET_REENTRY_REQUIRED, before any connection, otherwise).
         The relay is looked up here and its addresses judged by the outbound policy; the
         conversation then connects to exactly those. A refused test is recorded under
         `action` (Test or Diagnose). `known`: the stored state, if the caller just read
@@ -153,6 +158,8 @@ class ProfileService:
             await self._count_test(actor)
             stored = await self._profiles.load_version(
                 None if known is None else known.profile_version)
+            options = await self._relay.options(known)
+            trust = TrustBinding.of(options)
             if draft is None:
                 profile = stored.profile
                 if not profile.host or not profile.sender_account:
@@ -161,7 +168,8 @@ class ProfileService:
                         "profile first, or send the settings to test"])
                 recipient = recipient or profile.sender_account
             else:
-                profile = build_profile(draft, stored.profile)
+                profile = build_profile(draft, stored.profile, trust)
+            check_secret_trust(profile, trust)
             to = check_recipient(recipient)
             self._refuse_if(self._limits.recipients.refusal(to))
             resolution, token_resolution = await self._vet_destinations(profile)
@@ -169,7 +177,6 @@ class ProfileService:
             await self._audit.record(action=action, user=actor.name, client=actor.client,
                                      outcome=Outcome.of_error(error))
             raise
-        options = await self._relay.options(known)
         if mechanism is not None:
             options = replace(options, mechanism=mechanism)
         return PreparedTest(profile, to, mode, options,

@@ -104,6 +104,11 @@ def profile_lines(profile: dict[str, Any], status: dict[str, Any]) -> list[str]:
                   "insecure": typer.style("INSECURE: certificates not verified",
                                           fg=typer.colors.RED, bold=True)}.get(trust, trust)
     lines.append(f"TLS trust:       {trust_text}")
+    changed = status.get("SecretTrustChanged") or []
+    if changed:
+        lines.append(typer.style(
+            f"Stored secret:   not sent until entered again ({', '.join(changed)} changed "
+            "since it was saved)", fg=typer.colors.YELLOW, bold=True))
     last = status.get("LastTest")
     if last:
         outcome = "ok" if last["Success"] else f"FAILED at {last['FailedStep']}"

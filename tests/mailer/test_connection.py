@@ -16,6 +16,7 @@ import pytest
 
 from smtp_profile.domain.profile import Profile, ProfileDraft, build_profile
 from smtp_profile.domain.steps import StepName, StepStatus
+from smtp_profile.domain.steps import TestReport as Report
 from smtp_profile.mailer import conversation
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from tests.support.resolver import StaticResolver
@@ -47,8 +48,13 @@ def descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+async def run(mailer: Mailer, target: Profile) -> Report:
+    """A test as the service runs one: looked up once, then the conversation."""
+    return await mailer.run(target, RECIPIENT, resolution=await mailer.resolve(target))
+
+
 async def cancelled_after(mailer: Mailer, target: Profile, seconds: float) -> None:
-    task = asyncio.create_task(mailer.run(target, RECIPIENT))
+    task = asyncio.create_task(run(mailer, target))
     await asyncio.sleep(seconds)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -97,7 +103,7 @@ def test_cancelled_tests_release_their_connection(
             await asyncio.sleep(0)  # let aborted transports run connection_lost
             await asyncio.sleep(0)
             assert loop_transports(loop) == []
-        report = await mailer.run(profile(good.port), RECIPIENT)
+        report = await run(mailer, profile(good.port))
         assert report.success, report
         await asyncio.sleep(0)
         await asyncio.sleep(0)
@@ -126,11 +132,11 @@ def test_a_tls_failure_releases_the_descriptor_at_once(
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
         for _ in range(3):
-            failed = await mailer.run(profile(untrusted.port, use_ssl=True), RECIPIENT)
+            failed = await run(mailer, profile(untrusted.port, use_ssl=True))
             assert failed.failed_step is not None
             assert failed.failed_step.name is StepName.CERTIFICATE
             assert loop_transports(loop) == []
-            report = await mailer.run(profile(good.port), RECIPIENT)
+            report = await run(mailer, profile(good.port))
             assert report.success, report.failure_summary()
 
     try:
@@ -148,7 +154,7 @@ def test_an_internal_fault_is_reported_as_the_services_own(
         raise RuntimeError("a bug in this service")
 
     monkeypatch.setattr(conversation._Conversation, "_ehlo", broken)
-    report = asyncio.run(mailer.run(profile(relay.port), RECIPIENT))
+    report = asyncio.run(run(mailer, profile(relay.port)))
     assert report.internal_error
     failed = report.failed_step
     assert failed is not None and failed.status is StepStatus.FAILED
@@ -156,5 +162,5 @@ def test_an_internal_fault_is_reported_as_the_services_own(
     assert "internal error of this service" in (failed.message or "")
     assert "a bug in this service" not in report.failure_summary()
     monkeypatch.undo()
-    good = asyncio.run(mailer.run(profile(relay.port), RECIPIENT))
+    good = asyncio.run(run(mailer, profile(relay.port)))
     assert good.success and not good.internal_error

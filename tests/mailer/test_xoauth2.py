@@ -93,7 +93,8 @@ def test_starttls_token_then_xoauth2(mailer: Mailer, token_endpoint: Callable[..
                                   "expires_in": 3600.0}
     auth = report.step(StepName.AUTH)
     assert auth is not None and auth.reply_code == 235
-    assert auth.details == {"mechanism": "XOAUTH2", "user": "svc@corp.local"}
+    assert auth.details == {"mechanism": "XOAUTH2", "user": "svc@corp.local",
+                            "enhanced_status": "2.7.0"}
     assert "C: AUTH XOAUTH2 ***" in report.transcript
     assert relay.behaviour.xoauth2_attempts == [("svc@corp.local", TOKEN)]
     [received] = relay.received

@@ -8,13 +8,14 @@ an RFC 6749 error with `error` and `error_description`. Every request is recorde
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 
 @dataclass
@@ -45,6 +46,9 @@ class Issuer:
     token_type: str = "Bearer"
     # Answer every request with this status and raw body instead (misbehaving providers).
     raw_answer: tuple[int, bytes, dict[str, str]] | None = None
+    # A provider that echoes a wrong client secret in its error (upper-case, base64,
+    # URL-encoded, split by spaces).
+    echo: bool = False
     issued: int = 0
 
     def next_token(self) -> str:
@@ -111,6 +115,10 @@ class TokenEndpoint:
             return _error(400, "invalid_request", "use one client authentication method")
         if (call.field("client_id") != issuer.client_id
                 or call.field("client_secret") != issuer.client_secret):
+            sent = call.field("client_secret") or ""
+            if issuer.echo:
+                return _error(401, f"invalid_client {sent.upper()}",
+                              " ".join(echo_forms(sent)))
             return _error(401, "invalid_client",
                           "AADSTS7000215: Invalid client secret provided.")
         if call.field("scope") != issuer.scope:
@@ -136,3 +144,13 @@ class TokenEndpoint:
 def _error(status: int, error: str, description: str) -> tuple[int, bytes, dict[str, str]]:
     body = json.dumps({"error": error, "error_description": description}).encode()
     return status, body, {"Content-Type": "application/json"}
+
+
+def echo_forms(secret: str) -> list[str]:
+    """How an echoing identity provider repeats a secret."""
+    encoded = base64.b64encode(secret.encode()).decode()
+    half = len(secret) // 2
+    return [f"secret {secret!r} is wrong;", f"upper {secret.upper()};",
+            f"base64 {encoded};", f"url {quote(secret, safe='')};",
+            f"split {secret[:half]} {secret[half:]};",
+            f"spaced {' '.join(secret)}"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import quote
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -69,16 +70,72 @@ class Behaviour:
     xoauth2_tokens: frozenset[str] | None = None
     # (user, token) of every AUTH XOAUTH2 received, accepted or not.
     xoauth2_attempts: list[tuple[str, str]] = field(default_factory=list)
+    # A relay that echoes the AUTH argument (base64, decoded, upper-case, URL-encoded,
+    # split by a space) in its reply to AUTH, and, once accepted, in every later reply.
+    echo_auth: bool = False
+    # The login of every AUTH PLAIN or LOGIN received, accepted or not.
+    auth_logins: list[str] = field(default_factory=list)
 
 
 XOAUTH2_ERROR = {"status": "401", "schemes": "bearer",
                  "scope": "https://outlook.office.com/SMTP.Send"}
 
 
+def echo_lines(blob: str, decoded: bytes) -> list[str]:
+    """What an echoing relay repeats of an AUTH argument, in the forms it may take."""
+    text = decoded.replace(b"\0", b" ").replace(b"\x01", b" ").decode("utf-8", "replace")
+    half = len(blob) // 2
+    return [f"you sent {blob}", f"in two: {blob[:half]} {blob[half:]}",
+            f"decoded: {text}", f"shouted: {text.upper()}", f"quoted: {quote(text)}"]
+
+
 class RecordingHandler:
     def __init__(self, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
         self.received: list[Received] = []
+        self.echo = ""
+
+    def _echoed(self, reply: str) -> str:
+        """`reply`, carrying the echo of an accepted AUTH when the relay echoes."""
+        return f"{reply} ({self.echo})" if self.echo else reply
+
+    async def handle_AUTH(self, server: SMTP, session: Session, envelope: Envelope,
+                          args: list[str]) -> Any:
+        """An echoing relay answers AUTH itself, repeating what it was sent."""
+        if not self.behaviour.echo_auth:
+            return MISSING
+        mechanism = args[0].upper()
+        blob = args[1] if len(args) > 1 else ""
+        decoded = base64.b64decode(blob) if blob else b""
+        accepted = False
+        if mechanism == "LOGIN":
+            password = await server.challenge_auth("Password:")
+            if password is MISSING:
+                return None
+            assert isinstance(password, bytes)
+            blob, decoded = base64.b64encode(password).decode(), decoded + b"\0" + password
+            login = decoded.split(b"\0")[0].decode()
+            accepted = self.behaviour.users.get(login) == password.decode()
+        elif mechanism == "PLAIN":
+            parts = decoded.split(b"\0")
+            login = parts[1].decode() if len(parts) == 3 else ""
+            accepted = len(parts) == 3 and self.behaviour.users.get(login) == parts[2].decode()
+        elif mechanism == "XOAUTH2":
+            fields = dict(part.split(b"=", 1) for part in decoded.split(b"\x01") if b"=" in part)
+            login = fields.get(b"user", b"").decode()
+            token = fields.get(b"auth", b"").decode().removeprefix("Bearer ")
+            self.behaviour.xoauth2_attempts.append((login, token))
+            accepted = token in (self.behaviour.xoauth2_tokens or ())
+        else:
+            return "504 5.5.4 Unrecognized authentication type"
+        lines = echo_lines(blob, decoded)
+        if accepted:
+            session.authenticated = True
+            session.auth_data = login  # type: ignore[assignment]
+            self.echo = " ".join(lines)
+            return "235 2.7.0 Authentication successful, " + self.echo
+        return "\r\n".join([*(f"535-5.7.8 {line}" for line in lines),
+                             "535 5.7.8 Authentication credentials invalid"])
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
@@ -86,14 +143,14 @@ class RecordingHandler:
             return self.behaviour.reject_mail_from
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        return "250 OK"
+        return self._echoed("250 OK")
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
         if self.behaviour.reject_rcpt:
             return self.behaviour.reject_rcpt
         envelope.rcpt_tos.append(address)
-        return "250 OK"
+        return self._echoed("250 OK")
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.behaviour.data_commands += 1
@@ -109,7 +166,7 @@ class RecordingHandler:
             or (server.transport is not None
                 and server.transport.get_extra_info("ssl_object") is not None),
         ))
-        return "250 2.0.0 Ok: queued as TESTQ123"
+        return self._echoed("250 2.0.0 Ok: queued as TESTQ123")
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
         """RFC 7628-style XOAUTH2: a refused token gets a JSON error challenge, then 535."""
@@ -172,6 +229,7 @@ class SmtpServer:
                       mechanism: str, auth_data: Any) -> AuthResult:
         if isinstance(auth_data, LoginPassword):
             login = auth_data.login.decode()
+            self.behaviour.auth_logins.append(login)
             if self.behaviour.users.get(login) == auth_data.password.decode():
                 return AuthResult(success=True, auth_data=login)
         return AuthResult(success=False, handled=False)

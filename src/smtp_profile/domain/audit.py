@@ -164,7 +164,14 @@ def profile_changes(old: Profile, new: Profile) -> tuple[FieldChange, ...]:
     for attribute, name in _SECRET_FIELDS:
         if getattr(old, attribute) != getattr(new, attribute):
             changes.append(FieldChange.secret_changed(name))
+    if new.secret_trust is not None and old.secret_trust != new.secret_trust:
+        # A secret entered again (even the same one) is bound to the trust now in force.
+        changes.append(FieldChange("SecretTrust", _trust(old), new.secret_trust.mode.value))
     return tuple(changes)
+
+
+def _trust(profile: Profile) -> str | None:
+    return None if profile.secret_trust is None else profile.secret_trust.mode.value
 
 
 def _plain(value: object) -> PlainValue:

@@ -34,7 +34,7 @@ class ErrorKind(Enum):
     SECRET_REENTRY_REQUIRED = (
         "0xA0110007",
         400,
-        "The stored secret is bound to the old destination; send it again.",
+        "The stored secret is bound to the old destination or trust options; send it again.",
     )
     TEST_FAILED = ("0xA0110008", 400, "The test e-mail could not be sent; the message says where.")
     UNAUTHENTICATED = ("0xA0110010", 401, "No or wrong credentials.")

@@ -25,6 +25,7 @@ from smtp_profile.domain.oauth import (
     endpoint_destination,
 )
 from smtp_profile.domain.oauth import RequestHeader as RequestHeader  # re-exported
+from smtp_profile.domain.relay_options import DEFAULT_TRUST, TrustBinding
 from smtp_profile.domain.secrets import Secret
 
 PROFILE_ID = 1
@@ -78,6 +79,8 @@ class Profile:
     scope: str | None = None
     audience: str | None = None
     request_headers: tuple[RequestHeader, ...] | None = None
+    secret_trust: TrustBinding | None = None
+    """The relay options' certificate checks when the stored secret was entered."""
     id: int = PROFILE_ID
 
     def tls_mode(self, implicit_ports: frozenset[int] = IMPLICIT_TLS_PORTS) -> TlsMode:
@@ -167,13 +170,15 @@ def password_destination(profile: Profile) -> tuple[object, ...]:
 
 
 
-def build_profile(draft: ProfileDraft, stored: Profile) -> Profile:
+def build_profile(draft: ProfileDraft, stored: Profile,
+                  trust: TrustBinding = DEFAULT_TRUST) -> Profile:
     """Validate `draft` and resolve its secrets against `stored`.
 
     Raises ValidationFailed naming every bad field, or a DomainError when a secret
     must be re-entered. Used for PUT (the result is stored) and for Test (the result is
     only sent to). Each authentication type keeps only the settings it uses: switching
-    away from a type erases its secrets.
+    away from a type erases its secrets. A secret in `draft` is bound to `trust` (the
+    relay options' checks now); a reused one keeps the binding it was stored with.
     """
     problems: list[str] = []
     if draft.profile_id is not None and draft.profile_id != PROFILE_ID:
@@ -218,17 +223,24 @@ def build_profile(draft: ProfileDraft, stored: Profile) -> Profile:
         password = draft.password
         if password is None:
             password = _reusable_password(candidate, stored)
-        candidate = replace(candidate, password=password)
+            bound = stored.secret_trust
+        else:
+            bound = trust
+        candidate = replace(candidate, password=password, secret_trust=bound)
     if auth_type is AuthType.OAUTH:
         client_secret = draft.client_secret
         if client_secret is None:
             client_secret = _reusable_client_secret(candidate, stored,
                                                     version_1=not draft.carries_oauth)
-        candidate = replace(candidate, client_secret=client_secret)
+            bound = stored.secret_trust
+        else:
+            bound = trust
+        candidate = replace(candidate, client_secret=client_secret, secret_trust=bound)
     return candidate
 
 
-def build_replacement(draft: ProfileDraft, stored: Profile) -> Profile:
+def build_replacement(draft: ProfileDraft, stored: Profile,
+                      trust: TrustBinding = DEFAULT_TRUST) -> Profile:
     """`build_profile` for a PUT, which must also not lose settings the client cannot see.
 
     Version 1 shows neither the OAuth settings nor the client secret, so a version-1 PUT
@@ -243,7 +255,34 @@ def build_replacement(draft: ProfileDraft, stored: Profile) -> Profile:
             f"RelayAuthenticationType 3 to keep them, or change the type with "
             f"x-keyfactor-api-version: 2 (got {draft.auth_type or 0})"
         ])
-    return build_profile(draft, stored)
+    return build_profile(draft, stored, trust)
+
+
+def secret_trust_changes(profile: Profile, current: TrustBinding) -> list[str]:
+    """The trust options changed since the stored secret in use was entered (none: [])."""
+    if not ((profile.auth_type is AuthType.BASIC and profile.password is not None)
+            or (profile.auth_type is AuthType.OAUTH and profile.client_secret is not None)):
+        return []
+    return (profile.secret_trust or DEFAULT_TRUST).changed_settings(current)
+
+
+def check_secret_trust(profile: Profile, current: TrustBinding) -> None:
+    """Refuse to send a stored secret whose relay checks have changed since it was entered.
+
+    Raises SECRET_REENTRY_REQUIRED naming the changed options; sending the secret again
+    (with the Test, or stored with a PUT) binds it to the checks in force now.
+    """
+    changed = secret_trust_changes(profile, current)
+    name, what = (("RelayPassword", "password") if profile.auth_type is AuthType.BASIC
+                  else ("ClientSecret", "client secret"))
+    if changed:
+        raise DomainError(
+            ErrorKind.SECRET_REENTRY_REQUIRED,
+            f"{name} must be re-entered because the relay options' {_join(changed)} changed "
+            f"since the {what} was saved (PUT /SMTP/Options): a stored {what} is only ever "
+            "sent to a relay verified as it was when the secret was entered. Send it again "
+            "with the Test, or store it again with a PUT.",
+        )
 
 
 def check_recipient(recipient: str | None) -> str:

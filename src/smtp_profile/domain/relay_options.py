@@ -7,6 +7,7 @@ that every report and status shows.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -50,6 +51,59 @@ class RelayOptions:
         if self.ca_pem:
             return TrustMode.BUNDLE
         return TrustMode.SYSTEM
+
+
+@dataclass(frozen=True)
+class TrustBinding:
+    """The certificate checks a stored secret was entered under, kept beside it.
+
+    A stored password or client secret is sent only while the relay options still verify
+    the relay as they did when the secret was entered: otherwise someone allowed to change
+    the options, but who does not know the secret, could switch verification off (or pin
+    their own certificate) and have a Test hand the secret to an impostor. The CA bundle
+    is kept as its SHA-256, which is enough to tell a change.
+    """
+
+    insecure: bool = False
+    pinned_sha256: str | None = None
+    ca_sha256: str | None = None
+
+    @classmethod
+    def of(cls, options: RelayOptions) -> TrustBinding:
+        ca = hashlib.sha256(options.ca_pem.encode("utf-8")).hexdigest() if options.ca_pem \
+            else None
+        return cls(insecure=options.insecure, pinned_sha256=options.pinned_sha256,
+                   ca_sha256=ca)
+
+    @property
+    def mode(self) -> TrustMode:
+        return RelayOptions(ca_pem=self.ca_sha256, pinned_sha256=self.pinned_sha256,
+                            insecure=self.insecure).trust_mode
+
+    def changed_settings(self, current: TrustBinding) -> list[str]:
+        """The option names (as PUT /SMTP/Options spells them) that differ from `current`."""
+        return [name for name, before, after in (
+            ("Insecure", self.insecure, current.insecure),
+            ("PinnedSha256", self.pinned_sha256, current.pinned_sha256),
+            ("CaBundle", self.ca_sha256, current.ca_sha256),
+        ) if before != after]
+
+    def to_json(self) -> dict[str, object]:
+        return {"Insecure": self.insecure, "PinnedSha256": self.pinned_sha256,
+                "CaBundle": self.ca_sha256}
+
+    @classmethod
+    def from_json(cls, value: object) -> TrustBinding | None:
+        """The stored form back; None (no binding) for anything else."""
+        if not isinstance(value, dict):
+            return None
+        pin, ca = value.get("PinnedSha256"), value.get("CaBundle")
+        return cls(insecure=value.get("Insecure") is True,
+                   pinned_sha256=pin if isinstance(pin, str) else None,
+                   ca_sha256=ca if isinstance(ca, str) else None)
+
+
+DEFAULT_TRUST = TrustBinding()
 
 
 def parse_mechanism(text: str | None, field: str = "Mechanism") -> Mechanism:

@@ -33,6 +33,7 @@ from aiosmtplib.errors import (
 from smtp_profile.domain.addresses import ascii_host
 from smtp_profile.domain.oauth import endpoint_destination
 from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS, AuthType, Profile, TlsMode
+from smtp_profile.domain.redaction import profile_redactor
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustMode
 from smtp_profile.domain.steps import (
     STEP_LABELS,
@@ -133,7 +134,8 @@ class Mailer:
             token=profile.auth_type is AuthType.OAUTH,
             mode=mode,
         )
-        recorder = Recorder(test_id or new_test_id(), mode, plan, on_step)
+        recorder = Recorder(test_id or new_test_id(), mode, plan, on_step,
+                            redactor=profile_redactor(profile))
         conversation = _Conversation(self, profile, recipient, recorder,
                                      options or RelayOptions(), resolution, token_resolution)
         try:

@@ -1,15 +1,22 @@
-"""Records steps as a conversation runs: timing, outcome, and a redacted transcript."""
+"""Records steps as a conversation runs: timing, outcome, and a redacted transcript.
+
+Everything recorded (replies, transcript lines, messages, hints, details) passes through
+the test's `Redactor`, which knows the secrets in play, so a relay or an identity
+provider that echoes a credential cannot get it into a report, a status or the audit.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from aiosmtplib.errors import SMTPResponseException, SMTPServerDisconnected, SMTPTimeoutError
 
-from smtp_profile.domain.secrets import REDACTED
+from smtp_profile.domain.redaction import Redactor, enhanced_status
+from smtp_profile.domain.secrets import REDACTED, Secret
 from smtp_profile.domain.steps import (
     STEP_LABELS,
     StepName,
@@ -30,7 +37,8 @@ class StopConversation(Exception):
 
 class Recorder:
     def __init__(self, test_id: str, mode: TestMode, plan: list[StepName],
-                 on_step: Callable[[StepResult], None] | None = None) -> None:
+                 on_step: Callable[[StepResult], None] | None = None,
+                 redactor: Redactor | None = None) -> None:
         self.test_id = test_id
         self.mode = mode
         self._results = {name: StepResult(name) for name in plan}
@@ -38,6 +46,11 @@ class Recorder:
         self.current: StepName | None = None
         self.transcript: list[str] = []
         self.internal_error = False
+        self.redactor = redactor or Redactor()
+
+    def add_secret(self, secret: Secret) -> None:
+        """A secret obtained during the test (an access token): redacted from now on."""
+        self.redactor = self.redactor.with_secret(secret)
 
     @asynccontextmanager
     async def step(self, name: StepName) -> AsyncIterator[StepResult]:
@@ -78,10 +91,12 @@ class Recorder:
         return self.internal(name, exc)
 
     def internal(self, name: StepName, exc: BaseException) -> StepFailure:
-        """A fault of this service, not of the relay: logged, flagged, and said plainly."""
+        """A fault of this service, not of the relay: logged (redacted), flagged, and said
+        plainly."""
         self.internal_error = True
-        log.error("internal error during the %s step of test %s", STEP_LABELS[name],
-                  self.test_id, exc_info=exc)
+        log.error("internal error during the %s step of test %s: %s", STEP_LABELS[name],
+                  self.test_id,
+                  self.redactor.text("".join(traceback.format_exception(exc)).rstrip()))
         return StepFailure(
             f"internal error of this service during {STEP_LABELS[name]} "
             f"({type(exc).__name__}); this says nothing about the relay",
@@ -113,7 +128,20 @@ class Recorder:
         self._announce(result)
         return result
 
+    def _scrub(self, result: StepResult) -> None:
+        """Redact a step's texts; an AUTH reply keeps its code and enhanced status code."""
+        redact = self.redactor
+        result.reply_text = redact.optional(result.reply_text)
+        result.message = redact.optional(result.message)
+        result.hint = redact.optional(result.hint)
+        result.details = redact.details(result.details)
+        if result.name is StepName.AUTH and result.reply_code is not None:
+            status = enhanced_status(result.reply_text)
+            if status is not None:
+                result.details["enhanced_status"] = status
+
     def _announce(self, result: StepResult) -> None:
+        self._scrub(result)
         if self._on_step is not None:
             try:
                 self._on_step(result)
@@ -129,7 +157,7 @@ class Recorder:
         return self._results[name]
 
     def client(self, line: str) -> None:
-        self.transcript.append(f"C: {line}")
+        self.transcript.append(self.redactor.text(f"C: {line}"))
 
     def client_secret(self, command: str) -> None:
         """A command whose argument is a credential: only its verb is kept."""
@@ -140,17 +168,22 @@ class Recorder:
         if code < 0:
             self.transcript.append("S: (a reply that is not SMTP; not shown)")
             return
+        text = self.redactor.text(text)
         lines = text.split("\n") if text else [""]
         for index, line in enumerate(lines):
             separator = " " if index == len(lines) - 1 else "-"
             self.transcript.append(f"S: {code}{separator}{line}".rstrip())
 
     def note(self, text: str) -> None:
-        self.transcript.append(f"-- {text}")
+        self.transcript.append(self.redactor.text(f"-- {text}"))
 
     def report(self) -> TestReport:
+        """The report, redacted once more with every secret learned during the test."""
+        for result in self._results.values():
+            self._scrub(result)
         return TestReport(self.test_id, self.mode, list(self._results.values()),
-                          list(self.transcript), internal_error=self.internal_error)
+                          [self.redactor.text(line) for line in self.transcript],
+                          internal_error=self.internal_error)
 
     @staticmethod
     def _finish(result: StepResult, started: float) -> None:

@@ -102,6 +102,7 @@ class XOAuth2Login:
                 token = await self.tokens.get(request, self.endpoint)
             except TokenFailure as exc:
                 raise _step_failure(exc) from None
+            self.rec.add_secret(token.value)
             self._describe(step.details, token)
         return token
 
@@ -115,6 +116,7 @@ class XOAuth2Login:
                 "the relay refused the cached access token and no new one could be "
                 "obtained (see the token step)"
             ) from None
+        self.rec.add_secret(token.value)
         details = self.rec.result(StepName.TOKEN).details
         self._describe(details, token)
         details["renewed"] = True

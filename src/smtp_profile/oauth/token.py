@@ -7,8 +7,8 @@ The certificate is verified with the same trust as the relay (system store plus
 SMTP_PROFILE_CA_BUNDLE) and redirects are not followed: the client secret goes to
 TokenEndpoint and nowhere else. Whatever goes wrong becomes a `TokenFailure` whose text
 comes from the identity provider's `error` and `error_description` (short, with the secret
-cut out, should a provider echo it); any other answer's body is never shown, so the token
-request cannot be used to read another service.
+cut out in every form, should a provider echo it: see domain/redaction.py); any other
+answer's body is never shown, so the token request cannot be used to read another service.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -29,7 +28,8 @@ from smtp_profile import __version__
 from smtp_profile.domain.addresses import has_control_chars
 from smtp_profile.domain.oauth import RequestHeader, endpoint_destination
 from smtp_profile.domain.profile import Profile
-from smtp_profile.domain.secrets import REDACTED, Secret
+from smtp_profile.domain.redaction import Redactor
+from smtp_profile.domain.secrets import Secret
 from smtp_profile.mailer.resolver import Resolution, ResolvedAddress
 from smtp_profile.oauth.cache import TokenCache
 from smtp_profile.oauth.pinned import PinnedTransport, same_host
@@ -333,10 +333,7 @@ def _seconds(value: object) -> float | None:
 def _quoted(text: str, request: TokenRequest, limit: int = MAX_QUOTED_TEXT) -> str:
     """Text from the identity provider, made safe to show: one line, at most `limit`
     characters, no secret."""
-    secret = request.client_secret.reveal()
-    for form in {secret, quote_plus(secret), quote(secret, safe="")}:
-        if form:
-            text = text.replace(form, REDACTED)
+    text = Redactor.of([request.client_secret]).text(text)
     text = "".join(ch if not has_control_chars(ch) else " " for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."

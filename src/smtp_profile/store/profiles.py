@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from smtp_profile.crypto import SecretBox
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.profile import PROFILE_ID, AuthType, Profile, RequestHeader
+from smtp_profile.domain.relay_options import TrustBinding
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.store.tables import smtp_profile
 
@@ -177,6 +178,7 @@ class ProfileRepository:
             request_headers=None if headers is None else tuple(
                 RequestHeader(name=h["Name"], value=h["Value"]) for h in headers
             ),
+            secret_trust=TrustBinding.from_json(row["secret_trust"]),
         )
 
     def _row(self, profile: Profile) -> dict[str, Any]:
@@ -198,4 +200,6 @@ class ProfileRepository:
             "request_headers": None if headers is None else [
                 {"Name": h.name, "Value": h.value} for h in headers
             ],
+            "secret_trust": None if profile.secret_trust is None
+            else profile.secret_trust.to_json(),
         }

@@ -44,6 +44,8 @@ smtp_profile = Table(
     Column("scope", String(1024)),
     Column("audience", String(1024)),
     Column("request_headers", JSON),
+    # The relay options' certificate checks when the stored secret was entered (0007).
+    Column("secret_trust", JSON),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True)),
     Column("updated_by", String(128)),

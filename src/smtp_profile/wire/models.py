@@ -280,4 +280,9 @@ class StatusOut(_Out):
     password_stored: bool = Field(alias="PasswordStored")
     client_secret_stored: bool = Field(alias="ClientSecretStored")
     trust: str = Field(alias="Trust")
+    secret_trust_changed: list[str] = Field(
+        alias="SecretTrustChanged",
+        description="The trust options (Insecure, PinnedSha256, CaBundle) changed since the "
+        "stored password or client secret was entered: until it is entered again, a test "
+        "refuses to send it (0xA0110007). Empty when nothing changed or nothing is stored.")
     last_test: LastTestOut | None = Field(alias="LastTest")

@@ -7,8 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from smtp_profile.domain.errors import ValidationFailed
-from smtp_profile.domain.profile import Profile, ProfileDraft
-from smtp_profile.domain.relay_options import Mechanism, RelayOptions, parse_mechanism
+from smtp_profile.domain.profile import Profile, ProfileDraft, secret_trust_changes
+from smtp_profile.domain.relay_options import (
+    Mechanism,
+    RelayOptions,
+    TrustBinding,
+    parse_mechanism,
+)
 from smtp_profile.domain.status import LastTest
 from smtp_profile.domain.steps import StepResult, TestMode, TestReport
 from smtp_profile.wire import v1, v2
@@ -99,6 +104,7 @@ def encode_status(profile: Profile, version: int, updated_at: datetime | None,
         PasswordStored=profile.password is not None,
         ClientSecretStored=profile.client_secret is not None,
         Trust=options.trust_mode.value,
+        SecretTrustChanged=secret_trust_changes(profile, TrustBinding.of(options)),
         LastTest=None if last is None else LastTestOut(
             TestId=last.test_id, TestedAt=last.tested_at.isoformat(),
             TestedBy=last.tested_by, Mode=last.mode.value, Success=last.success,
