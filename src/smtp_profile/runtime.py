@@ -95,7 +95,8 @@ class Runtime:
             writer=writer,
             service=ProfileService(
                 profiles, RelayRepository(engine), mailer, audit, counters,
-                TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute)),
+                TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
+                           settings.max_concurrent_tests)),
             sign_in=SignIn(accounts, audit, counters, snapshots),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),

@@ -1,0 +1,213 @@
+"""Bounded resources: slow clients are cut off, one address cannot hold every connection,
+and only so many tests run at once, whatever the per-user rate limit says.
+
+Every client here is a real socket or httpx on 127.0.0.1 against the real service (the
+same uvicorn configuration `serve` runs, `http_server.server_config`). Waits are bounded
+so that a missing defence fails the test instead of hanging it; nothing asserts on time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.test_smtp_routes import error
+from tests.support.resolver import StaticResolver
+from tests.support.service import RunningService, service_settings, start_service
+from tests.support.smtp import ScriptedServer, SmtpServer
+
+GIVE_UP_SECONDS = 30.0
+"""How long a test waits for something that must happen before it calls it missing."""
+
+
+@pytest.fixture
+def bounded(tmp_path: Path, ca_bundle: Path) -> Iterator[Callable[..., RunningService]]:
+    started: list[RunningService] = []
+
+    def start(**overrides: Any) -> RunningService:
+        settings = service_settings(tmp_path / f"data{len(started)}", ca_bundle, **overrides)
+        running = start_service(settings, StaticResolver({"mail.test": ["127.0.0.1"]}))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def connect(service: RunningService) -> socket.socket:
+    host, port = service.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=GIVE_UP_SECONDS)
+    return sock
+
+
+def closed_by_server(sock: socket.socket, dribble: bytes) -> bool:
+    """Send `dribble` one byte at a time, a byte whenever the server has been quiet for a
+    moment, until the server closes the connection (True) or GIVE_UP_SECONDS pass."""
+    sock.settimeout(0.2)
+    give_up = time.monotonic() + GIVE_UP_SECONDS
+    position = 0
+    while time.monotonic() < give_up:
+        try:
+            if sock.recv(4096) == b"":
+                return True
+        except TimeoutError:
+            pass
+        except ConnectionError:
+            return True
+        try:
+            sock.send(dribble[position % len(dribble):position % len(dribble) + 1])
+        except ConnectionError:
+            return True
+        position += 1
+    return False
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    sock.settimeout(GIVE_UP_SECONDS)
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
+def test_slow_clients_are_cut_off_and_one_address_cannot_hold_every_connection(
+        bounded: Callable[..., RunningService]) -> None:
+    service = bounded(request_read_timeout=3.0, connections_per_address=4)
+    headers = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
+    body = (b"PUT /KeyfactorAPI/SMTP HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+    slow = [connect(service) for _ in range(4)]
+    try:
+        for sock in slow[2:]:
+            sock.sendall(body)  # complete headers, then a body that never completes
+        # The address holds its 4 connections: a fifth is answered 429 and closed.
+        with connect(service) as extra:
+            refused = read_to_end(extra)
+        head, _, payload = refused.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 429 "), refused
+        assert b"\r\nRetry-After: " in head and b"\r\nConnection: close" in head
+        assert json.loads(payload)["ErrorCode"] == "0xA0110023"
+        # Dribbling header or body bytes does not keep a connection: each is closed.
+        assert [closed_by_server(sock, headers if i < 2 else b"x")
+                for i, sock in enumerate(slow)] == [True] * 4
+    finally:
+        for sock in slow:
+            sock.close()
+    # Their places are free again: the same address gets a whole set of connections.
+    clients = [httpx.Client(base_url=service.url, timeout=GIVE_UP_SECONDS) for _ in range(4)]
+    try:
+        assert [c.get("/healthz").status_code for c in clients] == [200] * 4
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_request_that_arrives_whole_is_not_cut_off_however_long_it_runs(
+        bounded: Callable[..., RunningService],
+        scripted_server: Callable[..., ScriptedServer]) -> None:
+    """The read deadline is for reading the request only: a test that outlasts it (held
+    by a silent relay until the client has waited past the deadline) still gets its
+    answer on the same connection."""
+    release = asyncio.Event()
+    loop: list[asyncio.AbstractEventLoop] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop.append(asyncio.get_running_loop())
+        await release.wait()
+
+    relay = scripted_server(hold)
+    service = bounded(request_read_timeout=0.5, connect_timeout=60.0, test_timeout=60.0)
+    with ThreadPoolExecutor(1) as pool, service.client(version=2) as client:
+        answer = pool.submit(client.post, "/KeyfactorAPI/SMTP/Test", json=relay_body(relay))
+        wait_for(lambda: relay.connections == 1)
+        time.sleep(1.5)  # arrange: the test has now run past the read deadline
+        assert not answer.done()
+        loop[0].call_soon_threadsafe(release.set)
+        response = answer.result(timeout=GIVE_UP_SECONDS)
+    error(response, 400, "0xA0110008")  # the relay hung up: a failed test, answered
+
+
+def relay_body(relay: ScriptedServer | SmtpServer, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {"Host": "127.0.0.1", "Port": relay.port,
+                              "RelayAuthenticationType": 0, "UseSSL": False,
+                              "SenderAccount": "kf@corp.local", "SenderName": "KF",
+                              "TestRecipient": "pki@corp.local"}
+    values.update(overrides)
+    return values
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    give_up = time.monotonic() + GIVE_UP_SECONDS
+    while not condition():
+        assert time.monotonic() < give_up, "gave up waiting"
+        time.sleep(0.05)
+
+
+def test_only_so_many_tests_run_at_once_then_503_with_retry_after(
+        bounded: Callable[..., RunningService],
+        scripted_server: Callable[..., ScriptedServer],
+        smtp_server: Callable[..., SmtpServer]) -> None:
+    limit = 3
+    release = asyncio.Event()
+    loop: list[asyncio.AbstractEventLoop] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop.append(asyncio.get_running_loop())
+        await release.wait()  # silent until released, then hangs up
+
+    silent_relay = scripted_server(hold)
+    good_relay = smtp_server()
+    service = bounded(max_concurrent_tests=limit, connect_timeout=60.0, test_timeout=60.0)
+    with service.client(version=2) as client:
+        # Refused tests give their place back: as many refusals as places, first.
+        for _ in range(limit):
+            error(client.post("/KeyfactorAPI/SMTP/Test",
+                              json=relay_body(good_relay, SenderAccount="not an address")),
+                  400, "0xA0110001")
+    with ThreadPoolExecutor(limit) as pool:
+        hanging: list[Future[httpx.Response]] = []
+        for _ in range(limit):
+            hanging.append(pool.submit(post_test, service, relay_body(silent_relay)))
+        wait_for(lambda: silent_relay.connections == limit)
+        with service.client(version=2) as client:
+            busy = client.post("/KeyfactorAPI/SMTP/Test", json=relay_body(good_relay))
+            streamed = client.post("/KeyfactorAPI/SMTP/Diagnose", json=relay_body(good_relay),
+                                   headers={"Accept": "application/x-ndjson"})
+            read = client.get("/KeyfactorAPI/SMTP")
+        assert "tests are already running" in error(busy, 503, "0xA0110022")
+        assert 1 <= int(busy.headers["Retry-After"]) <= 2 * 60 + 60
+        error(streamed, 503, "0xA0110022")
+        assert int(streamed.headers["Retry-After"]) >= 1
+        assert read.status_code == 200  # reading the profile is not held up
+        assert good_relay.received == []
+        loop[0].call_soon_threadsafe(release.set)
+        ended = [future.result(timeout=GIVE_UP_SECONDS) for future in hanging]
+    assert [r.status_code for r in ended] == [400] * limit
+    assert silent_relay.connections == limit  # the refused ones never connected
+    # Every place is free again: `limit` tests at once all run, and succeed.
+    with ThreadPoolExecutor(limit) as pool:
+        again = list(pool.map(lambda _: post_test(service, relay_body(good_relay)),
+                              range(limit)))
+    assert [r.status_code for r in again] == [200] * limit, [r.text for r in again]
+    assert len(good_relay.received) == limit
+    with service.client() as client:
+        audit = client.get("/KeyfactorAPI/SMTP/Audit").json()
+    assert sorted(r["ErrorCode"] for r in audit if r["Action"] == "Diagnose") == ["0xA0110022"]
+    assert [r["ErrorCode"] for r in audit
+            if r["Action"] == "Test"].count("0xA0110022") == 1
+
+
+def post_test(service: RunningService, body: dict[str, Any]) -> httpx.Response:
+    with service.client(version=2) as client:
+        return client.post("/KeyfactorAPI/SMTP/Test", json=body)
+
