@@ -21,5 +21,11 @@ def configure_logging(level: str) -> None:
     """Log at `level` (debug, info, warning or error) to standard error."""
     logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Hold the QUIET loggers at WARNING; `Runtime.open` calls it too, so a service
+    embedded elsewhere (or a test at DEBUG) is as quiet as `serve`."""
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
