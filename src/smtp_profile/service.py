@@ -225,9 +225,10 @@ class ProfileService:
                 log.warning("%s test(s) refused: %s tests already running on this instance "
                             "(SMTP_PROFILE_MAX_CONCURRENT_TESTS)", self._busy_refusals, limit)
                 self._busy_logged, self._busy_refusals = now, 0
-            raise Throttled(retry, f"{limit} tests are already running on this instance, the "
-                                   "most it runs at once; try again in "
-                                   f"{retry} seconds.", ErrorKind.BUSY)
+            running = "1 test is" if limit == 1 else f"{limit} tests are"
+            raise Throttled(retry, f"{running} already running on this instance, the most "
+                                   f"it runs at once; try again in {retry} seconds.",
+                            ErrorKind.BUSY)
         return slot
 
     async def _count_test(self, actor: Actor) -> None:

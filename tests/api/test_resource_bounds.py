@@ -9,6 +9,7 @@ so that a missing defence fails the test instead of hanging it; nothing asserts 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import time
@@ -20,6 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+from smtp_profile.domain.actor import Actor
+from smtp_profile.domain.errors import DomainError
+from smtp_profile.runtime import Runtime, prepare
+from smtp_profile.wire import v2
 from tests.api.test_smtp_routes import error
 from tests.support.resolver import StaticResolver
 from tests.support.service import RunningService, service_settings, start_service
@@ -211,3 +216,33 @@ def post_test(service: RunningService, body: dict[str, Any]) -> httpx.Response:
     with service.client(version=2) as client:
         return client.post("/KeyfactorAPI/SMTP/Test", json=body)
 
+
+
+def test_a_prepared_test_dropped_unrun_gives_its_place_back(tmp_path: Path) -> None:
+    """A streamed Diagnose whose client leaves before the stream starts never runs the
+    test it prepared; its place must come back all the same."""
+    settings = service_settings(tmp_path / "data", max_concurrent_tests=1)
+    prepare(settings)
+    actor = Actor("admin", "127.0.0.1")
+
+    async def scenario() -> list[str]:
+        runtime = Runtime.open(settings, resolver=StaticResolver({}))
+        service = runtime.service
+        draft = v2.decode_profile({"Host": "127.0.0.1", "Port": 2525,
+                                   "SenderAccount": "kf@corp.local", "SenderName": "KF"})
+        seen: list[str] = []
+        try:
+            first = await service.prepare_test(draft, "pki@corp.local", actor=actor)
+            try:
+                await service.prepare_test(draft, "pki@corp.local", actor=actor)
+            except DomainError as refused:
+                seen.append(refused.kind.code)
+            del first  # never run
+            gc.collect()
+            await service.prepare_test(draft, "pki@corp.local", actor=actor)
+            seen.append("prepared again")
+        finally:
+            await runtime.close()
+        return seen
+
+    assert asyncio.run(scenario()) == ["0xA0110022", "prepared again"]
