@@ -45,6 +45,9 @@ MAX_HEADER_BYTES = 16 * 1024
 """h11's limit on a request line plus headers (its default, stated here on purpose)."""
 KEEP_ALIVE_SECONDS = 5
 """uvicorn closes a connection idle this long after an answer."""
+REFUSAL_LINGER_SECONDS = 2.0
+"""A refused connection is kept (reading nothing) at most this long for the client to
+read the refusal and close."""
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -115,9 +118,11 @@ def guarded_protocol(guard: ConnectionGuard, read_timeout: float) -> type[asynci
     """uvicorn's h11 protocol with a deadline on reading each request and `guard`'s
     per-address limit."""
     refusal = _refusal(max(KEEP_ALIVE_SECONDS, math.ceil(read_timeout)))
+    linger = min(read_timeout, REFUSAL_LINGER_SECONDS)
 
     class GuardedH11Protocol(H11Protocol):
         _counted_as: str | None = None
+        _refused = False
         _deadline: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -125,11 +130,22 @@ def guarded_protocol(guard: ConnectionGuard, read_timeout: float) -> type[asynci
             key = guard.key(self.client[0] if self.client else None)
             if key is not None:
                 if not guard.admit(key):
-                    transport.write(refusal)
-                    transport.close()
+                    self._refuse()
                     return
                 self._counted_as = key
             self._watch_request()
+
+        def _refuse(self) -> None:
+            """Answer 429 and close. Closing at once would make the kernel answer the
+            request bytes already on their way with a reset, which can destroy the
+            answer before the client reads it; so the sending side closes now, what the
+            client sends is discarded, and the connection ends when the client closes
+            it or after a short linger."""
+            self._refused = True
+            self.transport.write(refusal)
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self._deadline = self.loop.call_later(linger, self.transport.close)
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_watch()
@@ -139,6 +155,8 @@ def guarded_protocol(guard: ConnectionGuard, read_timeout: float) -> type[asynci
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
             super().data_received(data)
             self._watch_request()
 

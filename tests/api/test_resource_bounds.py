@@ -95,8 +95,10 @@ def test_slow_clients_are_cut_off_and_one_address_cannot_hold_every_connection(
     try:
         for sock in slow[2:]:
             sock.sendall(body)  # complete headers, then a body that never completes
-        # The address holds its 4 connections: a fifth is answered 429 and closed.
+        # The address holds its 4 connections: a fifth is answered 429 and closed (its
+        # request, already sent, does not turn the close into a reset that loses the 429).
         with connect(service) as extra:
+            extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             refused = read_to_end(extra)
         head, _, payload = refused.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 429 "), refused
