@@ -28,12 +28,12 @@ import ipaddress
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import h11
 import uvicorn
-from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from smtp_profile.config import Settings
@@ -202,16 +202,17 @@ def _networks(proxies: Sequence[str]) -> tuple[list[Network], bool]:
     return networks, every
 
 
-def server_config(app: FastAPI, settings: Settings, *, host: str = "127.0.0.1",
+def server_config(app: Callable[..., Any], settings: Settings, *, host: str = "127.0.0.1",
                   port: int = 8080, log_level: str = "info",
                   trusted_proxies: Sequence[str] = (), ssl_certfile: Path | None = None,
-                  ssl_keyfile: Path | None = None) -> uvicorn.Config:
+                  ssl_keyfile: Path | None = None,
+                  lifespan: Literal["on", "off"] = "on") -> uvicorn.Config:
     """The uvicorn configuration `serve` runs (and the tests run): h11 with the guard,
     no Server header, forwarded headers only from `trusted_proxies`, TLS if given."""
     exempt, exempt_all = _networks(trusted_proxies)
     guard = ConnectionGuard(settings.connections_per_address, exempt, exempt_all)
     return uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, lifespan="on",
+        app, host=host, port=port, log_level=log_level, lifespan=lifespan,
         http=guarded_protocol(guard, settings.request_read_timeout), ws="none",
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         timeout_keep_alive=KEEP_ALIVE_SECONDS, server_header=False,
