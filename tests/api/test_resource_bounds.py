@@ -29,6 +29,7 @@ from tests.api.test_smtp_routes import error
 from tests.support.resolver import StaticResolver
 from tests.support.service import RunningService, service_settings, start_service
 from tests.support.smtp import ScriptedServer, SmtpServer
+from tests.test_cli import serving
 
 GIVE_UP_SECONDS = 30.0
 """How long a test waits for something that must happen before it calls it missing."""
@@ -248,3 +249,35 @@ def test_a_prepared_test_dropped_unrun_gives_its_place_back(tmp_path: Path) -> N
         return seen
 
     assert asyncio.run(scenario()) == ["0xA0110022", "prepared again"]
+
+
+@pytest.mark.slow
+def test_the_default_start_has_the_guard(tmp_path: Path) -> None:
+    """`smtp-profile serve` itself, configured by its environment variables, cuts off a
+    dribbling client and refuses connections beyond the per-address limit."""
+    env = {"SMTP_PROFILE_REQUEST_READ_TIMEOUT": "2", "SMTP_PROFILE_CONNECTIONS_PER_ADDRESS": "2"}
+    with serving(tmp_path / "data", env=env) as (url, _):
+        host, port = url.removeprefix("http://").split(":")
+        opened: list[socket.socket] = []
+        refused_at = None
+        try:
+            for index in range(3):  # one more than the limit
+                sock = socket.create_connection((host, int(port)), timeout=GIVE_UP_SECONDS)
+                opened.append(sock)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+                sock.settimeout(0.5)
+                try:
+                    first = sock.recv(64)
+                except TimeoutError:
+                    continue  # admitted: the server waits for the rest of the request
+                assert first.startswith(b"HTTP/1.1 429 "), first
+                refused_at = index
+                break
+            # (a health check of `serving` may still be counted: then it comes sooner)
+            assert refused_at is not None, "no connection was refused"
+            admitted = opened[:refused_at]
+            assert all(closed_by_server(sock, b"X-Slow: y\r\n") for sock in admitted)
+        finally:
+            for sock in opened:
+                sock.close()
+        assert httpx.get(f"{url}/healthz", timeout=GIVE_UP_SECONDS).status_code == 200
