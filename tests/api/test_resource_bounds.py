@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import json
 import socket
 import time
@@ -23,6 +24,7 @@ import pytest
 
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.errors import DomainError
+from smtp_profile.http_server import ConnectionGuard
 from smtp_profile.runtime import Runtime, prepare
 from smtp_profile.wire import v2
 from tests.api.test_smtp_routes import error
@@ -281,3 +283,18 @@ def test_the_default_start_has_the_guard(tmp_path: Path) -> None:
             for sock in opened:
                 sock.close()
         assert httpx.get(f"{url}/healthz", timeout=GIVE_UP_SECONDS).status_code == 200
+
+
+def test_what_a_client_is_counted_as() -> None:
+    guard = ConnectionGuard(2, [ipaddress.ip_network("10.1.0.0/16")])
+    assert guard.key("192.0.2.7") == "192.0.2.7"
+    assert guard.key("::ffff:192.0.2.7") == "192.0.2.7"  # the same client, mapped
+    assert guard.key("2001:db8:1:2::1") == guard.key("2001:db8:1:2:ffff::9") == \
+        "2001:db8:1:2::/64"  # an IPv6 client has a /64 to pick addresses from
+    assert guard.key("10.1.2.3") is None  # a trusted proxy
+    assert guard.key(None) is None  # a Unix socket
+    assert ConnectionGuard(0).key("192.0.2.7") is None  # no limit
+    assert ConnectionGuard(2, exempt_all=True).key("192.0.2.7") is None
+    assert [guard.admit("192.0.2.7") for _ in range(3)] == [True, True, False]
+    guard.leave("192.0.2.7")
+    assert guard.admit("192.0.2.7")
