@@ -334,6 +334,40 @@ def bench_isolation(options: Options, rows: list[Row], peaks: dict[str, float]) 
         ]
 
 
+def bench_flood(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
+    """1000 Tests at once against the silent server, with the rate limit off and the
+    default timeouts (so each admitted test fails at its greeting after 10 s and probes
+    the port): the bound on tests running at once must keep the rest away from the relay
+    (503), and memory and GET latency near where they are without the flood."""
+    flood, bound = 1000, 50
+    # One client sends them all, so the per-address connection limit is lifted: what is
+    # measured is the bound on tests.
+    env = {"SMTP_PROFILE_MAX_CONCURRENT_TESTS": str(bound),
+           "SMTP_PROFILE_CONNECTIONS_PER_ADDRESS": "0"}
+    with running_service(options, "flood", env) as running:
+        calm = load(running.port, [get_request()], 16, options.duration)
+        idle = rss_mb(running.pid)
+        watch = RssPeak(running.pid)
+        with silent_server() as port, watch.watching():
+            thread, statuses = fire_tests(running.url, port, flood)
+            give_up = time.monotonic() + 300
+            while len(statuses) < flood - bound and time.monotonic() < give_up:
+                time.sleep(0.2)
+            refused = statuses.count(503)
+            busy = load(running.port, [get_request()], 16, options.duration)
+            thread.join(300)  # every test ends: at its greeting's timeout, then probes
+        answered = len(statuses)
+        peaks[f"{flood} concurrent Tests"] = watch.peak
+    rows += [
+        Row("Flood", f"{flood} concurrent Tests: refused with 503 ({answered} answered)",
+            refused, target=f">= {flood - bound}", met=refused >= flood - bound),
+        Row("Flood", f"peak RSS during {flood} concurrent Tests", watch.peak, idle, "MB",
+            "< 2x idle", watch.peak < 2 * idle),
+        Row("Flood", f"GET c=16 p99 while {flood} Tests are answered", busy.percentile(0.99),
+            calm.percentile(0.99), "ms"),
+    ]
+
+
 def bench_cold_start(options: Options, rows: list[Row]) -> None:
     first: list[float] = []
     again: list[float] = []
@@ -425,14 +459,14 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="PostgreSQL for the PUT figures ('' to skip)")
     parser.add_argument("--quick", action="store_true", help="2 s rounds, 2 rounds")
-    parser.add_argument("--only", choices=["get", "put", "test", "isolation", "memory",
-                                           "cold"], action="append",
+    parser.add_argument("--only", choices=["get", "put", "test", "isolation", "flood",
+                                           "memory", "cold"], action="append",
                         help="run only these sections (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds, args.tests = 2.0, 2, 20
-    sections = args.only or ["get", "put", "test", "isolation", "memory", "cold"]
+    sections = args.only or ["get", "put", "test", "isolation", "flood", "memory", "cold"]
     rows: list[Row] = []
     peaks: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="smtp-profile-bench-") as work:
@@ -443,6 +477,7 @@ def main() -> None:
             "put": lambda: bench_put(options, rows, peaks),
             "test": lambda: bench_test(options, rows, peaks),
             "isolation": lambda: bench_isolation(options, rows, peaks),
+            "flood": lambda: bench_flood(options, rows, peaks),
             "memory": lambda: bench_memory(options, rows, peaks),
             "cold": lambda: bench_cold_start(options, rows),
         }

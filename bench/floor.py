@@ -13,6 +13,9 @@ from typing import Any
 
 import uvicorn
 
+from smtp_profile.config import Settings
+from smtp_profile.http_server import server_config
+
 
 def constant_app(body: bytes) -> Any:
     headers = [(b"content-type", b"application/json"),
@@ -29,9 +32,11 @@ def constant_app(body: bytes) -> Any:
 
 def main() -> None:
     port, body_file = int(sys.argv[1]), Path(sys.argv[2])
-    # The options `smtp-profile serve` passes, so only the application differs.
-    uvicorn.run(constant_app(body_file.read_bytes()), host="127.0.0.1", port=port,
-                log_level="warning", server_header=False)
+    # The server configuration `smtp-profile serve` runs (its connection guard included),
+    # so only the application differs.
+    uvicorn.Server(server_config(constant_app(body_file.read_bytes()), Settings(),
+                                 host="127.0.0.1", port=port, log_level="warning",
+                                 lifespan="off")).run()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ MAX_BODY_BYTES = 64 * 1024
 DEFAULT_SESSION_MINUTES = 60
 DEFAULT_AUDIT_RETENTION_DAYS = 365
 DEFAULT_TESTS_PER_MINUTE = 30
+DEFAULT_MAX_CONCURRENT_TESTS = 50
+DEFAULT_REQUEST_READ_TIMEOUT = 10.0
+DEFAULT_CONNECTIONS_PER_ADDRESS = 100
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ class Settings:
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
     recipients: RecipientPolicy = field(default_factory=RecipientPolicy)
     tests_per_minute: int = DEFAULT_TESTS_PER_MINUTE  # per user; 0: no limit
+    max_concurrent_tests: int = DEFAULT_MAX_CONCURRENT_TESTS  # on this instance, all users
+    # The HTTP server's guard against slow and greedy clients (http_server.py):
+    request_read_timeout: float = DEFAULT_REQUEST_READ_TIMEOUT  # seconds for headers + body
+    connections_per_address: int = DEFAULT_CONNECTIONS_PER_ADDRESS  # open at once; 0: no limit
 
     @property
     def resolved_database_url(self) -> str:

@@ -17,6 +17,7 @@ from smtp_profile.accounts import Accounts
 from smtp_profile.audit import AuditTrail
 from smtp_profile.config import Settings
 from smtp_profile.crypto import SecretBox, load_keys
+from smtp_profile.logs import quiet_libraries
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.service import ProfileService, TestLimits
@@ -63,6 +64,7 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings, *, resolver: Resolver | None = None) -> Runtime:
+        quiet_libraries()
         engine = create_engine_for(settings.resolved_database_url)
         box = SecretBox(load_keys(settings.data_dir, settings.secret_key, create=False))
         profiles = ProfileRepository(engine, box)
@@ -95,7 +97,8 @@ class Runtime:
             writer=writer,
             service=ProfileService(
                 profiles, RelayRepository(engine), mailer, audit, counters,
-                TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute)),
+                TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
+                           settings.max_concurrent_tests)),
             sign_in=SignIn(accounts, audit, counters, snapshots),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),

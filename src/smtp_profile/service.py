@@ -8,7 +8,9 @@ operator reads. Nothing here knows HTTP.
 from __future__ import annotations
 
 import logging
+import math
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smtp_profile.audit import AuditTrail
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction, FieldChange, Outcome, profile_changes
+from smtp_profile.domain.capacity import Capacity, Slot
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled, ValidationFailed
 from smtp_profile.domain.oauth import endpoint_destination
 from smtp_profile.domain.outbound import OutboundPolicy
@@ -43,15 +46,18 @@ from smtp_profile.store.throttle import ThrottleRepository
 
 log = logging.getLogger(__name__)
 
+BUSY_LOG_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class TestLimits:
     """The operator's limits on Test and Diagnose: where they may connect, to whom they
-    may send, and how often each user may run one."""
+    may send, how often each user may run one, and how many may run at once."""
 
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
     recipients: RecipientPolicy = field(default_factory=RecipientPolicy)
     per_minute: int = 30
+    concurrent: int = 50
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class PreparedTest:
     token_resolution: Resolution | None = None
     """The token endpoint's one lookup, judged the same way (OAuth profiles only)."""
     test_id: str = field(default_factory=new_test_id)
+    slot: Slot | None = field(default=None, compare=False, repr=False)
+    """This test's place among the tests running at once; `run_test` gives it back."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,8 @@ class ProfileService:
     def __init__(self, profiles: ProfileRepository, relay: RelayRepository, mailer: Mailer,
                  audit: AuditTrail, counters: ThrottleRepository,
                  limits: TestLimits | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._profiles = profiles
         self._relay = relay
         self._mailer = mailer
@@ -100,6 +109,14 @@ class ProfileService:
         self._counters = counters
         self._limits = limits or TestLimits()
         self._clock = clock
+        self._monotonic = monotonic
+        # The longest a test holds its slot: the relay's and the token endpoint's lookups
+        # (connect timeout each), then the conversation (test timeout).
+        config = mailer.config
+        self._capacity = Capacity(self._limits.concurrent,
+                                  2 * config.connect_timeout + config.test_timeout)
+        self._busy_logged = -math.inf
+        self._busy_refusals = 0
 
     async def get(self, version: int | None = None) -> StoredProfile:
         """The stored profile; `version`, if the caller just read it, spares a query."""
@@ -153,7 +170,31 @@ class ProfileService:
         conversation then connects to exactly those. A refused test is recorded under
         `action` (Test or Diagnose). `known`: the stored state, if the caller just read
         it (it spares reading the profile and the relay options again).
+
+        The test takes one of the instance's slots here (or is refused with BUSY when
+        all are taken), so that a refusal can still be an HTTP error before a streamed
+        answer starts; `run_test` gives the slot back, and so does dropping the prepared
+        test unrun.
         """
+        try:
+            slot = self._claim_slot()
+        except DomainError as error:
+            await self._audit.record(action=action, user=actor.name, client=actor.client,
+                                     outcome=Outcome.of_error(error))
+            raise
+        try:
+            prepared = await self._prepare(draft, recipient, actor=actor, action=action,
+                                           mode=mode, mechanism=mechanism, known=known)
+        except BaseException:
+            slot.release()
+            raise
+        prepared = replace(prepared, slot=slot)
+        weakref.finalize(prepared, slot.release)
+        return prepared
+
+    async def _prepare(self, draft: ProfileDraft | None, recipient: str | None, *,
+                       actor: Actor, action: AuditAction, mode: TestMode,
+                       mechanism: Mechanism | None, known: Snapshot | None) -> PreparedTest:
         try:
             await self._count_test(actor)
             stored = await self._profiles.load_version(
@@ -182,6 +223,23 @@ class ProfileService:
         return PreparedTest(profile, to, mode, options,
                             stored.version if profile == stored.profile else None,
                             resolution, token_resolution)
+
+    def _claim_slot(self) -> Slot:
+        now = self._monotonic()
+        slot = self._capacity.acquire(now)
+        if slot is None:
+            retry = self._capacity.retry_after(now)
+            limit = self._capacity.limit
+            self._busy_refusals += 1
+            if now >= self._busy_logged + BUSY_LOG_SECONDS:  # one line a minute, not a flood
+                log.warning("%s test(s) refused: %s tests already running on this instance "
+                            "(SMTP_PROFILE_MAX_CONCURRENT_TESTS)", self._busy_refusals, limit)
+                self._busy_logged, self._busy_refusals = now, 0
+            running = "1 test is" if limit == 1 else f"{limit} tests are"
+            raise Throttled(retry, f"{running} already running on this instance, the most "
+                                   f"it runs at once; try again in {retry} seconds.",
+                            ErrorKind.BUSY)
+        return slot
 
     async def _count_test(self, actor: Actor) -> None:
         limit = self._limits.per_minute
@@ -229,6 +287,14 @@ class ProfileService:
     async def run_test(self, prepared: PreparedTest, *, actor: Actor,
                        action: AuditAction = AuditAction.TEST,
                        on_step: Callable[[StepResult], None] | None = None) -> TestOutcome:
+        try:
+            return await self._run(prepared, actor=actor, action=action, on_step=on_step)
+        finally:
+            if prepared.slot is not None:
+                prepared.slot.release()
+
+    async def _run(self, prepared: PreparedTest, *, actor: Actor, action: AuditAction,
+                   on_step: Callable[[StepResult], None] | None) -> TestOutcome:
         report = await self._mailer.run(prepared.profile, prepared.recipient,
                                         mode=prepared.mode, options=prepared.options,
                                         test_id=prepared.test_id,

@@ -19,6 +19,7 @@ from smtp_profile.api import create_app
 from smtp_profile.config import INITIAL_ADMIN_PASSWORD_FILE, Settings
 from smtp_profile.domain.outbound import OutboundPolicy, parse_ports
 from smtp_profile.domain.profile import Profile
+from smtp_profile.http_server import server_config
 from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.runtime import Runtime, prepare
 from tests.support.database import current_database_url
@@ -94,9 +95,8 @@ def start_service(settings: Settings, resolver: Resolver | None = None, *,
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    pem = None if tls_pem is None else str(tls_pem)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
-                                           ssl_certfile=pem, ssl_keyfile=pem))
+    server = uvicorn.Server(server_config(app, settings, log_level="warning",
+                                          ssl_certfile=tls_pem, ssl_keyfile=tls_pem))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -122,15 +122,18 @@ TEST_TOKEN_PORTS = parse_ports("1024-65535")
 def service_settings(data_dir: Path, ca_bundle: Path | None = None,
                      **overrides: object) -> Settings:
     """Settings for a test service: short timeouts, no per-user test rate limit (suites
-    run hundreds of tests a minute; tests/api/test_abuse_limits.py sets one), and token
-    endpoints allowed on the ephemeral ports the test endpoints use, over https and over
-    plain http (tests/api/test_outbound_rebinding.py checks the defaults refuse them)."""
+    run hundreds of tests a minute; tests/api/test_abuse_limits.py sets one), no limit on
+    connections per address (every test client is 127.0.0.1;
+    tests/api/test_resource_bounds.py sets one), and token endpoints allowed on the
+    ephemeral ports the test endpoints use, over https and over plain http
+    (tests/api/test_outbound_rebinding.py checks the defaults refuse them)."""
     values: dict[str, object] = {
         "data_dir": data_dir, "database_url": current_database_url(),
         "ca_bundle": ca_bundle, "connect_timeout": 2.0,
         "test_timeout": 6.0, "local_hostname": "client.test", "tests_per_minute": 0,
         "outbound": OutboundPolicy(token_ports=TEST_TOKEN_PORTS,
                                    token_http_ports=TEST_TOKEN_PORTS),
+        "connections_per_address": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from smtp_profile.api.audit_routes import router as audit_router
 from smtp_profile.api.diagnostics_routes import router as diagnostics_router
 from smtp_profile.api.errors import install_error_handlers
 from smtp_profile.api.fast_read import FastProfileRead
+from smtp_profile.api.headers import SecurityHeaders
 from smtp_profile.api.paths import CaseInsensitivePaths
 from smtp_profile.api.smtp_routes import router as smtp_router
 from smtp_profile.crypto import SecretKeyError
@@ -103,4 +104,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     paths += list(allowed)
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)
     app.add_middleware(FastProfileRead, runtime=runtime, path=f"{base}/SMTP")
+    app.add_middleware(SecurityHeaders)  # last added, outermost: every answer passes it
     return app

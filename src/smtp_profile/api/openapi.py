@@ -60,7 +60,8 @@ _STATUS_TEXT = {
     429: "Too many failed sign-ins (or, for Test and Diagnose, too many tests); see "
     "Retry-After.",
     500: "Unexpected error.",
-    503: "Database unavailable.",
+    503: "Database unavailable, or (Test, Diagnose) too many tests running on this "
+    "instance; see Retry-After.",
 }
 
 

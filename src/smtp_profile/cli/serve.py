@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +21,10 @@ from smtp_profile.cli.options import (
 from smtp_profile.config import (
     DEFAULT_AUDIT_RETENTION_DAYS,
     DEFAULT_BASE_PATH,
+    DEFAULT_CONNECTIONS_PER_ADDRESS,
     DEFAULT_DATA_DIR,
+    DEFAULT_MAX_CONCURRENT_TESTS,
+    DEFAULT_REQUEST_READ_TIMEOUT,
     DEFAULT_SESSION_MINUTES,
     DEFAULT_TESTS_PER_MINUTE,
 )
@@ -109,6 +111,21 @@ def serve(
         help="Tests and diagnoses each user may run per minute, across all instances; "
         "0: no limit.",
     )] = DEFAULT_TESTS_PER_MINUTE,
+    max_concurrent_tests: Annotated[int, typer.Option(
+        envvar="SMTP_PROFILE_MAX_CONCURRENT_TESTS", min=1,
+        help="Tests and diagnoses this instance runs at once, for all users together; "
+        "beyond it a test is refused with 503 and Retry-After.",
+    )] = DEFAULT_MAX_CONCURRENT_TESTS,
+    request_read_timeout: Annotated[float, typer.Option(
+        envvar="SMTP_PROFILE_REQUEST_READ_TIMEOUT", min=0.1,
+        help="Seconds a client has to send a whole request (headers and body) once it "
+        "connects or its previous answer ends; a slower connection is closed.",
+    )] = DEFAULT_REQUEST_READ_TIMEOUT,
+    connections_per_address: Annotated[int, typer.Option(
+        envvar="SMTP_PROFILE_CONNECTIONS_PER_ADDRESS", min=0,
+        help="Connections one client address (IPv6: one /64) may hold open at once; "
+        "more are answered 429 and closed. Trusted proxies are exempt. 0: no limit.",
+    )] = DEFAULT_CONNECTIONS_PER_ADDRESS,
     tls_cert: Annotated[Path | None, typer.Option(
         envvar="SMTP_PROFILE_TLS_CERT", exists=True, dir_okay=False,
         help="PEM certificate (chain) to serve HTTPS; needs --tls-key.",
@@ -130,13 +147,11 @@ def serve(
     import uvicorn
 
     from smtp_profile.api import create_app
+    from smtp_profile.http_server import server_config
+    from smtp_profile.logs import configure_logging
     from smtp_profile.runtime import Runtime, prepare
 
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # aiosqlite logs every statement with its parameters at DEBUG: noise, even though
-    # secrets are only ever written sealed.
-    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.root.level))
+    configure_logging(log_level)
     if (tls_cert is None) != (tls_key is None):
         raise fail("--tls-cert and --tls-key go together")
     outbound, recipients = policy_limits(
@@ -151,6 +166,8 @@ def serve(
         implicit_tls_ports=parse_ports(implicit_tls_ports), session_minutes=session_minutes,
         audit_retention_days=audit_retention_days, outbound=outbound,
         recipients=recipients, tests_per_minute=tests_per_minute,
+        max_concurrent_tests=max_concurrent_tests, request_read_timeout=request_read_timeout,
+        connections_per_address=connections_per_address,
     )
     try:
         prepare(settings)
@@ -162,8 +179,6 @@ def serve(
     typer.echo(f"smtp-profile {__version__}: data in {data_dir.resolve()}; web page at "
                f"{origin}/, API at {origin}{settings.normalized_base_path}/SMTP, docs at "
                f"{origin}{settings.normalized_base_path}/Documentation")
-    uvicorn.run(create_app(runtime), host=host, port=port, log_level=log_level.lower(),
-                server_header=False, proxy_headers=bool(proxies),
-                forwarded_allow_ips=proxies or None,
-                ssl_certfile=str(tls_cert) if tls_cert else None,
-                ssl_keyfile=str(tls_key) if tls_key else None)
+    uvicorn.Server(server_config(
+        create_app(runtime), settings, host=host, port=port, log_level=log_level.lower(),
+        trusted_proxies=proxies, ssl_certfile=tls_cert, ssl_keyfile=tls_key)).run()

@@ -57,6 +57,17 @@ class ErrorKind(Enum):
     RATE_LIMITED = ("0xA0110019", 429, "Too many tests by this user; wait Retry-After seconds.")
     INTERNAL = ("0xA0110020", 500, "An unexpected error; the server log has the details.")
     STORE_UNAVAILABLE = ("0xA0110021", 503, "The database cannot be reached or written.")
+    BUSY = (
+        "0xA0110022",
+        503,
+        "Too many tests are running on this instance; wait Retry-After seconds.",
+    )
+    TOO_MANY_CONNECTIONS = (
+        "0xA0110023",
+        429,
+        "The client's address has too many connections open; close some, or wait "
+        "Retry-After seconds.",
+    )
 
     def __init__(self, code: str, status: int, meaning: str) -> None:
         self.code = code
@@ -74,7 +85,8 @@ class DomainError(Exception):
 
 
 class Throttled(DomainError):
-    """Refused for `retry_after` more seconds (failed sign-ins, or too many tests)."""
+    """Refused for `retry_after` more seconds (failed sign-ins, too many tests by a user,
+    or too many tests running at once)."""
 
     def __init__(self, retry_after: int, message: str,
                  kind: ErrorKind = ErrorKind.TOO_MANY_SIGN_INS) -> None:

@@ -1,0 +1,67 @@
+"""Headers every answer of a kind carries, whichever route (or static file) sent it.
+
+- Every HTML answer may not be framed (`frame-ancestors 'none'` and `X-Frame-Options:
+  DENY`, against clickjacking) and has a Content-Security-Policy: the route's own if it
+  set one (the web page and the API reference do; `frame-ancestors 'none'` is added if
+  it lacks one), else one that allows nothing at all.
+- Every answer over HTTPS carries `Strict-Transport-Security`, so a browser that once
+  reached the service over TLS never falls back to clear text.
+
+A pure ASGI middleware, outermost, so that answers from the fast GET path and from the
+static file mounts get the same headers as the routes' answers.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HTML_CSP = ("default-src 'none'; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'")
+"""For HTML the service does not expect to send (a static .html file): nothing runs."""
+HSTS = "max-age=31536000"
+"""One year; not includeSubDomains, as the service may share its domain with others."""
+
+_CSP = b"content-security-policy"
+_XFO = b"x-frame-options"
+_HSTS = b"strict-transport-security"
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = _completed(list(message.get("headers", ())), https)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _completed(headers: list[tuple[bytes, bytes]], https: bool) -> list[tuple[bytes, bytes]]:
+    names = {name.lower() for name, _ in headers}
+    html = any(name.lower() == b"content-type" and value.lower().startswith(b"text/html")
+               for name, value in headers)
+    if html:
+        if _CSP not in names:
+            headers.append((_CSP, HTML_CSP.encode()))
+        else:
+            headers[:] = [(name, _framing_refused(value) if name.lower() == _CSP else value)
+                          for name, value in headers]
+        if _XFO not in names:
+            headers.append((_XFO, b"DENY"))
+    if https and _HSTS not in names:
+        headers.append((_HSTS, HSTS.encode()))
+    return headers
+
+
+def _framing_refused(policy: bytes) -> bytes:
+    if b"frame-ancestors" in policy.lower():
+        return policy
+    return policy.rstrip(b"; ") + b"; frame-ancestors 'none'"

@@ -1,0 +1,31 @@
+"""Logging for `serve`: one format, and the libraries that would log secrets held quiet.
+
+At DEBUG, httpcore logs every request's and answer's headers (a token endpoint's
+redirect `Location`, which can carry a secret, among them), httpx logs every request's
+URL, and aiosqlite logs every statement with its parameters. Their loggers are held at
+WARNING whatever level the service logs at (which holds their child loggers too, such as
+`httpcore.http11`); the service writes its own line for each token request, with nothing
+secret in it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+QUIET = ("httpcore", "httpx", "hpack", "aiosqlite")
+"""Loggers that never log below WARNING: their debug and info lines carry request
+headers, URLs or statement parameters."""
+
+
+def configure_logging(level: str) -> None:
+    """Log at `level` (debug, info, warning or error) to standard error."""
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Hold the QUIET loggers at WARNING; `Runtime.open` calls it too, so a service
+    embedded elsewhere (or a test at DEBUG) is as quiet as `serve`."""
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
