@@ -22,7 +22,7 @@ from smtp_profile.domain.profile import AuthType, Profile
 from smtp_profile.mailer.message import wire_address
 from smtp_profile.runtime import Runtime
 from tests.api.test_smtp_routes import error
-from tests.support.message import assert_exact_message
+from tests.support.message import assert_exact_message, unquoted
 from tests.support.service import RunningService, run_async
 from tests.support.smtp import Behaviour, RecordingHandler, SmtpServer
 
@@ -48,6 +48,9 @@ ATTACKS = {
     "sender-bare": ("SenderAccount", f"{b_word(SHORT)}@corp.local"),
     "recipient-quoted": ("TestRecipient", f'"{b_word(SHORT)}"@corp.local'),
     "recipient-bare": ("TestRecipient", f"{b_word(SHORT)}@corp.local"),
+    # Unterminated: Python's parser decodes a Q word through to the end of the field.
+    "recipient-unterminated": ("TestRecipient", "=?utf-8?q?=0D=0A" + "".join(
+        f"={b:02X}" for b in b"Bcc: v@evil") + "@corp.local"),
 }
 
 # Values that look hostile but are only text: they must arrive exactly as written.
@@ -55,7 +58,7 @@ HARMLESS = [
     ('=?utf-8?q?Literal?= "Doe, John" <ceo@evil.example>', SENDER, RECIPIENT),
     ("Zoë Ünïcode 例え", '"quoted, with @ and <>"@corp.local', "üser@bücher.example"),
     ("Bcc: victim@evil.example", "it@xn--bcher-kva.example", '"x\\"y"@corp.local'),
-    ("  two  spaces ", SENDER, f"{'=?utf-8?b?' + 'A' * 8}@corp.local"),
+    ("  two  spaces ", SENDER, "=?utf-8?x?AAAA?=@corp.local"),
 ]
 
 
@@ -77,6 +80,23 @@ class CountingHandler(RecordingHandler):
         return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
 
+    def envelope(self) -> list[str]:
+        """The commands with each mailbox as its parts (aiosmtpd drops needless quotes)."""
+        return [f"{verb} {mailbox_parts(address)}"
+                for verb, address in (command.split(" ", 1) for command in self.commands)]
+
+
+def mailbox_parts(address: str) -> tuple[str, str]:
+    local, _, domain = address.rpartition("@")
+    return unquoted(local), domain
+
+
+def expected_envelope(sender: str, recipient: str) -> list[str]:
+    """Exactly one MAIL and one RCPT, for the wire forms of the two addresses."""
+    return [f"MAIL {mailbox_parts(wire_address(sender)[0])}",
+            f"RCPT {mailbox_parts(wire_address(recipient)[0])}"]
+
+
 def counting_relay(smtp_server: Callable[..., SmtpServer]) -> tuple[SmtpServer, CountingHandler]:
     relay = smtp_server()
     handler = CountingHandler(relay.behaviour)
@@ -95,9 +115,7 @@ def body(port: int, **overrides: Any) -> dict[str, Any]:
 def assert_delivered_once(relay: SmtpServer, handler: CountingHandler, test_id: str, *,
                           name: str, sender: str, recipient: str) -> None:
     [received] = relay.received
-    assert handler.commands == [f"MAIL {wire_address(sender)[0]}",
-                                f"RCPT {wire_address(recipient)[0]}"]
-    assert received.rcpt_tos == [wire_address(recipient)[0]]
+    assert handler.envelope() == expected_envelope(sender, recipient)
     assert_exact_message(received.data, sender_name=name, sender=sender, recipient=recipient,
                          test_id=test_id)
 

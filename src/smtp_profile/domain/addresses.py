@@ -27,8 +27,9 @@ _LDH_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 # RFC 5322 atext plus "." for dot-atoms; anything >= U+0080 is allowed too (RFC 6531).
 _ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+$")
 # An RFC 2047 encoded-word as lenient readers (Python's email package among them) find it:
-# anywhere in a header, quoted or not, with any charset and an optional *language.
-_ENCODED_WORD = re.compile(r"=\?([^?]*)\?([bBqQ])\?(.*?)\?=", re.DOTALL)
+# anywhere in a header, quoted or not, with any charset and an optional *language, and
+# even unterminated: Python decodes `=?utf-8?q?=0D=0A...` through to the end of the field.
+_ENCODED_WORD = re.compile(r"=\?([^?]*)\?([bBqQ])\?(.*?)(?:\?=|\Z)", re.DOTALL)
 
 
 class AddressError(ValueError):
@@ -50,7 +51,8 @@ def has_control_chars(text: str) -> bool:
 
 
 def has_encoded_word(text: str) -> bool:
-    """True if `text` holds something a mail reader would decode as an RFC 2047 word."""
+    """True if `text` holds what a mail reader may decode as an RFC 2047 word: the start
+    `=?charset?b?` or `=?charset?q?` is enough, as some readers need no `?=`."""
     return _ENCODED_WORD.search(text) is not None
 
 
