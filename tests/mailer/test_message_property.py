@@ -183,3 +183,16 @@ def test_drawn_examples_through_the_service_make_one_mail_and_one_rcpt(
                          recipient=recipient, test_id=response.headers["x-test-id"])
 
 
+
+
+@pytest.mark.parametrize(("name", "sender", "recipient", "test_id", "wording"), [
+    ("IT\r\nBcc: v@evil.example", "a@corp.local", "b@corp.local", "t1", "display name"),
+    ("IT", "=?utf-8?q?=0D=0A?=@corp.local", "b@corp.local", "t1", "From"),
+    ("IT", "a@corp.local", '"=?utf-8?b?DQo=?="@corp.local', "t1", "To"),
+    ("IT", "a@corp.local", "b@corp.local", "t1\r\nBcc: v@evil.example", "test id"),
+])
+def test_the_builder_refuses_what_it_cannot_write_safely(
+        name: str, sender: str, recipient: str, test_id: str, wording: str) -> None:
+    """A last line of defence: the domain rules refuse all of these before."""
+    with pytest.raises(ValueError, match=wording):
+        build(name, sender, recipient, test_id, TlsMode.NONE)

@@ -151,6 +151,8 @@ def build_test_message(
     sender = _mailbox(envelope.sender, "From")
     to = _mailbox(envelope.recipient, "To")
     name = profile.sender_name or ""
+    if has_control_chars(name):
+        raise ValueError("From: the display name holds control characters")
     sender_domain = _ascii_domain(sender.rpartition("@")[2]) or "localhost"
     security = {TlsMode.IMPLICIT: "implicit TLS", TlsMode.STARTTLS: "STARTTLS",
                 TlsMode.NONE: "no TLS"}[tls]
