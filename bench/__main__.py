@@ -232,7 +232,7 @@ async def direct_send(port: int) -> None:
     test_id = secrets.token_hex(16)
     message = build_test_message(profile, RECIPIENT, test_id, datetime.now(UTC), wire,
                                  TlsMode.NONE)
-    await aiosmtplib.send(message, sender=wire.sender, recipients=[wire.recipient],
+    await aiosmtplib.send(message.as_bytes(), sender=wire.sender, recipients=[wire.recipient],
                           hostname="127.0.0.1", port=port, start_tls=False, use_tls=False,
                           timeout=30)
 

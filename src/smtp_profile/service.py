@@ -31,6 +31,7 @@ from smtp_profile.domain.profile import (
     build_replacement,
     check_recipient,
     check_secret_trust,
+    check_stored_sender,
 )
 from smtp_profile.domain.recipients import RecipientPolicy
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustBinding
@@ -207,6 +208,7 @@ class ProfileService:
                     raise ValidationFailed([
                         "The stored profile has no Host or SenderAccount yet: save a "
                         "profile first, or send the settings to test"])
+                check_stored_sender(profile)
                 recipient = recipient or profile.sender_account
             else:
                 profile = build_profile(draft, stored.profile, trust)

@@ -7,7 +7,11 @@ address at all or could inject protocol lines (CR, LF, NUL). Enterprise names su
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import ipaddress
+import quopri
 import re
 import unicodedata
 
@@ -22,6 +26,10 @@ MAX_ADDRESS = 320
 _LDH_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 # RFC 5322 atext plus "." for dot-atoms; anything >= U+0080 is allowed too (RFC 6531).
 _ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+$")
+# An RFC 2047 encoded-word as lenient readers (Python's email package among them) find it:
+# anywhere in a header, quoted or not, with any charset and an optional *language, and
+# even unterminated: Python decodes `=?utf-8?q?=0D=0A...` through to the end of the field.
+_ENCODED_WORD = re.compile(r"=\?([^?]*)\?([bBqQ])\?(.*?)(?:\?=|\Z)", re.DOTALL)
 
 
 class AddressError(ValueError):
@@ -40,6 +48,68 @@ def is_unsafe_char(ch: str) -> bool:
 
 def has_control_chars(text: str) -> bool:
     return any(is_unsafe_char(ch) for ch in text)
+
+
+def has_encoded_word(text: str) -> bool:
+    """True if `text` holds what a mail reader may decode as an RFC 2047 word: the start
+    `=?charset?b?` or `=?charset?q?` is enough, as some readers need no `?=`."""
+    return _ENCODED_WORD.search(text) is not None
+
+
+def decoded_encoded_words(text: str) -> list[str]:
+    """What each RFC 2047 encoded-word in `text` decodes to, as leniently as any reader.
+
+    Base64 is decoded ignoring stray characters and bad padding, Q ignoring bad escapes,
+    and the bytes are read in the declared charset (UTF-8 if unknown): if any reader
+    could get a control character out of a word, one of these strings holds it. Bytes
+    that are ASCII control characters are reported as such even when the charset
+    (UTF-16, UTF-32) would pair them up.
+    """
+    words: list[str] = []
+    for match in _ENCODED_WORD.finditer(text):
+        charset, encoding, payload = match.groups()
+        raw = _decode_payload(encoding.lower(), payload)
+        try:
+            decoded = raw.decode(_codec(charset), errors="replace")
+        except LookupError:  # a codec that is not a text encoding (rot13, base64, ...)
+            decoded = raw.decode("utf-8", errors="replace")
+        controls = "".join(chr(b) for b in raw if b < 0x20 or b == 0x7F)
+        words.append(decoded + controls)
+    return words
+
+
+def _decode_payload(encoding: str, payload: str) -> bytes:
+    if encoding == "q":
+        return quopri.decodestring(payload.encode("utf-8", "surrogatepass"), header=True)
+    data = re.sub(r"[^A-Za-z0-9+/]", "", payload)
+    if len(data) % 4 == 1:
+        data = data[:-1]
+    try:
+        return base64.b64decode(data + "=" * (-len(data) % 4))
+    except binascii.Error:  # pragma: no cover - the cleaned text is always decodable
+        return b""
+
+
+def _codec(charset: str) -> str:
+    name = charset.partition("*")[0].strip() or "utf-8"
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return "utf-8"
+
+
+def check_display_name(text: str) -> None:
+    """Refuse a name holding an RFC 2047 encoded-word that decodes to a control character.
+
+    The name itself is always sent as literal text (the message encodes it anew), but a
+    word like `=?utf-8?b?...?=` hiding CR LF has no honest use: it was written to inject
+    header lines into a mailer that decodes it, and the profile is read by other mailers.
+    """
+    for decoded in decoded_encoded_words(text):
+        if has_control_chars(decoded):
+            raise AddressError(
+                "holds an RFC 2047 encoded-word (=?charset?encoding?text?=) that decodes to "
+                "a line break or other control character")
 
 
 def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -121,6 +191,12 @@ def _check_local_part(local: str) -> None:
         raise AddressError("has an empty part before the @")
     if len(local.encode("utf-8")) > MAX_LOCAL_PART:
         raise AddressError(f"has a part before the @ longer than {MAX_LOCAL_PART} bytes")
+    if has_encoded_word(local):
+        # RFC 2047 section 5 forbids encoded-words in an address, yet lenient readers
+        # decode them there too (quoted or not): such a part cannot be written safely.
+        raise AddressError(
+            "has an RFC 2047 encoded-word (=?charset?encoding?text?=) before the @, which "
+            "mail programs would decode; use the address's plain form")
     if local.startswith('"') and local.endswith('"') and len(local) >= 2:
         inner = local[1:-1]
         unescaped = inner.replace("\\\\", "").replace('\\"', "")

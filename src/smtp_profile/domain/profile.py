@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 
-from smtp_profile.domain.addresses import AddressError, ascii_host, check_mailbox, has_control_chars
+from smtp_profile.domain.addresses import (
+    AddressError,
+    ascii_host,
+    check_display_name,
+    check_mailbox,
+    has_control_chars,
+)
 from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
 from smtp_profile.domain.oauth import (
     MAX_AUDIENCE_LENGTH,
@@ -187,7 +193,7 @@ def build_profile(draft: ProfileDraft, stored: Profile,
     port = _port(draft.port, problems)
     auth_type = _auth_type(draft.auth_type, problems)
     sender_account = _mailbox("SenderAccount", draft.sender_account, problems, required=True)
-    sender_name = _text("SenderName", draft.sender_name, problems, required=True)
+    sender_name = _display_name("SenderName", draft.sender_name, problems)
     use_ssl = bool(draft.use_ssl)
     username: str | None = None
     if auth_type is AuthType.BASIC:
@@ -292,6 +298,20 @@ def check_recipient(recipient: str | None) -> str:
     if problems or value is None:
         raise ValidationFailed(problems)
     return value
+
+
+def check_stored_sender(profile: Profile) -> None:
+    """Hold a stored profile's sender to today's rules before a test sends as it.
+
+    A profile saved by an older version may carry a SenderName or SenderAccount the rules
+    now refuse (RFC 2047 words hiding line breaks); it is refused with a 400, not sent.
+    """
+    problems: list[str] = []
+    _mailbox("SenderAccount", profile.sender_account, problems, required=True)
+    _display_name("SenderName", profile.sender_name, problems)
+    if problems:
+        raise ValidationFailed([f"The stored {problem}: save the profile again with a "
+                                "valid value" for problem in problems])
 
 
 def changed_binding_fields(new: Profile, stored: Profile,
@@ -461,6 +481,19 @@ def _text(
         problems.append(f"{name} must be at most {max_length} characters")
         return None
     return value
+
+
+def _display_name(name: str, value: str | None, problems: list[str]) -> str | None:
+    """A display name: literal text, without encoded-words that hide control characters."""
+    text = _text(name, value, problems, required=True)
+    if text is None:
+        return None
+    try:
+        check_display_name(text)
+    except AddressError as exc:
+        problems.append(f"{name} {exc}")
+        return None
+    return text
 
 
 def _secret_text(name: str, secret: Secret, problems: list[str]) -> None:

@@ -1,11 +1,16 @@
 """Which recipients a test message may go to: an optional operator allowlist of domains.
 
 Without it, anyone with the modify permission can make the relay deliver a message to
-any address, which turns the Test route into a small spam or phishing relay.
+any address, which turns the Test route into a small spam or phishing relay. The domain
+after the last @ is only where the message goes if the relay does not route on the local
+part: many still honour `x%other.example@corp.example` (the percent hack) and
+`other.example!x@corp.example` (bang paths), and a quoted `"x@other.example"` is an
+address of its own to some of them. With an allowlist, such recipients are refused.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from smtp_profile.domain.addresses import ascii_host
@@ -32,7 +37,12 @@ class RecipientPolicy:
     def refusal(self, recipient: str) -> str | None:
         if not self.domains:
             return None
-        domain = recipient.rpartition("@")[2]
+        local, _, domain = recipient.rpartition("@")
+        routed = _routing_in(local)
+        if routed is not None:
+            return (f"test messages may only go to {', '.join(self.domains)}; {recipient} "
+                    f"holds {routed} before the @, which a relay may use to deliver to "
+                    "another domain")
         try:
             name = ascii_host(domain.strip("[]"))
         except ValueError:
@@ -42,3 +52,14 @@ class RecipientPolicy:
                 return None
         return (f"test messages may only go to {', '.join(self.domains)}; "
                 f"{domain} is not among them")
+
+
+def _routing_in(local: str) -> str | None:
+    """What in a local part can route elsewhere: '%', '!' or '@' (quoted or escaped)."""
+    if local.startswith('"') and local.endswith('"') and len(local) >= 2:
+        local = re.sub(r"\\(.)", r"\1", local[1:-1])
+    for mark, name in (("@", "an '@'"), ("%", "a '%' (percent-hack routing)"),
+                       ("!", "a '!' (a UUCP bang path)")):
+        if mark in local:
+            return name
+    return None
