@@ -35,7 +35,7 @@ from smtp_profile.domain.steps import StepResult, TestMode, TestReport
 from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
 from smtp_profile.mailer.conversation import Mailer, new_test_id
 from smtp_profile.mailer.resolver import Resolution, resolve_once
-from smtp_profile.store.profiles import ProfileRepository, StoredProfile
+from smtp_profile.store.profiles import ProfileRepository, ProfileStamp, StoredProfile
 from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.snapshot import Snapshot
 from smtp_profile.store.throttle import ThrottleRepository
@@ -97,9 +97,9 @@ class ProfileService:
         self._limits = limits or TestLimits()
         self._clock = clock
 
-    async def get(self, version: int | None = None) -> StoredProfile:
-        """The stored profile; `version`, if the caller just read it, spares a query."""
-        return await self._profiles.load_version(version)
+    async def get(self, stamp: ProfileStamp | None = None) -> StoredProfile:
+        """The stored profile; `stamp`, if the caller just read it, spares a query."""
+        return await self._profiles.load_version(stamp)
 
     async def replace(self, draft: ProfileDraft, *, actor: Actor,
                       expected_version: int | None = None) -> StoredProfile:
@@ -149,7 +149,7 @@ class ProfileService:
         try:
             await self._count_test(actor)
             stored = await self._profiles.load_version(
-                None if known is None else known.profile_version)
+                None if known is None else known.profile_stamp)
             if draft is None:
                 profile = stored.profile
                 if not profile.host or not profile.sender_account:

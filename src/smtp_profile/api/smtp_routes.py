@@ -89,7 +89,7 @@ def profile_response(stored: StoredProfile, version: int) -> Response:
     responses=openapi.responses({200: openapi.profile_content()}, 400, 401, 403),
 )
 async def get_smtp(request: Request, context: CallContext = _read) -> Response:
-    stored = await runtime_of(request).service.get(context.profile_version)
+    stored = await runtime_of(request).service.get(context.profile_stamp)
     return profile_response(stored, context.version)
 
 

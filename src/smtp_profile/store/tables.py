@@ -45,6 +45,9 @@ smtp_profile = Table(
     Column("audience", String(1024)),
     Column("request_headers", JSON),
     Column("version", Integer, nullable=False),
+    # Random, new on every write: with the version it names one profile even across a
+    # restore from backup, which makes version numbers count up again (0009).
+    Column("generation", String(32), nullable=False),
     Column("updated_at", DateTime(timezone=True)),
     Column("updated_by", String(128)),
 )
