@@ -260,16 +260,20 @@ def recorded_clients(url: str, password: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("trusted", "expected"), [("127.0.0.1", "203.0.113.7"),
-                                                   ("", "127.0.0.1")])
+@pytest.mark.parametrize(("trusted", "forwarded", "expected"), [
+    ("127.0.0.1", "203.0.113.7", "203.0.113.7"),
+    # a proxy that appends: what the client wrote on the left is not believed
+    ("127.0.0.1", "198.51.100.66, 203.0.113.7", "203.0.113.7"),
+    ("", "203.0.113.7", "127.0.0.1"),
+])
 def test_forwarded_addresses_only_from_trusted_proxies(tmp_path: Path, trusted: str,
-                                                       expected: str) -> None:
+                                                       forwarded: str, expected: str) -> None:
     data_dir = tmp_path / "data"
     extra = ("--trusted-proxies", trusted) if trusted else ()
     with serving(data_dir, extra=extra) as (url, _):
         password = (data_dir / "initial-admin-password").read_text().strip()
         httpx.get(f"{url}/KeyfactorAPI/SMTP", auth=("admin", "wrong-password-1"),
-                  headers={**REQUESTED_WITH, "X-Forwarded-For": "203.0.113.7"})
+                  headers={**REQUESTED_WITH, "X-Forwarded-For": forwarded})
         assert recorded_clients(url, password) == [expected]
 
 

@@ -55,7 +55,9 @@ class CallContext:
 
 
 def client_address(request: Request) -> str:
-    """The peer's address as the server saw it (forwarded headers are not trusted)."""
+    """The client's address: the TCP peer, or, when the peer is one of the
+    --trusted-proxies, the right-most X-Forwarded-For address that is not itself a trusted
+    proxy (uvicorn's proxy-headers middleware puts it in place of the peer)."""
     return request.client.host if request.client else "unknown"
 
 
