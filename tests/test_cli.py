@@ -260,16 +260,20 @@ def recorded_clients(url: str, password: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("trusted", "expected"), [("127.0.0.1", "203.0.113.7"),
-                                                   ("", "127.0.0.1")])
+@pytest.mark.parametrize(("trusted", "forwarded", "expected"), [
+    ("127.0.0.1", "203.0.113.7", "203.0.113.7"),
+    # a proxy that appends: what the client wrote on the left is not believed
+    ("127.0.0.1", "198.51.100.66, 203.0.113.7", "203.0.113.7"),
+    ("", "203.0.113.7", "127.0.0.1"),
+])
 def test_forwarded_addresses_only_from_trusted_proxies(tmp_path: Path, trusted: str,
-                                                       expected: str) -> None:
+                                                       forwarded: str, expected: str) -> None:
     data_dir = tmp_path / "data"
     extra = ("--trusted-proxies", trusted) if trusted else ()
     with serving(data_dir, extra=extra) as (url, _):
         password = (data_dir / "initial-admin-password").read_text().strip()
         httpx.get(f"{url}/KeyfactorAPI/SMTP", auth=("admin", "wrong-password-1"),
-                  headers={**REQUESTED_WITH, "X-Forwarded-For": "203.0.113.7"})
+                  headers={**REQUESTED_WITH, "X-Forwarded-For": forwarded})
         assert recorded_clients(url, password) == [expected]
 
 
@@ -309,3 +313,37 @@ def test_bad_token_endpoint_ports_stop_serve(tmp_path: Path) -> None:
                  check=False)
     assert result.returncode != 0
     assert "'https' is not a port" in result.stderr
+
+
+def test_a_corrupt_key_file_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "secret.key").write_bytes(b"\x00\xff\xfe corrupt \x80\n")
+    for command in (["rotate-key"], ["user", "list"], ["serve", "--port", "1"]):
+        result = run(*command, "--data-dir", str(data_dir), check=False)
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr, (command, result.stderr)
+        assert f"key file {data_dir / 'secret.key'} is corrupt" in result.stderr, result.stderr
+
+
+def test_rotate_key_bumps_the_version_so_a_running_instance_reads_anew(
+        tmp_path: Path) -> None:
+    settings = plain_settings(tmp_path / "data")
+    running = start_service(settings)
+    try:
+        with running.client() as client:
+            client.put("/KeyfactorAPI/SMTP", json={
+                "Host": "mail.test", "Port": 587, "RelayAuthenticationType": 2,
+                "RelayUsername": "svc", "RelayPassword": "rotate-me-canary",
+                "SenderAccount": "svc@corp.local", "SenderName": "KF"}).raise_for_status()
+            before = client.get("/KeyfactorAPI/SMTP").headers["ETag"]
+            run("rotate-key", "--data-dir", str(settings.data_dir))
+            after = client.get("/KeyfactorAPI/SMTP")
+            assert after.status_code == 200 and after.headers["ETag"] != before
+            stale = client.put("/KeyfactorAPI/SMTP", headers={"If-Match": before}, json={
+                "Host": "other.test", "Port": 587, "RelayAuthenticationType": 0,
+                "SenderAccount": "svc@corp.local", "SenderName": "KF"})
+            assert stale.status_code == 412, stale.text
+    finally:
+        running.stop()
+    assert running.runtime_password() == "rotate-me-canary"

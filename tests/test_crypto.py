@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -69,3 +70,46 @@ def test_environment_key_wins_and_bad_keys_are_explained(tmp_path: Path) -> None
         decode_key(encode_key(b"short"), source="X")
     with pytest.raises(SecretKeyError, match="no key file"):
         load_keys(tmp_path / "empty", None, create=False)
+
+
+def test_the_key_file_is_written_through_a_unique_temporary_file(tmp_path: Path) -> None:
+    """A leftover or planted `secret.key.tmp` (here a link to another file) is neither
+    written through nor reused; no temporary file is left behind."""
+    victim = tmp_path / "victim"
+    victim.write_text("not yours\n")
+    (tmp_path / "secret.key.tmp").symlink_to(victim)
+    key = new_key()
+    write_key_file(tmp_path / KEY_FILE_NAME, key)
+    assert victim.read_text() == "not yours\n"
+    assert load_keys(tmp_path, None, create=False) == [key]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [KEY_FILE_NAME, "secret.key.tmp",
+                                                           "victim"]
+
+
+def test_the_key_file_and_its_directory_are_fsynced(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real fsync runs; the spy notes what it was given: the file, then the directory
+    the rename changed (without which the new name may not survive a power cut)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        mode = os.fstat(fd).st_mode
+        synced.append("directory" if stat.S_ISDIR(mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    write_key_file(tmp_path / KEY_FILE_NAME, new_key())
+    assert synced == ["file", "directory"]
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage\x80", b"", b"not base64 at all!",
+                                     b"QUJD\n"])
+def test_a_corrupt_key_file_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / KEY_FILE_NAME).write_bytes(content)
+    with pytest.raises(SecretKeyError, match=r"key file .* corrupt"):
+        load_keys(tmp_path, None, create=True)
+    (tmp_path / KEY_FILE_NAME).unlink()
+    (tmp_path / KEY_FILE_NAME).mkdir()  # unreadable as a file
+    with pytest.raises(SecretKeyError, match="cannot be read"):
+        load_keys(tmp_path, None, create=True)

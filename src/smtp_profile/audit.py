@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smtp_profile.domain.audit import (
@@ -32,6 +31,7 @@ from smtp_profile.domain.audit import (
     retention_cutoff,
 )
 from smtp_profile.store.audit import AuditRepository
+from smtp_profile.store.errors import StoreFault, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -98,5 +98,5 @@ class AuditTrail:
             await asyncio.sleep(interval)
             try:
                 await self.prune()
-            except SQLAlchemyError as exc:
+            except (StoreUnavailable, StoreFault) as exc:
                 log.warning("audit pruning failed, will retry: %s", type(exc).__name__)

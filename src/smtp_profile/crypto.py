@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import secrets
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -53,16 +55,32 @@ def key_id(key: bytes) -> bytes:
 
 
 class SecretBox:
-    """Seals with the first key; opens with any key of the ring."""
+    """Seals with the first key; opens with any key of the ring.
 
-    def __init__(self, keys: Iterable[bytes]) -> None:
+    With `key_files`, a running service follows `rotate-key`: when the key files change
+    on disk, their keys join the ring (none leaves it) and the newest seals, so a secret
+    re-sealed under the new key still opens and a PUT during or after the rotation seals
+    under the key that stays.
+    """
+
+    def __init__(self, keys: Iterable[bytes], *, key_files: KeyFiles | None = None) -> None:
         ring = list(keys)
         if not ring:
             raise SecretKeyError("no secret key configured")
         self._sealing_key = ring[0]
         self._ring = {key_id(k): AESGCM(k) for k in ring}
+        self._key_files = key_files
+
+    def _follow_key_files(self) -> None:
+        files = self._key_files
+        changed = None if files is None else files.changed()
+        if changed:
+            for key in changed:
+                self._ring.setdefault(key_id(key), AESGCM(key))
+            self._sealing_key = changed[-1]
 
     def seal(self, plaintext: str, context: str) -> bytes:
+        self._follow_key_files()
         nonce = secrets.token_bytes(_NONCE_LENGTH)
         kid = key_id(self._sealing_key)
         ciphertext = self._ring[kid].encrypt(nonce, plaintext.encode("utf-8"),
@@ -75,6 +93,9 @@ class SecretBox:
         kid = sealed[1 : 1 + _KEY_ID_LENGTH]
         nonce = sealed[1 + _KEY_ID_LENGTH : 1 + _KEY_ID_LENGTH + _NONCE_LENGTH]
         aead = self._ring.get(kid)
+        if aead is None:
+            self._follow_key_files()
+            aead = self._ring.get(kid)
         if aead is None:
             raise SecretKeyError(
                 "a stored secret was sealed with a key this service does not have; "
@@ -96,15 +117,88 @@ class SecretBox:
 
 
 def write_key_file(path: Path, key: bytes) -> None:
-    """Write a key file with mode 0600 atomically (never a half-written key)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write a key file with mode 0600 atomically: never a half-written key, not even
+    after a power cut.
+
+    A temporary file of its own (mkstemp: unique, 0600, never an existing file, so two
+    commands at once cannot write into each other's), written and fsynced, renamed over
+    `path`, then the directory fsynced so that the rename itself is on disk.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.write(fd, (encode_key(key) + "\n").encode("ascii"))
+        try:
+            data = (encode_key(key) + "\n").encode("ascii")
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+
+
+def read_key_file(path: Path) -> bytes:
+    """The key in `path`; a file that cannot be read or is not a key is a SecretKeyError
+    naming it, never a traceback."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SecretKeyError(f"the key file {path} cannot be read: "
+                             f"{exc.strerror or type(exc).__name__}") from None
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise SecretKeyError(f"the key file {path} is corrupt: it is not base64 text; "
+                             "restore it from your backup") from None
+    try:
+        return decode_key(text, source=f"the key file {path}")
+    except SecretKeyError as exc:
+        raise SecretKeyError(f"{exc}: the file is corrupt; restore it from your "
+                             "backup") from None
+
+
+class KeyFiles:
+    """The key files of a data dir, re-read only when they changed (two stat calls)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._seen: tuple[tuple[int, int, int] | None, ...] | None = None
+
+    def _signature(self) -> tuple[tuple[int, int, int] | None, ...]:
+        marks: list[tuple[int, int, int] | None] = []
+        for name in (KEY_FILE_NAME, NEXT_KEY_FILE_NAME):
+            try:
+                info = (self._data_dir / name).stat()
+            except OSError:
+                marks.append(None)
+            else:
+                marks.append((info.st_ino, info.st_mtime_ns, info.st_size))
+        return tuple(marks)
+
+    def changed(self) -> list[bytes] | None:
+        """The keys, current then next, if the files changed since the last look; an
+        unreadable or half-rotated state is left for the next look."""
+        signature = self._signature()
+        if signature == self._seen:
+            return None
+        try:
+            keys = load_keys(self._data_dir, None, create=False)
+        except SecretKeyError:
+            return None
+        self._seen = signature
+        return keys
 
 
 def load_keys(data_dir: Path, env_key: str | None, *, create: bool) -> list[bytes]:
@@ -119,7 +213,7 @@ def load_keys(data_dir: Path, env_key: str | None, *, create: bool) -> list[byte
     next_path = data_dir / NEXT_KEY_FILE_NAME
     keys: list[bytes] = []
     if path.exists():
-        keys.append(decode_key(path.read_text("ascii"), source=str(path)))
+        keys.append(read_key_file(path))
     elif create:
         key = new_key()
         write_key_file(path, key)
@@ -127,5 +221,5 @@ def load_keys(data_dir: Path, env_key: str | None, *, create: bool) -> list[byte
     else:
         raise SecretKeyError(f"no key file at {path}; start the service once to create it")
     if next_path.exists():
-        keys.append(decode_key(next_path.read_text("ascii"), source=str(next_path)))
+        keys.append(read_key_file(next_path))
     return keys

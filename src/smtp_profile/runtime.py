@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from smtp_profile.accounts import Accounts
 from smtp_profile.audit import AuditTrail
 from smtp_profile.config import Settings
-from smtp_profile.crypto import SecretBox, load_keys
+from smtp_profile.crypto import KeyFiles, SecretBox, load_keys
 from smtp_profile.logs import quiet_libraries
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from smtp_profile.mailer.resolver import Resolver
@@ -66,7 +66,8 @@ class Runtime:
     def open(cls, settings: Settings, *, resolver: Resolver | None = None) -> Runtime:
         quiet_libraries()
         engine = create_engine_for(settings.resolved_database_url)
-        box = SecretBox(load_keys(settings.data_dir, settings.secret_key, create=False))
+        box = SecretBox(load_keys(settings.data_dir, settings.secret_key, create=False),
+                        key_files=None if settings.secret_key else KeyFiles(settings.data_dir))
         profiles = ProfileRepository(engine, box)
         mailer = Mailer(
             MailerConfig(

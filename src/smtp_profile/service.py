@@ -40,7 +40,7 @@ from smtp_profile.domain.steps import StepResult, TestMode, TestReport
 from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
 from smtp_profile.mailer.conversation import Mailer, new_test_id
 from smtp_profile.mailer.resolver import Resolution
-from smtp_profile.store.profiles import ProfileRepository, StoredProfile
+from smtp_profile.store.profiles import ProfileRepository, ProfileStamp, StoredProfile
 from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.snapshot import Snapshot
 from smtp_profile.store.throttle import ThrottleRepository
@@ -119,9 +119,9 @@ class ProfileService:
         self._busy_logged = -math.inf
         self._busy_refusals = 0
 
-    async def get(self, version: int | None = None) -> StoredProfile:
-        """The stored profile; `version`, if the caller just read it, spares a query."""
-        return await self._profiles.load_version(version)
+    async def get(self, stamp: ProfileStamp | None = None) -> StoredProfile:
+        """The stored profile; `stamp`, if the caller just read it, spares a query."""
+        return await self._profiles.load_version(stamp)
 
     async def replace(self, draft: ProfileDraft, *, actor: Actor,
                       expected_version: int | None = None) -> StoredProfile:
@@ -199,7 +199,7 @@ class ProfileService:
         try:
             await self._count_test(actor)
             stored = await self._profiles.load_version(
-                None if known is None else known.profile_version)
+                None if known is None else known.profile_stamp)
             options = await self._relay.options(known)
             trust = TrustBinding.of(options)
             if draft is None:

@@ -18,6 +18,7 @@ from smtp_profile.domain.audit import AuditAction, Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.throttle import address_key, sign_in_wait, user_key
+from smtp_profile.store.profiles import ProfileStamp
 from smtp_profile.store.snapshot import Snapshot, SnapshotReader
 from smtp_profile.store.throttle import ThrottleRepository
 
@@ -36,6 +37,10 @@ class Admission:
     @property
     def profile_version(self) -> int:
         return self.snapshot.profile_version
+
+    @property
+    def profile_stamp(self) -> ProfileStamp:
+        return self.snapshot.profile_stamp
 
 
 def must_wait(snapshot: Snapshot, name: str, client: str, now: float) -> float:

@@ -2,7 +2,8 @@
 
 Every generated request (valid and invalid bodies, headers, versions) must get an answer
 the document describes, never a 5xx, and a request answered with an error must not have
-changed the stored profile or relay options. The service only lets Test and Diagnose
+changed the stored profile or relay options. The web page's session routes, outside the
+document, are fuzzed from a description made here. The service only lets Test and Diagnose
 reach loopback on a few closed SMTP ports, so fuzzing never leaves this machine.
 """
 
@@ -20,9 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import delete
 
+from smtp_profile.api.context import BROWSER_REQUESTED_WITH, REQUESTED_WITH, SESSION_COOKIE
 from smtp_profile.domain.outbound import OutboundPolicy, parse_targets
 from smtp_profile.store.database import create_engine_for
 from smtp_profile.store.tables import throttle
+from smtp_profile.web.models import SignInIn
+from smtp_profile.web.session_routes import SESSION_PATH
 from tests.support.resolver import StaticResolver
 from tests.support.service import RunningService, run_async, service_settings, start_service
 
@@ -100,6 +104,53 @@ def test_the_api_holds_to_its_document(method: str, path: str, api_schema: Any,
             assert snapshot(fuzzed_service) == before, (method, path, response.text)
 
     holds()
+
+
+def session_document() -> dict[str, Any]:
+    """The web page's session routes, which the API's document leaves out (they are not
+    Keyfactor's): described here, from the route's own body model, so they are fuzzed
+    like the rest."""
+    header = {"name": REQUESTED_WITH, "in": "header", "required": False,
+              "schema": {"type": "string", "enum": [BROWSER_REQUESTED_WITH, "APIClient", ""]}}
+    cookie = {"name": SESSION_COOKIE, "in": "cookie", "required": False,
+              "schema": {"type": "string"}}
+    answers = {str(status): {"description": "answer"}
+               for status in (200, 204, 400, 401, 403, 413, 415, 429)}
+    body = SignInIn.model_json_schema(by_alias=True)
+    return {
+        "openapi": "3.0.3", "info": {"title": "web session", "version": "1"},
+        "paths": {SESSION_PATH: {
+            "post": {"parameters": [header, cookie], "responses": answers,
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": body}}}},
+            "get": {"parameters": [header, cookie], "responses": answers},
+            "delete": {"parameters": [header, cookie], "responses": answers},
+        }},
+    }
+
+
+@pytest.mark.parametrize("method", ["POST", "GET", "DELETE"])
+def test_the_web_session_routes_never_answer_a_5xx(method: str,
+                                                   fuzzed_service: RunningService) -> None:
+    operation = schemathesis.openapi.from_dict(session_document())[SESSION_PATH][method]
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    def holds(case: Any) -> None:
+        forget_failed_sign_ins(fuzzed_service)
+        before = snapshot(fuzzed_service)
+        response = case.call(base_url=fuzzed_service.url, timeout=30)
+        assert response.status_code < 500, response.text
+        assert snapshot(fuzzed_service) == before
+
+    holds()
+    # and the page's own sign-in still works on the same instance afterwards
+    with httpx.Client(base_url=fuzzed_service.url) as client:
+        signed_in = client.post(SESSION_PATH, headers={REQUESTED_WITH: BROWSER_REQUESTED_WITH},
+                                json={"UserName": "admin",
+                                      "Password": fuzzed_service.admin_password})
+        assert signed_in.status_code == 200, signed_in.text
 
 
 def test_the_fuzzed_operations_are_all_the_documented_ones(api_schema: Any) -> None:

@@ -21,7 +21,7 @@ from smtp_profile.mailer.resolver import Resolution, resolve_once
 from smtp_profile.mailer.tls import client_context
 from smtp_profile.oauth.pinned import PinnedBackend, same_host
 from smtp_profile.oauth.token import AccessToken, TokenClient, TokenFailure, TokenRequest
-from tests.support.oauth import Issuer, TokenEndpoint
+from tests.support.oauth import Issuer, RawNumber, TokenEndpoint
 from tests.support.resolver import StaticResolver
 from tests.support.smtp import ScriptedServer, closed_port, silent
 
@@ -178,6 +178,41 @@ def test_a_token_without_a_usable_lifetime_is_not_cached(
     assert run(tokens.get(request)).value == Secret("token-1")
     assert run(tokens.get(request)).value == Secret("token-2")
     assert len(endpoint.calls) == 2
+
+
+@pytest.mark.parametrize("expires_in", [
+    float("nan"), float("inf"), float("-inf"), RawNumber("1e400"), RawNumber("9" * 5000),
+    RawNumber("-" + "9" * 5000)])
+def test_a_lifetime_that_is_not_a_finite_number_is_not_cached(
+        token_endpoint: Callable[..., TokenEndpoint], expires_in: object) -> None:
+    endpoint = token_endpoint(issuer(expires_in=expires_in))
+    tokens = client()
+    request = request_for(endpoint)
+    first = run(tokens.get(request))
+    assert first.value == Secret("token-1") and first.expires_in is None
+    assert run(tokens.get(request)).value == Secret("token-2")
+    assert len(endpoint.calls) == 2
+
+
+def test_a_huge_lifetime_is_kept_a_day_at_most(
+        token_endpoint: Callable[..., TokenEndpoint]) -> None:
+    endpoint = token_endpoint(issuer(expires_in=RawNumber("1e200")))
+    clock = FakeClock()
+    tokens = client(clock=clock)
+    request = request_for(endpoint)
+
+    async def two_days() -> list[AccessToken]:
+        first = await tokens.get(request)
+        clock.now += 86400 - 120
+        second = await tokens.get(request)
+        clock.now += 120
+        third = await tokens.get(request)
+        return [first, second, third]
+
+    first, second, third = run(two_days())
+    assert [first.value, second.value, third.value] == [
+        Secret("token-1"), Secret("token-1"), Secret("token-2")]
+    assert second.from_cache and not third.from_cache
 
 
 def test_changed_settings_never_reuse_a_cached_token(

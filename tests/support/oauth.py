@@ -31,6 +31,10 @@ class TokenCall:
         return values[0] if values else None
 
 
+class RawNumber(str):
+    """An expires_in written into the JSON answer as these characters, unquoted."""
+
+
 @dataclass
 class Issuer:
     """What the endpoint expects and issues; tests may change it between requests."""
@@ -132,8 +136,11 @@ class TokenEndpoint:
                                      "token_type": issuer.token_type}
         if issuer.expires_in is not None:
             answer["expires_in"] = issuer.expires_in
-        return 200, json.dumps(answer).encode(), {"Content-Type": "application/json",
-                                                  "Cache-Control": "no-store"}
+        body = json.dumps(answer)
+        if isinstance(issuer.expires_in, RawNumber):  # written as is, not as a string
+            body = body.replace(json.dumps(issuer.expires_in), issuer.expires_in)
+        return 200, body.encode(), {"Content-Type": "application/json",
+                                    "Cache-Control": "no-store"}
 
     def close(self) -> None:
         self.server.shutdown()

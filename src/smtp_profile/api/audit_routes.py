@@ -37,8 +37,9 @@ _QUERY_PARAMETERS = [
      "description": "Records per page."},
     {"name": "action", "in": "query", "required": False,
      "schema": {"type": "string"},
-     "description": "Only these actions: Put, Test, FailedAuthentication (repeat the "
-     "parameter or separate with commas; case-insensitive)."},
+     "description": "Only these actions: Put, Test, Diagnose, Options, "
+     "FailedAuthentication (repeat the parameter or separate with commas; "
+     "case-insensitive)."},
     {"name": "since", "in": "query", "required": False, "schema": {"type": "string"},
      "description": "Records at or after this time: ISO 8601 (UTC unless an offset is "
      "given) or an age such as 30m, 24h, 7d."},
@@ -50,7 +51,8 @@ _QUERY_PARAMETERS = [
 @router.get(
     "/SMTP/Audit",
     summary="List the audit trail",
-    description="Every PUT, Test and failed authentication, newest first: time (UTC), "
+    description="Every PUT, Test, Diagnose, relay options change and failed "
+    "authentication, newest first: time (UTC), "
     "user, client address, action, outcome (the error code and message when refused) and, "
     "for a PUT, the changed fields with old and new values; secret fields are reported "
     "only as changed. An extension of this service, not a Keyfactor route. "

@@ -21,7 +21,8 @@ async def read_limited(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     too_large = DomainError(ErrorKind.BODY_TOO_LARGE,
                             f"The body is larger than the limit of {limit // 1024} KiB.")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() \
+            and (len(declared) > 12 or int(declared) > limit):
         raise too_large
     chunks: list[bytes] = []
     size = 0

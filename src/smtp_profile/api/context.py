@@ -25,6 +25,7 @@ from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.runtime import Runtime
+from smtp_profile.store.profiles import ProfileStamp
 from smtp_profile.store.snapshot import Snapshot
 
 REQUESTED_WITH = "x-keyfactor-requested-with"
@@ -45,8 +46,8 @@ class CallContext:
     """The stored state read with the credentials (None for the web page's session)."""
 
     @property
-    def profile_version(self) -> int | None:
-        return None if self.snapshot is None else self.snapshot.profile_version
+    def profile_stamp(self) -> ProfileStamp | None:
+        return None if self.snapshot is None else self.snapshot.profile_stamp
 
     @property
     def actor(self) -> Actor:
@@ -54,7 +55,9 @@ class CallContext:
 
 
 def client_address(request: Request) -> str:
-    """The peer's address as the server saw it (forwarded headers are not trusted)."""
+    """The client's address: the TCP peer, or, when the peer is one of the
+    --trusted-proxies, the right-most X-Forwarded-For address that is not itself a trusted
+    proxy (uvicorn's proxy-headers middleware puts it in place of the peer)."""
     return request.client.host if request.client else "unknown"
 
 

@@ -1,7 +1,8 @@
 """Every failure becomes the Keyfactor error body: never a stack trace, never a bare 500.
 
-Handlers are installed for the domain's errors, for Starlette's routing errors (404, 405)
-and for storage failures (503); anything else is logged with a reference and answered
+Handlers are installed for the domain's errors (the store's StoreUnavailable, a 503, is
+one: the store translates database errors, this layer never sees SQLAlchemy's), for
+Starlette's routing errors (404, 405); anything else is logged with a reference and answered
 with a 500 that names the reference, not the exception.
 """
 
@@ -12,7 +13,6 @@ import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -64,14 +64,6 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(ErrorKind.VALIDATION, "The request is not valid")
 
 
-async def _store_error(request: Request, exc: Exception) -> Response:
-    log.error("database error on %s %s: %s", request.method, request.url.path,
-              type(exc).__name__)
-    return error_response(ErrorKind.STORE_UNAVAILABLE,
-                          "The database is unavailable or refused the write; nothing was "
-                          "changed. Try again shortly.", {"Retry-After": "5"})
-
-
 async def _key_error(request: Request, exc: Exception) -> Response:
     log.error("secret key problem: %s", exc)
     return error_response(ErrorKind.INTERNAL, f"Stored secrets cannot be opened: {exc}")
@@ -89,7 +81,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(OperationalError, _store_error)
-    app.add_exception_handler(DBAPIError, _store_error)
     app.add_exception_handler(SecretKeyError, _key_error)
     app.add_exception_handler(Exception, _unexpected)

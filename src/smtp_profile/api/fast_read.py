@@ -26,6 +26,7 @@ from smtp_profile.api.context import (
 from smtp_profile.api.smtp_routes import profile_response
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.runtime import Runtime
+from smtp_profile.store.profiles import ProfileStamp
 
 
 class FastProfileRead:
@@ -33,7 +34,7 @@ class FastProfileRead:
         self.app = app
         self.runtime = runtime
         self.path = path.rstrip("/").lower()
-        self._responses: dict[tuple[int, int], Response] = {}
+        self._responses: dict[tuple[ProfileStamp, int], Response] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] == "GET"
@@ -60,13 +61,13 @@ class FastProfileRead:
         admission = await self.runtime.sign_in.recognised(*credentials, client=client)
         if admission is None or not admission.principal.may(Permission.READ):
             return None
-        stored = self.runtime.profiles.remembered(admission.profile_version)
+        stored = self.runtime.profiles.remembered(admission.profile_stamp)
         if stored is None:
             return None
-        key = (stored.version, version)
+        key = (stored.stamp, version)
         response = self._responses.get(key)
         if response is None:
-            if any(v != stored.version for v, _ in self._responses):
+            if any(stamp != stored.stamp for stamp, _ in self._responses):
                 self._responses.clear()
             response = self._responses[key] = profile_response(stored, version)
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -46,6 +47,9 @@ async def refusals_recorded(request: Request, context: CallContext, action: Audi
         raise
 
 
+_VERSION_TAG = re.compile(r"[0-9]{1,19}")
+
+
 def etag(version: int) -> str:
     return f'"{version}"'
 
@@ -56,7 +60,9 @@ def expected_version(request: Request) -> int | None:
     if header is None or header.strip() == "*":
         return None
     tag = header.split(",")[0].strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    # ASCII digits only, and no more than a version can have: int() of other scripts'
+    # digits, or of thousands of digits, fails in Python itself.
+    if not _VERSION_TAG.fullmatch(tag):
         raise DomainError(ErrorKind.PRECONDITION_FAILED,
                           f"If-Match {header[:40]!r} is not an ETag of this profile; "
                           "use the ETag header of a GET.")
@@ -83,7 +89,7 @@ def profile_response(stored: StoredProfile, version: int) -> Response:
     responses=openapi.responses({200: openapi.profile_content()}, 400, 401, 403),
 )
 async def get_smtp(request: Request, context: CallContext = _read) -> Response:
-    stored = await runtime_of(request).service.get(context.profile_version)
+    stored = await runtime_of(request).service.get(context.profile_stamp)
     return profile_response(stored, context.version)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,6 +23,20 @@ from smtp_profile.crypto import (
     new_key,
     write_key_file,
 )
+from smtp_profile.domain.errors import DomainError
+
+if TYPE_CHECKING:  # the engine's modules load only when a command needs them
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+async def reseal_secrets(engine: AsyncEngine, ring: list[bytes], fresh: bytes) -> int:
+    """Re-seal the stored secrets under `fresh`, as one write. They open with `ring` or
+    with `fresh` itself: a running service seals under the next key file's key as soon as
+    it sees it, so a PUT racing the rotation may already have used it."""
+    from smtp_profile.store.profiles import ProfileRepository
+
+    return await ProfileRepository(engine, SecretBox([*ring, fresh])).reseal(
+        SecretBox([fresh]))
 
 
 @app.command("new-key")
@@ -52,7 +66,6 @@ def rotate_key(
     """
     from smtp_profile.runtime import prepare
     from smtp_profile.store.database import create_engine_for
-    from smtp_profile.store.profiles import ProfileRepository
 
     settings = settings_for(data_dir, database_url)
     try:
@@ -75,15 +88,13 @@ def rotate_key(
     async def reseal() -> int:
         engine = create_engine_for(settings.resolved_database_url)
         try:
-            repository = ProfileRepository(engine, SecretBox(ring))
-            async with engine.begin() as connection:
-                return await repository.reseal(connection, SecretBox([fresh]))
+            return await reseal_secrets(engine, ring, fresh)
         finally:
             await engine.dispose()
 
     try:
         count = asyncio.run(reseal())
-    except SecretKeyError as exc:
+    except (SecretKeyError, DomainError) as exc:
         raise fail(str(exc)) from None
     if settings.secret_key:
         typer.echo(f"re-encrypted {count} secret(s); now set SMTP_PROFILE_SECRET_KEY to the "

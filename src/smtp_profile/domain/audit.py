@@ -201,16 +201,23 @@ def parse_time(text: str, *, now: datetime, name: str) -> datetime:
     offset) or an age like `30m`, `24h`, `7d`, `2w` counted back from `now`."""
     value = text.strip()
     match = _RELATIVE.match(value)
-    if match:
-        return now - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2].lower()])
     try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
+        if match:
+            return now - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2].lower()])
+        try:
+            parsed = datetime.fromisoformat(value.replace("z", "Z"))
+        except ValueError:
+            raise ValueError(
+                f"{name} {text[:40]!r} is not a time: use ISO 8601 (2026-11-25 or "
+                "2026-11-25T08:00:00Z) or an age such as 30m, 24h, 7d"
+            ) from None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        # An age reaching back before year 1, or an offset pushing a time past either end
+        # of the calendar: the client's mistake, not the service's.
         raise ValueError(
-            f"{name} {text[:40]!r} is not a time: use ISO 8601 (2026-11-25 or "
-            "2026-11-25T08:00:00Z) or an age such as 30m, 24h, 7d"
+            f"{name} {text[:40]!r} is out of range: times run from year 1 to year 9999 (UTC)"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def retention_cutoff(now: datetime, days: int) -> datetime | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,8 @@ from smtp_profile.domain.secrets import Secret
 # shorter), so a test that starts with it does not end with an expired one.
 EXPIRY_MARGIN_SECONDS = 60.0
 MAX_ENTRIES = 32
+# However long the identity provider says a token lives, it is asked again after a day.
+MAX_KEPT_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,9 @@ class TokenCache:
 
     def put(self, key: bytes, token: Secret, expires_in: float | None) -> None:
         """Keep `token`; one without a lifetime (or a very short one) is not kept."""
-        if expires_in is None or expires_in <= 0:
-            return
+        if expires_in is None or not math.isfinite(expires_in) or expires_in <= 0:
+            return  # (a NaN would compare false with every clock reading: kept forever)
+        expires_in = min(expires_in, MAX_KEPT_SECONDS)
         margin = min(EXPIRY_MARGIN_SECONDS, expires_in / 10)
         now = self._clock()
         self._entries = {k: e for k, e in self._entries.items() if e.usable_until > now}

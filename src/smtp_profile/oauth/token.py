@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 import ssl
 import time
@@ -247,9 +248,15 @@ def _root_cause(exc: BaseException) -> BaseException | None:
     return deepest
 
 
+def _number(text: str) -> int | float:
+    """A JSON integer; one too long for int() (over 4300 digits) becomes an infinite
+    float, which the lifetime check then refuses, instead of failing the whole answer."""
+    return int(text) if len(text) <= 30 else float(text)
+
+
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(body.decode("utf-8"))
+        value = json.loads(body.decode("utf-8"), parse_int=_number)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
@@ -320,14 +327,17 @@ def _access_token(answer: dict[str, Any], request: TokenRequest,
 
 
 def _seconds(value: object) -> float | None:
-    """expires_in as a number; some providers send it as a string of digits."""
+    """expires_in as a number; some providers send it as a string of digits. NaN and
+    infinities (json accepts both) are no lifetime at all: a NaN compares false with
+    everything, so a token kept with it would never expire."""
     if isinstance(value, bool):
         return None
+    seconds: float | None = None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return float(value.strip())
-    return None
+        seconds = float(value) if abs(value) < 1e300 else None
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        seconds = float(value.strip())
+    return seconds if seconds is not None and math.isfinite(seconds) else None
 
 
 def _quoted(text: str, request: TokenRequest, limit: int = MAX_QUOTED_TEXT) -> str:

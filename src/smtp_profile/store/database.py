@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
 from smtp_profile.config import sync_url
+from smtp_profile.store.errors import translate_errors
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,14 @@ def _exclusive_sqlite_transactions(engine: Engine) -> None:
 
 
 def create_engine_for(url: str) -> AsyncEngine:
+    """The service's engine; its errors are the store's (see store/errors.py)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         tune_sqlite(engine.sync_engine)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    translate_errors(engine.sync_engine)
+    return engine
 
 
 def blocking_sqlite_engine(url: str, *, busy_seconds: float) -> Engine:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,14 +25,33 @@ _CLIENT_SECRET_CONTEXT = "smtp_profile.client_secret_sealed"  # noqa: S105
 _MAX_ATTEMPTS = 20
 
 
+def new_generation() -> str:
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class ProfileStamp:
+    """What names one stored profile: its version, and the random generation written
+    with it. The version alone does not: a database restored from a backup counts up
+    again through version numbers already seen with other contents."""
+
+    version: int
+    generation: str
+
+
 @dataclass(frozen=True)
 class StoredProfile:
-    """A profile as stored, with the version that changes on every write."""
+    """A profile as stored, with the version and generation that change on every write."""
 
     profile: Profile
     version: int
     updated_at: datetime | None
     updated_by: str | None
+    generation: str = ""
+
+    @property
+    def stamp(self) -> ProfileStamp:
+        return ProfileStamp(self.version, self.generation)
 
 
 # Called inside the write's transaction with the replaced and the new profile; what it
@@ -56,20 +76,21 @@ class ProfileRepository:
         async with self._engine.connect() as connection:
             return self._remember(await self._load(connection))
 
-    async def load_version(self, version: int | None) -> StoredProfile:
-        """The profile at `version` (just read from the database by the caller): from
-        memory when that is the version last seen, which a version number guarantees
-        is the same profile, since every write increments it."""
-        remembered = None if version is None else self.remembered(version)
+    async def load_version(self, stamp: ProfileStamp | None) -> StoredProfile:
+        """The profile at `stamp` (just read from the database by the caller): from
+        memory when that is the one last seen. Every write changes the generation, at
+        random, so the same stamp is the same profile, even after a restore."""
+        remembered = None if stamp is None else self.remembered(stamp)
         return remembered if remembered is not None else await self.load()
 
-    def remembered(self, version: int) -> StoredProfile | None:
+    def remembered(self, stamp: ProfileStamp) -> StoredProfile | None:
         latest = self._latest
-        return latest if latest is not None and latest.version == version else None
+        return latest if latest is not None and latest.stamp == stamp else None
 
     def _remember(self, stored: StoredProfile) -> StoredProfile:
-        if self._latest is None or stored.version >= self._latest.version:
-            self._latest = stored
+        # The last one read or written; an older read landing late only costs a miss,
+        # as a look-up must match the stamp exactly.
+        self._latest = stored
         return stored
 
     async def replace(
@@ -107,15 +128,17 @@ class ProfileRepository:
                     )
                 new = build(current)
                 now = datetime.now(UTC)
+                generation = new_generation()
                 result = await connection.execute(
                     update(smtp_profile)
                     .where(smtp_profile.c.id == PROFILE_ID)
                     .where(smtp_profile.c.version == current.version)
+                    .where(smtp_profile.c.generation == current.generation)
                     .values(**self._row(new), version=current.version + 1,
-                            updated_at=now, updated_by=actor)
+                            generation=generation, updated_at=now, updated_by=actor)
                 )
                 if result.rowcount == 1:
-                    stored = StoredProfile(new, current.version + 1, now, actor)
+                    stored = StoredProfile(new, current.version + 1, now, actor, generation)
                     if on_write is not None:
                         await on_write(connection, current, stored)
                     break
@@ -124,24 +147,44 @@ class ProfileRepository:
                               "The SMTP profile is being changed by too many writers; retry.")
         return stored
 
-    async def reseal(self, connection: AsyncConnection, new_box: SecretBox) -> int:
-        """Re-encrypt the stored secrets under `new_box`; returns how many were sealed."""
-        row = (await connection.execute(
-            select(smtp_profile.c.password_sealed, smtp_profile.c.client_secret_sealed)
-            .where(smtp_profile.c.id == PROFILE_ID)
-        )).one()
-        values: dict[str, bytes] = {}
-        for column, context, sealed in (
-            ("password_sealed", _PASSWORD_CONTEXT, row.password_sealed),
-            ("client_secret_sealed", _CLIENT_SECRET_CONTEXT, row.client_secret_sealed),
-        ):
-            if sealed is not None:
-                values[column] = new_box.seal(self._box.open(sealed, context), context)
-        if values:
-            await connection.execute(
-                update(smtp_profile).where(smtp_profile.c.id == PROFILE_ID).values(**values)
-            )
-        return len(values)
+    async def reseal(self, new_box: SecretBox) -> int:
+        """Re-encrypt the stored secrets under `new_box`; returns how many were sealed.
+
+        One write of the profile like a PUT's: the row locked while it is read
+        (PostgreSQL), the update a compare-and-swap on version and generation (SQLite),
+        both bumped. A PUT racing it therefore either commits first and has its own
+        secret re-sealed, or waits and replaces the re-sealed row whole: never the old
+        password left bound to the PUT's new host.
+        """
+        async with self._writers:
+            for _ in range(_MAX_ATTEMPTS):
+                async with self._engine.begin() as connection:
+                    row = (await connection.execute(
+                        select(smtp_profile.c.version, smtp_profile.c.generation,
+                               smtp_profile.c.password_sealed,
+                               smtp_profile.c.client_secret_sealed)
+                        .where(smtp_profile.c.id == PROFILE_ID).with_for_update()
+                    )).one()
+                    values: dict[str, bytes] = {}
+                    for column, context, sealed in (
+                        ("password_sealed", _PASSWORD_CONTEXT, row.password_sealed),
+                        ("client_secret_sealed", _CLIENT_SECRET_CONTEXT,
+                         row.client_secret_sealed),
+                    ):
+                        if sealed is not None:
+                            values[column] = new_box.seal(self._box.open(sealed, context),
+                                                          context)
+                    result = await connection.execute(
+                        update(smtp_profile).where(smtp_profile.c.id == PROFILE_ID)
+                        .where(smtp_profile.c.version == row.version)
+                        .where(smtp_profile.c.generation == row.generation)
+                        .values(**values, version=row.version + 1,
+                                generation=new_generation())
+                    )
+                    if result.rowcount == 1:
+                        return len(values)
+        raise DomainError(ErrorKind.STORE_UNAVAILABLE,
+                          "The SMTP profile is being changed by too many writers; retry.")
 
     async def _load(self, connection: AsyncConnection, *,
                     for_update: bool = False) -> StoredProfile:
@@ -150,7 +193,7 @@ class ProfileRepository:
             statement = statement.with_for_update()
         row = (await connection.execute(statement)).one()
         return StoredProfile(self._profile(row._mapping), row.version, row.updated_at,
-                             row.updated_by)
+                             row.updated_by, row.generation)
 
     def _open(self, sealed: bytes | None, context: str) -> Secret | None:
         return None if sealed is None else Secret(self._box.open(sealed, context))

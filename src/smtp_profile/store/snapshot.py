@@ -34,6 +34,7 @@ from smtp_profile.domain.permissions import parse_permissions
 from smtp_profile.domain.profile import PROFILE_ID
 from smtp_profile.domain.throttle import Counted, address_key, user_key
 from smtp_profile.store.database import blocking_sqlite_engine
+from smtp_profile.store.profiles import ProfileStamp
 from smtp_profile.store.tables import relay_options, smtp_profile, throttle, users
 from smtp_profile.store.users import UserRecord, name_key
 
@@ -48,6 +49,11 @@ class Snapshot:
     counters: Mapping[str, Counted] = field(default_factory=dict)
     options_stamp: datetime | None = None
     """When the relay options were last saved (None: never)."""
+    profile_generation: str = ""
+
+    @property
+    def profile_stamp(self) -> ProfileStamp:
+        return ProfileStamp(self.profile_version, self.profile_generation)
 
 
 def _seconds(value: datetime) -> float:
@@ -70,6 +76,8 @@ def _statement() -> Select[*tuple[Any, ...]]:
     columns: list[Label[Any]] = [
         select(smtp_profile.c.version).where(smtp_profile.c.id == PROFILE_ID)
         .scalar_subquery().label("profile_version"),
+        select(smtp_profile.c.generation).where(smtp_profile.c.id == PROFILE_ID)
+        .scalar_subquery().label("profile_generation"),
         *(user_column(c) for c in ("name", "password_hash", "permissions", "created_at")),
         *counter("by_user"),
         *counter("by_address"),
@@ -149,6 +157,7 @@ class SnapshotReader:
                 row = (await connection.execute(_STATEMENT, parameters)).one()._mapping
         snapshot = Snapshot(
             profile_version=int(row["profile_version"]),
+            profile_generation=str(row["profile_generation"]),
             user=None if row["user_name"] is None else UserRecord(
                 row["user_name"], row["user_password_hash"],
                 parse_permissions(str(row["user_permissions"]).split()),

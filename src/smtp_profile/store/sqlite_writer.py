@@ -16,11 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import Executable
 
 from smtp_profile.store.database import SQLITE_BUSY_SECONDS, blocking_sqlite_engine
+from smtp_profile.store.errors import translate_errors
 
 
 class SQLiteWriter:
     def __init__(self, url: str) -> None:
         self._engine = blocking_sqlite_engine(url, busy_seconds=SQLITE_BUSY_SECONDS)
+        translate_errors(self._engine)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
     async def execute(self, statement: Executable) -> None:

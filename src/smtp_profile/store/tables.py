@@ -47,6 +47,9 @@ smtp_profile = Table(
     # The relay options' certificate checks when the stored secret was entered (0007).
     Column("secret_trust", JSON),
     Column("version", Integer, nullable=False),
+    # Random, new on every write: with the version it names one profile even across a
+    # restore from backup, which makes version numbers count up again (0009).
+    Column("generation", String(32), nullable=False),
     Column("updated_at", DateTime(timezone=True)),
     Column("updated_by", String(128)),
 )

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.domain.permissions import Permission, parse_permissions
+from smtp_profile.store.errors import StoreConflict
 from smtp_profile.store.tables import users, web_sessions
 
 
@@ -74,7 +74,7 @@ class UserRepository:
                     name=name.strip(), name_key=name_key(name), password_hash=password_hash,
                     permissions=_permissions_text(permissions), created_at=datetime.now(UTC),
                 ))
-        except IntegrityError:
+        except StoreConflict:
             raise UserExists(name) from None
 
     async def set_password_hash(self, name: str, password_hash: str) -> None:

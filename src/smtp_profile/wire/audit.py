@@ -91,7 +91,11 @@ def _integer(name: str, values: list[str], default: int, maximum: int) -> int:
     if not values:
         return default
     text = values[0].strip()
-    if not text.isdecimal() or not 1 <= int(text) <= maximum:
+    # At most as many ASCII digits as the maximum has: int() of thousands of digits is
+    # refused by Python itself (its int-to-string limit) and of other scripts' digits
+    # is a different number than the client may think.
+    if (not (text.isascii() and text.isdecimal()) or len(text) > len(str(maximum))
+            or not 1 <= int(text) <= maximum):
         raise _invalid(f"{name} must be a whole number from 1 to {maximum} "
                        f"(got {values[0][:20]!r})")
     return int(text)
