@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 WRONG_CREDENTIALS = "The user name or password is wrong."
 MAINTENANCE_SECONDS = 60.0
+PRUNE_EVERY_ROUNDS = 60  # quiet counters are forgotten hourly
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,16 @@ class SignIn:
 
     async def maintain_periodically(self, interval: float = MAINTENANCE_SECONDS) -> None:
         """Every `interval` seconds until cancelled: write the summaries of refusals of
-        the minutes past and forget quiet counters; a failure waits for the next round."""
+        the minutes past (and hourly forget quiet counters); a failure waits for the
+        next round."""
+        rounds = 0
         while True:
             await asyncio.sleep(interval)
+            rounds += 1
             try:
                 await self._audit.summarize_refusals()
-                await self._counters.prune(self._clock())
+                if rounds % PRUNE_EVERY_ROUNDS == 0:
+                    await self._counters.prune(self._clock())
             except SQLAlchemyError as exc:
                 log.warning("sign-in counter upkeep failed, will retry: %s",
                             type(exc).__name__)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,13 @@ from smtp_profile.domain.throttle import ADDRESS, FREE_FAILURES
 from smtp_profile.signin import SignIn
 from smtp_profile.store.tables import web_sessions
 from tests.api.test_smtp_routes import error
-from tests.support.service import RunningService, add_user, service_settings, start_service
+from tests.support.service import (
+    FrozenClock,
+    RunningService,
+    add_user,
+    service_settings,
+    start_service,
+)
 from tests.support.smtp import SmtpServer
 
 PAGE = {"x-keyfactor-requested-with": "XMLHttpRequest"}
@@ -60,17 +65,6 @@ def profile_v2(**overrides: Any) -> dict[str, Any]:
                             "SenderAccount": "pki@corp.local", "SenderName": "PKI"}
     body.update(overrides)
     return body
-
-
-class FrozenClock:
-    """Wall-clock time that moves only when a test says so: waits never run out by
-    themselves, so the throttle is tested without sleeping or timing."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

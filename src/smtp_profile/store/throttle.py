@@ -160,10 +160,15 @@ class ThrottleRepository:
         """Forget counters quiet for an hour and no longer blocking, and addresses no
         one signed in from for KNOWN_ADDRESS_DAYS."""
         stale = _at(now - FORGET_AFTER_SECONDS)
+        # Counters an attempt holds are skipped (PostgreSQL; SQLite has one writer), the
+        # rest locked in key order like an attempt's, so the two never deadlock.
+        forgotten = (select(throttle.c.key).where(
+            (throttle.c.last_at < stale)
+            & (throttle.c.blocked_until.is_(None) | (throttle.c.blocked_until < _at(now))))
+            .order_by(throttle.c.key).with_for_update(skip_locked=True))
         async with self._engine.begin() as connection:
-            result = await connection.execute(delete(throttle).where(
-                (throttle.c.last_at < stale)
-                & (throttle.c.blocked_until.is_(None) | (throttle.c.blocked_until < _at(now)))))
+            result = await connection.execute(
+                delete(throttle).where(throttle.c.key.in_(forgotten.scalar_subquery())))
             await connection.execute(delete(sign_in_addresses).where(
                 sign_in_addresses.c.last_at < _at(now) - timedelta(days=KNOWN_ADDRESS_DAYS)))
         return int(result.rowcount or 0)
