@@ -21,6 +21,7 @@ from smtp_profile.domain.audit import (
     MAX_CLIENT_LENGTH,
     MAX_DETAIL_LENGTH,
     MAX_USER_LENGTH,
+    RECORDED_REFUSALS_PER_MINUTE,
     AuditAction,
     AuditEvent,
     AuditPage,
@@ -28,6 +29,8 @@ from smtp_profile.domain.audit import (
     FieldChange,
     Outcome,
     clip_optional,
+    refusal_summary,
+    refusal_window,
     retention_cutoff,
 )
 from smtp_profile.store.audit import AuditRepository
@@ -73,6 +76,29 @@ class AuditTrail:
                        changes=changes, detail=detail, profile_version=profile_version),
             self._clock(),
         )
+
+    async def record_refusal(self, *, user: str | None, client: str | None,
+                             outcome: Outcome, detail: str | None = None) -> bool:
+        """A refused sign-in (wrong, unreadable or throttled credentials), recorded one
+        by one only up to RECORDED_REFUSALS_PER_MINUTE per client address and minute;
+        beyond, only counted, and summed up in one record once the minute is over.
+        True if this one was recorded."""
+        now = self._clock()
+        address = client or "unknown"
+        count = await self._repository.count_refusal(address, refusal_window(now))
+        if count == 1:  # an address's first refusal this minute: sum up the minutes past
+            await self.summarize_refusals()
+        if count > RECORDED_REFUSALS_PER_MINUTE:
+            return False
+        await self.record(action=AuditAction.FAILED_AUTHENTICATION, user=user, client=client,
+                          outcome=outcome, detail=detail)
+        return True
+
+    async def summarize_refusals(self) -> int:
+        """Write the summary records of the minutes that are over; how many."""
+        now = self._clock()
+        return await self._repository.summarize_refusals(refusal_window(now), now,
+                                                         refusal_summary)
 
     async def record_in(self, connection: AsyncConnection, event: AuditEvent) -> None:
         """Append within the caller's transaction: the record commits with the change."""

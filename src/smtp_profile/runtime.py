@@ -7,8 +7,10 @@ key file) before any event loop runs; `Runtime.open` builds the async parts.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -63,7 +65,9 @@ class Runtime:
     sessions: WebSessions
 
     @classmethod
-    def open(cls, settings: Settings, *, resolver: Resolver | None = None) -> Runtime:
+    def open(cls, settings: Settings, *, resolver: Resolver | None = None,
+             clock: Callable[[], float] = time.time) -> Runtime:
+        """`clock` (epoch seconds) is the time sign-in limits and the audit trail go by."""
         quiet_libraries()
         engine = create_engine_for(settings.resolved_database_url)
         box = SecretBox(load_keys(settings.data_dir, settings.secret_key, create=False),
@@ -84,7 +88,8 @@ class Runtime:
         snapshots = SnapshotReader(engine)
         writer = writer_for(settings.resolved_database_url)
         audit = AuditTrail(AuditRepository(engine, writer),
-                           retention_days=settings.audit_retention_days)
+                           retention_days=settings.audit_retention_days,
+                           clock=lambda: datetime.fromtimestamp(clock(), UTC))
         return cls(
             settings=settings,
             engine=engine,
@@ -100,7 +105,7 @@ class Runtime:
                 profiles, RelayRepository(engine), mailer, audit, counters,
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
                            settings.max_concurrent_tests)),
-            sign_in=SignIn(accounts, audit, counters, snapshots),
+            sign_in=SignIn(accounts, audit, counters, snapshots, clock),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),
         )

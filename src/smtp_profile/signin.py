@@ -1,23 +1,35 @@
 """Checking a user's password, for the API's Basic auth and the web page's sign-in alike.
 
-Both ways in share one throttle, so guessing through Basic auth is no faster than
-through the sign-in form, and one place notices every failed sign-in.
+Both ways in share one throttle (`domain/throttle.py`), so guessing through Basic auth
+is no faster than through the sign-in form, and one place notices every refused sign-in.
+
+A password that must be checked is first counted, atomically, on the counters of its
+user, address and both; only an attempt the counters let through is checked. So
+concurrent guesses (on one instance or several) are checked no more often than the
+limits allow, and a right password sent among them is refused like the rest once the
+limits are reached. A password this process verified before for the same stored hash
+costs no count, but is judged by the same counters first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from smtp_profile.accounts import Accounts, Principal
 from smtp_profile.audit import AuditTrail
-from smtp_profile.domain.audit import AuditAction, Outcome
+from smtp_profile.domain.audit import Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled
 from smtp_profile.domain.secrets import Secret
-from smtp_profile.domain.throttle import address_key, sign_in_wait, user_key
+from smtp_profile.domain.throttle import pair_key, sign_in_counters, sign_in_wait, user_key
+from smtp_profile.store.errors import StoreFault, StoreUnavailable
 from smtp_profile.store.profiles import ProfileStamp
 from smtp_profile.store.snapshot import Snapshot, SnapshotReader
 from smtp_profile.store.throttle import ThrottleRepository
@@ -25,6 +37,8 @@ from smtp_profile.store.throttle import ThrottleRepository
 log = logging.getLogger(__name__)
 
 WRONG_CREDENTIALS = "The user name or password is wrong."
+MAINTENANCE_SECONDS = 60.0
+PRUNE_EVERY_ROUNDS = 60  # quiet counters are forgotten hourly
 
 
 @dataclass(frozen=True)
@@ -44,8 +58,15 @@ class Admission:
 
 
 def must_wait(snapshot: Snapshot, name: str, client: str, now: float) -> float:
-    return sign_in_wait(snapshot.counters.get(user_key(name)),
-                        snapshot.counters.get(address_key(client)), now)
+    """Seconds a sign-in by `name` from `client` must wait, by the counters in `snapshot`."""
+    counters = sign_in_counters(name, client, known=snapshot.known_address)
+    return sign_in_wait(counters, snapshot.counters, now)
+
+
+def throttled(wait: float) -> Throttled:
+    seconds = max(1, math.ceil(wait))
+    return Throttled(seconds, f"Too many failed sign-ins for this user or from this "
+                              f"address; try again in {seconds} seconds.")
 
 
 class SignIn:
@@ -60,15 +81,18 @@ class SignIn:
     async def recognised(self, name: str, password: Secret, *,
                          client: str) -> Admission | None:
         """The caller, if nothing can happen but letting them in: no wait, no failure
-        count to clear, and this password verified before for this unchanged user.
-        Otherwise None, and `admit` must decide (check the password, count, audit).
-        Costs one snapshot read (none on SQLite while nothing was committed)."""
+        count to clear, an address known for the user, and this password verified
+        before for this unchanged user. Otherwise None, and `admit` must decide (count,
+        check the password, audit). Costs one snapshot read (none on SQLite while
+        nothing was committed)."""
         snapshot = await self._snapshots.read(name, client)
         return self._remembered(snapshot, name, password, client)
 
     def _remembered(self, snapshot: Snapshot, name: str, password: Secret,
                     client: str) -> Admission | None:
-        if (snapshot.user is None or user_key(name) in snapshot.counters
+        if (snapshot.user is None or not snapshot.known_address
+                or user_key(name) in snapshot.counters
+                or pair_key(name, client) in snapshot.counters
                 or must_wait(snapshot, name, client, self._clock()) > 0):
             return None
         principal = self._accounts.remembered(snapshot.user, password)
@@ -82,36 +106,67 @@ class SignIn:
                     channel: str) -> Admission:
         """The caller for a right password; raises Throttled or UNAUTHENTICATED.
 
-        While a user or address must wait, the password is not even checked (not even
-        against the passwords remembered as right), so an attacker learns nothing from
-        attempts made during the wait.
+        While a counter makes the user or address wait, the password is not checked
+        (not even against the passwords remembered as right), so an attacker learns
+        nothing from attempts made during the wait.
         """
         now = self._clock()
         snapshot = await self._snapshots.read(name, client)
-        wait = must_wait(snapshot, name, client, now)
+        known = snapshot.known_address
+        remembered = (None if snapshot.user is None
+                      else self._accounts.remembered(snapshot.user, password))
+        if remembered is not None:  # right, and no guess: judged, not counted
+            wait = must_wait(snapshot, name, client, now)
+            if wait > 0:
+                await self._refused(name, client, channel, throttled(wait))
+            if (not known or user_key(name) in snapshot.counters
+                    or pair_key(name, client) in snapshot.counters):
+                await self._counters.signed_in(name, client, now, counted=False, known=known)
+            return Admission(remembered, snapshot)
+        wait = await self._counters.attempt(sign_in_counters(name, client, known=known), now)
         if wait > 0:
-            seconds = math.ceil(wait)
-            throttled = Throttled(seconds, f"Too many failed sign-ins for this user or from "
-                                           f"this address; try again in {seconds} seconds.")
-            await self._failed(name, client, channel, throttled)
-            raise throttled
+            await self._refused(name, client, channel, throttled(wait))
         principal = await self._accounts.check(snapshot.user if name else None, password)
         if principal is None:
-            for key in (user_key(name), address_key(client)):
-                await self._counters.increment(key, now)
-            error = DomainError(ErrorKind.UNAUTHENTICATED, WRONG_CREDENTIALS)
-            await self._failed(name, client, channel, error)
-            raise error
-        if user_key(name) in snapshot.counters:
-            # A right password clears the user's count, not the address's: signing in to
-            # one's own account must not reset the count of guesses at someone else's.
-            await self._counters.clear(user_key(name))
+            await self._refused(name, client, channel,
+                                DomainError(ErrorKind.UNAUTHENTICATED, WRONG_CREDENTIALS))
+        await self._counters.signed_in(name, client, now, counted=True, known=known)
         return Admission(principal, snapshot)
 
-    async def _failed(self, name: str, client: str, channel: str, error: DomainError) -> None:
-        """The one place every refused sign-in (web page or Basic auth) is recorded:
-        the user name as typed, the client address and the way in. Never the password."""
-        log.warning("failed sign-in for user %r from %s via %s", name[:128], client, channel)
-        await self._audit.record(action=AuditAction.FAILED_AUTHENTICATION, user=name,
-                                 client=client, outcome=Outcome.of_error(error),
-                                 detail=channel)
+    async def unreadable(self, user: str | None, client: str, detail: str,
+                         error: DomainError) -> None:
+        """Credentials that could not even be read (`Basic !!!`): recorded, bounded."""
+        await self._audit.record_refusal(user=user, client=client,
+                                         outcome=Outcome.of_error(error), detail=detail)
+
+    async def _refused(self, name: str, client: str, channel: str,
+                       error: DomainError) -> NoReturn:
+        """The one place every refused sign-in (web page or Basic auth) is recorded: the
+        user name as typed, the client address and the way in, never the password;
+        beyond a few per address and minute only counted (one summary record later).
+        Raises `error`."""
+        log.warning("refused sign-in for user %r from %s via %s: %s", name[:128], client,
+                    channel, error.kind.name)
+        await self._audit.record_refusal(user=name, client=client,
+                                         outcome=Outcome.of_error(error), detail=channel)
+        raise error
+
+    async def unlock(self, name: str, address: str | None = None) -> int:
+        """Lift the sign-in limits on `name` (see ThrottleRepository.unlock)."""
+        return await self._counters.unlock(name, address)
+
+    async def maintain_periodically(self, interval: float = MAINTENANCE_SECONDS) -> None:
+        """Every `interval` seconds until cancelled: write the summaries of refusals of
+        the minutes past (and hourly forget quiet counters); a failure waits for the
+        next round."""
+        rounds = 0
+        while True:
+            await asyncio.sleep(interval)
+            rounds += 1
+            try:
+                await self._audit.summarize_refusals()
+                if rounds % PRUNE_EVERY_ROUNDS == 0:
+                    await self._counters.prune(self._clock())
+            except (StoreUnavailable, StoreFault, SQLAlchemyError) as exc:
+                log.warning("sign-in counter upkeep failed, will retry: %s",
+                            type(exc).__name__)

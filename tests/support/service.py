@@ -6,7 +6,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,11 +85,13 @@ class RunningService:
 
 def start_service(settings: Settings, resolver: Resolver | None = None, *,
                   tls_pem: Path | None = None, sock: socket.socket | None = None,
-                  ) -> RunningService:
+                  clock: Callable[[], float] | None = None) -> RunningService:
     """Serve on 127.0.0.1 (on `sock` if given, bound already); with `tls_pem` (key and
-    certificate in one file) over HTTPS."""
+    certificate in one file) over HTTPS; with `clock`, sign-in limits and the audit
+    trail go by that time (tests move it instead of waiting)."""
     prepare(settings)
-    runtime = Runtime.open(settings, resolver=resolver)
+    runtime = (Runtime.open(settings, resolver=resolver) if clock is None
+               else Runtime.open(settings, resolver=resolver, clock=clock))
     app = create_app(runtime)
     if sock is None:
         sock = socket.socket()
@@ -106,6 +108,17 @@ def start_service(settings: Settings, resolver: Resolver | None = None, *,
         time.sleep(0.02)
     scheme = "http" if tls_pem is None else "https"
     return RunningService(settings, f"{scheme}://127.0.0.1:{port}", server, thread, runtime)
+
+
+class FrozenClock:
+    """Wall-clock time that moves only when a test says so: waits never run out by
+    themselves, so limits are tested without sleeping or timing."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def plain_settings(data_dir: Path, **overrides: object) -> Settings:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,11 +15,17 @@ import pytest
 import trustme
 from sqlalchemy import func, select, update
 
-from smtp_profile.domain.throttle import FREE_FAILURES
+from smtp_profile.domain.throttle import ADDRESS, FREE_FAILURES
 from smtp_profile.signin import SignIn
 from smtp_profile.store.tables import web_sessions
 from tests.api.test_smtp_routes import error
-from tests.support.service import RunningService, add_user, service_settings, start_service
+from tests.support.service import (
+    FrozenClock,
+    RunningService,
+    add_user,
+    service_settings,
+    start_service,
+)
 from tests.support.smtp import SmtpServer
 
 PAGE = {"x-keyfactor-requested-with": "XMLHttpRequest"}
@@ -60,17 +65,6 @@ def profile_v2(**overrides: Any) -> dict[str, Any]:
                             "SenderAccount": "pki@corp.local", "SenderName": "PKI"}
     body.update(overrides)
     return body
-
-
-class FrozenClock:
-    """Wall-clock time that moves only when a test says so: waits never run out by
-    themselves, so the throttle is tested without sleeping or timing."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -266,7 +260,7 @@ def test_domain_prefixed_names_sign_in(service: RunningService) -> None:
 def test_failed_sign_ins_are_slowed_down_per_user(service: RunningService,
                                                   frozen_clock: FrozenClock) -> None:
     with page_client(service) as client:
-        for _ in range(FREE_FAILURES + 1):
+        for _ in range(FREE_FAILURES):
             error(sign_in(client, "admin", "guess"), 401, "0xA0110010")
         # Now even the right password is refused unchecked until the wait is over.
         refused = sign_in(client, "admin", service.admin_password)
@@ -283,14 +277,14 @@ def test_failed_sign_ins_are_slowed_down_per_address(service: RunningService,
                                                      frozen_clock: FrozenClock) -> None:
     add_user(service.settings, "bob", "bob-password-1", "/system_settings/read/")
     with page_client(service) as client:
-        for i in range(FREE_FAILURES + 1):
+        for i in range(ADDRESS.free):
             error(sign_in(client, f"someone{i}", "guess"), 401, "0xA0110010")
         error(sign_in(client, "bob", "bob-password-1"), 429, "0xA0110017")
 
 
 def test_failed_basic_auth_is_slowed_down_too(service: RunningService,
                                               frozen_clock: FrozenClock) -> None:
-    for _ in range(FREE_FAILURES + 1):
+    for _ in range(FREE_FAILURES):
         with service.client(password="guess") as client:
             error(client.get("/KeyfactorAPI/SMTP"), 401, "0xA0110010")
     with page_client(service) as client:

@@ -61,12 +61,15 @@ def create_app(runtime: Runtime) -> FastAPI:
             print(message, flush=True)
         await runtime.audit.prune()
         pruning = asyncio.create_task(runtime.audit.prune_periodically(), name="audit-pruning")
+        upkeep = asyncio.create_task(runtime.sign_in.maintain_periodically(),
+                                     name="sign-in-upkeep")
         try:
             yield
         finally:
-            pruning.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pruning
+            for task in (pruning, upkeep):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await runtime.close()
 
     app = FastAPI(

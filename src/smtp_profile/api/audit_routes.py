@@ -37,9 +37,9 @@ _QUERY_PARAMETERS = [
      "description": "Records per page."},
     {"name": "action", "in": "query", "required": False,
      "schema": {"type": "string"},
-     "description": "Only these actions: Put, Test, Diagnose, Options, "
-     "FailedAuthentication (repeat the parameter or separate with commas; "
-     "case-insensitive)."},
+     "description": "Only these actions: Put, Test, Diagnose, Options, FailedAuthentication, "
+     "FailedAuthenticationSummary (repeat the "
+     "parameter or separate with commas; case-insensitive)."},
     {"name": "since", "in": "query", "required": False, "schema": {"type": "string"},
      "description": "Records at or after this time: ISO 8601 (UTC unless an offset is "
      "given) or an age such as 30m, 24h, 7d."},

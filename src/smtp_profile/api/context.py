@@ -167,11 +167,9 @@ async def admit(request: Request) -> tuple[Principal, Snapshot | None]:
             error = DomainError(ErrorKind.UNAUTHENTICATED,
                                 "Authentication is required: send valid credentials with "
                                 "HTTP Basic.")
-            await runtime.audit.record(
-                action=AuditAction.FAILED_AUTHENTICATION, user=presented_user(request),
-                client=client_address(request), outcome=Outcome.of_error(error),
-                detail=f"unreadable credentials on {request.method} {request.url.path}",
-            )
+            await runtime.sign_in.unreadable(
+                presented_user(request), client_address(request),
+                f"unreadable credentials on {request.method} {request.url.path}", error)
             raise error
         admission = await runtime.sign_in.admit(
             *credentials, client=client_address(request),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,9 +21,18 @@ from smtp_profile.config import DEFAULT_DATA_DIR, Settings
 from smtp_profile.crypto import SecretKeyError
 from smtp_profile.domain.permissions import parse_permissions
 
+if TYPE_CHECKING:
+    from smtp_profile.runtime import Runtime
+
 
 def _run_admin(settings: Settings, action: str, *args: object) -> object:
     """Open the runtime, run one Accounts method, close; errors become exit codes."""
+    return _run_on(settings, lambda runtime: getattr(runtime.accounts, action)(*args))
+
+
+def _run_on(settings: Settings,
+            call: Callable[[Runtime], Awaitable[object]]) -> object:
+    """Open the runtime, await `call(runtime)`, close; errors become exit codes."""
     from smtp_profile.accounts import WeakPassword
     from smtp_profile.runtime import Runtime, prepare
     from smtp_profile.store.users import UnknownUser, UserExists
@@ -30,7 +40,7 @@ def _run_admin(settings: Settings, action: str, *args: object) -> object:
     async def run() -> object:
         runtime = Runtime.open(settings)
         try:
-            return await getattr(runtime.accounts, action)(*args)
+            return await call(runtime)
         finally:
             await runtime.close()
 
@@ -119,3 +129,26 @@ def user_remove(
     """
     _run_admin(settings_for(data_dir, database_url), "remove", name)
     typer.echo(f"removed user {name}")
+
+
+@user_app.command("unlock")
+def user_unlock(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    address: Annotated[str | None, typer.Option(
+        "--address", help="Only the limits on this client address (the user's from it, "
+        "and the address's own count); without it, the user's from every address.",
+    )] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Lift the sign-in limits on a user after failed sign-ins (429 0xA0110017).
+
+    The user's next sign-in is checked at once, from any address; every instance
+    sharing the database sees it at the next request.
+
+    Example: smtp-profile user unlock admin --address 10.0.0.5
+    """
+    lifted = _run_on(settings_for(data_dir, database_url),
+                     lambda runtime: runtime.sign_in.unlock(name, address))
+    where = "" if address is None else f" from {address}"
+    typer.echo(f"lifted the sign-in limits on {name}{where} ({lifted} counter(s) cleared)")

@@ -35,6 +35,8 @@ class AuditAction(StrEnum):
     FAILED_AUTHENTICATION = "FailedAuthentication"  # credentials were presented and refused
     DIAGNOSE = "Diagnose"  # a step-by-step diagnosis was run (or refused)
     OPTIONS = "Options"  # the relay's trust or AUTH mechanism options were replaced
+    # refused sign-ins from one address in one minute beyond the few recorded one by one
+    FAILED_AUTHENTICATION_SUMMARY = "FailedAuthenticationSummary"
 
 
 def parse_action(text: str) -> AuditAction:
@@ -218,6 +220,35 @@ def parse_time(text: str, *, now: datetime, name: str) -> datetime:
         raise ValueError(
             f"{name} {text[:40]!r} is out of range: times run from year 1 to year 9999 (UTC)"
         ) from None
+
+
+RECORDED_REFUSALS_PER_MINUTE = 5
+"""Refused sign-ins recorded one by one per client address and minute; the rest are
+counted and summed up in one FailedAuthenticationSummary record when the minute ends,
+so a flood of bad credentials cannot fill the audit trail."""
+
+
+def refusal_window(now: datetime) -> datetime:
+    """The start of the minute (UTC) a refusal at `now` is counted in."""
+    return now.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def refusal_summary(client: str, window_start: datetime, count: int) -> AuditEvent | None:
+    """The one record for `count` refusals from `client` in a minute: None when each
+    was recorded one by one already."""
+    unrecorded = count - RECORDED_REFUSALS_PER_MINUTE
+    if unrecorded <= 0:
+        return None
+    start = window_start.astimezone(UTC)
+    return AuditEvent(
+        action=AuditAction.FAILED_AUTHENTICATION_SUMMARY, user=None,
+        client=clip(client, MAX_CLIENT_LENGTH),
+        outcome=Outcome(False, None,
+                        f"{unrecorded} more refused sign-ins from {clip(client, 64)} in the "
+                        f"minute from {start.strftime('%Y-%m-%dT%H:%M:%SZ')}, not recorded "
+                        "one by one"),
+        detail=f"count={unrecorded}",
+    )
 
 
 def retention_cutoff(now: datetime, days: int) -> datetime | None:

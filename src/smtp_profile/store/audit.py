@@ -1,11 +1,19 @@
-"""The audit records: append, list newest first, prune by age. Nothing here updates one."""
+"""The audit records: append, list newest first, prune by age. Nothing here updates one.
+
+Refused sign-ins are also counted per client address and minute (`audit_refusals`), so
+that beyond a few records a flood costs one counter update, not one record each; when
+the minute is over its counter is deleted and, in the same transaction, summed up in
+one record, so with several instances each summary is written once.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, and_, delete, func, insert, select, true
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smtp_profile.domain.audit import (
@@ -17,7 +25,7 @@ from smtp_profile.domain.audit import (
     Outcome,
 )
 from smtp_profile.store.sqlite_writer import SQLiteWriter
-from smtp_profile.store.tables import audit_log
+from smtp_profile.store.tables import audit_log, audit_refusals
 
 
 def _change_row(change: FieldChange) -> dict[str, Any]:
@@ -69,6 +77,37 @@ class AuditRepository:
             return
         async with self._engine.begin() as connection:
             await self.insert(connection, event, at)
+
+    async def count_refusal(self, client: str, window_start: datetime) -> int:
+        """One more refusal from `client` in the minute from `window_start`; the count."""
+        values = {"client": client[:64], "window_start": window_start, "count": 1}
+        upsert = (postgresql.insert(audit_refusals).values(values)
+                  if self._engine.dialect.name == "postgresql"
+                  else sqlite.insert(audit_refusals).values(values))
+        statement = upsert.on_conflict_do_update(
+            index_elements=[audit_refusals.c.client, audit_refusals.c.window_start],
+            set_={"count": audit_refusals.c.count + 1},
+        ).returning(audit_refusals.c.count)
+        async with self._engine.begin() as connection:
+            return int((await connection.execute(statement)).scalar_one())
+
+    async def summarize_refusals(
+            self, before: datetime, at: datetime,
+            summary: Callable[[str, datetime, int], AuditEvent | None]) -> int:
+        """Sum up the minutes that began before `before`: each counter goes, and its
+        `summary` record (if any) is written in the same transaction. How many records."""
+        written = 0
+        async with self._engine.begin() as connection:
+            rows = (await connection.execute(
+                delete(audit_refusals).where(audit_refusals.c.window_start < before)
+                .returning(audit_refusals.c.client, audit_refusals.c.window_start,
+                           audit_refusals.c.count))).all()
+            for client, window_start, count in sorted(rows, key=lambda r: (r[1], r[0])):
+                event = summary(client, _utc(window_start), int(count))
+                if event is not None:
+                    await self.insert(connection, event, at)
+                    written += 1
+        return written
 
     async def list(self, query: AuditQuery) -> AuditPage:
         condition = self._where(query)

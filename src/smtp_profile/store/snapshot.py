@@ -1,8 +1,9 @@
 """Everything a request must know before it may be answered, read in one query.
 
 Every API call needs the caller's user record (hash and permissions), the caller's
-failed sign-in counts (per user and per address: several instances share them) and the
-stored profile's version. One SELECT of indexed single-row look-ups fetches all three, so
+sign-in counters (per user, per address and per both: several instances share them,
+and whether the user signed in from this address before) and the stored profile's
+version. One SELECT of indexed single-row look-ups fetches all three, so
 a GET that no write preceded costs one round trip: a version check.
 
 On SQLite it usually costs none: `PRAGMA data_version` changes whenever another
@@ -32,10 +33,17 @@ from sqlalchemy.sql.elements import Label
 
 from smtp_profile.domain.permissions import parse_permissions
 from smtp_profile.domain.profile import PROFILE_ID
-from smtp_profile.domain.throttle import Counted, address_key, user_key
+from smtp_profile.domain.throttle import Counted, address_key, pair_key, user_key
 from smtp_profile.store.database import blocking_sqlite_engine
 from smtp_profile.store.profiles import ProfileStamp
-from smtp_profile.store.tables import relay_options, smtp_profile, throttle, users
+from smtp_profile.store.tables import (
+    relay_options,
+    sign_in_addresses,
+    smtp_profile,
+    throttle,
+    users,
+)
+from smtp_profile.store.throttle import known_key
 from smtp_profile.store.users import UserRecord, name_key
 
 _CACHE_SIZE = 1024
@@ -47,6 +55,10 @@ class Snapshot:
     profile_version: int
     user: UserRecord | None
     counters: Mapping[str, Counted] = field(default_factory=dict)
+    """The sign-in counters of this user and address (per user and address, per
+    address, per user), those that exist."""
+    known_address: bool = False
+    """The user signed in from this address before."""
     options_stamp: datetime | None = None
     """When the relay options were last saved (None: never)."""
     profile_generation: str = ""
@@ -71,7 +83,7 @@ def _statement() -> Select[*tuple[Any, ...]]:
     def counter(label: str) -> list[Label[Any]]:
         return [select(throttle.c[column]).where(throttle.c.key == bindparam(f"{label}_key"))
                 .scalar_subquery().label(f"{label}_{column}")
-                for column in ("count", "last_at")]
+                for column in ("count", "last_at", "blocked_until")]
 
     columns: list[Label[Any]] = [
         select(smtp_profile.c.version).where(smtp_profile.c.id == PROFILE_ID)
@@ -81,6 +93,11 @@ def _statement() -> Select[*tuple[Any, ...]]:
         *(user_column(c) for c in ("name", "password_hash", "permissions", "created_at")),
         *counter("by_user"),
         *counter("by_address"),
+        *counter("by_pair"),
+        select(sign_in_addresses.c.last_at)
+        .where((sign_in_addresses.c.user_key == bindparam("known_user"))
+               & (sign_in_addresses.c.address == bindparam("known_address")))
+        .scalar_subquery().label("known_at"),
         select(relay_options.c.updated_at).where(relay_options.c.id == PROFILE_ID)
         .scalar_subquery().label("options_stamp"),
     ]
@@ -147,7 +164,9 @@ class SnapshotReader:
             return remembered
         looked_at = self._seen  # the commit counter this read is guarded by
         parameters = {"name_key": name_key(name), "by_user_key": user_key(name),
-                      "by_address_key": address_key(client)}
+                      "by_address_key": address_key(client),
+                      "by_pair_key": pair_key(name, client),
+                      "known_user": known_key(name), "known_address": client[:64]}
         row: RowMapping | None = None
         if self._inline is not None:
             with contextlib.suppress(OperationalError):  # busy: take the async way
@@ -163,11 +182,15 @@ class SnapshotReader:
                 parse_permissions(str(row["user_permissions"]).split()),
                 row["user_created_at"]),
             counters={
-                key: Counted(int(row[f"{label}_count"]), _seconds(row[f"{label}_last_at"]))
+                key: Counted(int(row[f"{label}_count"]), _seconds(row[f"{label}_last_at"]),
+                             None if row[f"{label}_blocked_until"] is None
+                             else _seconds(row[f"{label}_blocked_until"]))
                 for label, key in (("by_user", user_key(name)),
-                                   ("by_address", address_key(client)))
-                if row[f"{label}_count"] is not None
+                                   ("by_address", address_key(client)),
+                                   ("by_pair", pair_key(name, client)))
+                if row[f"{label}_count"]
             },
+            known_address=row["known_at"] is not None,
             options_stamp=row["options_stamp"],
         )
         # Remember it only if no one saw the counter move while the read was awaited: an

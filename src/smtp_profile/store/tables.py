@@ -132,4 +132,26 @@ throttle = Table(
     Column("key", String(200), primary_key=True),
     Column("count", Integer, nullable=False),
     Column("last_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("blocked_until", DateTime(timezone=True)),
+)
+
+# Where each user signed in before (name as the throttle keys hold it): such an address
+# keeps its own sign-in budget whatever strangers elsewhere do.
+sign_in_addresses = Table(
+    "sign_in_addresses",
+    metadata,
+    Column("user_key", String(200), primary_key=True),
+    Column("address", String(64), primary_key=True),
+    Column("last_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Refused sign-ins per client address and minute: the first few are recorded one by
+# one, the rest only counted here and summed up in one record when the minute is over.
+audit_refusals = Table(
+    "audit_refusals",
+    metadata,
+    Column("client", String(64), primary_key=True),
+    Column("window_start", DateTime(timezone=True), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Index("ix_audit_refusals_window_start", "window_start"),
 )

@@ -6,7 +6,7 @@ Secrets stored before this revision are bound to the options in force now: the b
 evidence there is of what they were entered under.
 
 Revision ID: 0007_secret_trust
-Revises: 0005_throttle
+Revises: 0006_sign_in_limits
 Create Date: 2026-12-01
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_secret_trust"
-down_revision = "0005_throttle"
+down_revision = "0006_sign_in_limits"
 branch_labels = None
 depends_on = None
 
