@@ -99,7 +99,11 @@ async def diagnose(request: Request, context: CallContext = _diagnose) -> Respon
 
 async def _stream(service: ProfileService, prepared: PreparedTest,
                   actor: Actor) -> AsyncIterator[bytes]:
-    """Each finished step as a line, then the report; the test ends if the client leaves."""
+    """Each finished step as a line, then the report.
+
+    A client that leaves stops only the streaming: the service runs the test to its end
+    and records it (see ProfileService.run_test).
+    """
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     task = asyncio.create_task(service.run_test(
         prepared, actor=actor, action=AuditAction.DIAGNOSE,

@@ -76,13 +76,14 @@ class Recorder:
             return StepFailure(f"network error during {label}: {exc.strerror or exc}")
         log.exception("unexpected error during the %s step of test %s", label, self.test_id)
         return StepFailure(f"unexpected error during {label} ({type(exc).__name__}); "
-                           "the server log has the details")
+                           "the server log has the details", internal=True)
 
     def fail(self, name: StepName, failure: StepFailure) -> None:
         result = self._results[name]
         result.status = StepStatus.FAILED
         result.message = failure.message
         result.hint = failure.hint
+        result.internal = failure.internal
         if failure.reply_code is not None:
             result.reply_code = failure.reply_code
             result.reply_text = failure.reply_text
