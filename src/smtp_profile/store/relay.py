@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.domain.profile import PROFILE_ID
@@ -67,6 +69,13 @@ class RelayRepository:
         )
 
     async def save_last_test(self, last: LastTest) -> None:
+        """Keep `last` unless a newer test is stored already, in one statement.
+
+        Newer: of a later profile version, or of the same version and started later. An
+        upsert (INSERT ... ON CONFLICT DO UPDATE ... WHERE) on both databases, so two
+        tests finishing at once never collide on the row, and a slow test that ends
+        after a newer one never hides it.
+        """
         values = {
             "test_id": last.test_id, "tested_at": last.tested_at, "tested_by": last.tested_by,
             "mode": last.mode.value, "success": last.success,
@@ -74,7 +83,16 @@ class RelayRepository:
             "message": last.message, "profile_version": last.profile_version,
             "certificate_not_after": last.certificate_not_after,
         }
+        upsert = (postgresql_insert(relay_status) if self._engine.dialect.name == "postgresql"
+                  else sqlite_insert(relay_status)).values(id=PROFILE_ID, **values)
+        stored = relay_status.c
+        offered = upsert.excluded
+        statement = upsert.on_conflict_do_update(
+            index_elements=[stored.id],
+            set_={name: offered[name] for name in values},
+            where=or_(stored.profile_version < offered.profile_version,
+                      and_(stored.profile_version == offered.profile_version,
+                           stored.tested_at <= offered.tested_at)),
+        )
         async with self._engine.begin() as connection:
-            await connection.execute(delete(relay_status)
-                                     .where(relay_status.c.id == PROFILE_ID))
-            await connection.execute(insert(relay_status).values(id=PROFILE_ID, **values))
+            await connection.execute(statement)
