@@ -37,7 +37,7 @@ from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
 from smtp_profile.mailer.conversation import Mailer, new_test_id
 from smtp_profile.mailer.resolver import Resolution, resolve_once
 from smtp_profile.store.profiles import ProfileRepository, StoredProfile
-from smtp_profile.store.relay import RelayRepository
+from smtp_profile.store.relay import RelayRepository, StoredOptions
 from smtp_profile.store.snapshot import Snapshot
 from smtp_profile.store.throttle import ThrottleRepository
 
@@ -318,20 +318,35 @@ class ProfileService:
         return ProfileStatus(await self._profiles.load(), await self._relay.options(),
                              await self._relay.last_test())
 
-    async def options(self) -> RelayOptions:
-        return await self._relay.options()
+    async def options(self) -> StoredOptions:
+        return await self._relay.stored_options()
 
-    async def set_options(self, options: RelayOptions, *, actor: Actor) -> RelayOptions:
-        """Store the relay options; every change is audited, switching trust off loudly."""
-        old = await self._relay.options()
-        await self._relay.save_options(options, actor=actor.name)
-        await self._audit.record(action=AuditAction.OPTIONS, user=actor.name,
-                                 client=actor.client, outcome=Outcome.ok(),
-                                 changes=_option_changes(old, options))
+    async def set_options(self, options: RelayOptions, *, actor: Actor,
+                          expected_version: int | None = None) -> StoredOptions:
+        """Store the relay options; the audit record commits with them (one transaction).
+
+        A refused change (a stale If-Match) is recorded too; switching trust off is
+        logged loudly.
+        """
+
+        async def record(connection: AsyncConnection, old: StoredOptions,
+                         new: StoredOptions) -> None:
+            await self._audit.record_in(connection, self._audit.event(
+                action=AuditAction.OPTIONS, user=actor.name, client=actor.client,
+                outcome=Outcome.ok(), changes=_option_changes(old.options, new.options)))
+
+        try:
+            stored = await self._relay.replace_options(
+                options, actor=actor.name, expected_version=expected_version,
+                on_write=record)
+        except DomainError as error:
+            await self._audit.record(action=AuditAction.OPTIONS, user=actor.name,
+                                     client=actor.client, outcome=Outcome.of_error(error))
+            raise
         level = logging.WARNING if options.insecure else logging.INFO
         log.log(level, "relay options changed by %s: trust=%s mechanism=%s", actor,
                 options.trust_mode.value, options.mechanism.value)
-        return options
+        return stored
 
 
 def _log_unseen_failure(task: asyncio.Task[TestOutcome]) -> None:
