@@ -4,6 +4,11 @@ A real HTTP client sends the request over a raw socket and closes it while the r
 real aiosmtpd on loopback) holds the test at MAIL FROM; only once the service has seen the
 connection go does the relay answer. The test must then run to its end, be recorded with
 its outcome, and the next test on the same instance must work as usual.
+
+Under uvicorn only the streamed Diagnose was cut short by a hang-up (Starlette cancels a
+streaming response whose client left); uvicorn lets a plain request's handler run on, so
+those two cases guard against a regression. A server that cancels the handler instead is
+covered in-process by tests/test_test_records.py.
 """
 
 from __future__ import annotations
