@@ -1,4 +1,4 @@
-"""One interface to the profile for the CLI: on the local data dir, or over HTTP.
+"""One interface to the profile and its relay options for the CLI: local, or over HTTP.
 
 Both speak the version-2 JSON shapes of the API, so the CLI prints the same thing either
 way: `LocalClient` runs the use cases in-process through the same wire encoders the API
@@ -19,7 +19,16 @@ from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.errors import DomainError
 from smtp_profile.runtime import Runtime
 from smtp_profile.wire import v2
-from smtp_profile.wire.report import decode_diagnose, encode_report, encode_status, encode_step
+from smtp_profile.wire.report import (
+    decode_diagnose,
+    decode_options,
+    encode_options,
+    encode_report,
+    encode_status,
+    encode_step,
+    options_etag,
+    options_version,
+)
 
 StepCallback = Callable[[dict[str, Any]], None]
 
@@ -41,6 +50,14 @@ class ProfileClient(Protocol):
     async def status(self) -> dict[str, Any]: ...
 
     async def diagnose(self, body: dict[str, Any], on_step: StepCallback) -> dict[str, Any]: ...
+
+    async def options(self) -> tuple[dict[str, Any], str]:
+        """The relay options (GET /SMTP/Options) and their ETag."""
+        ...
+
+    async def put_options(self, body: dict[str, Any], etag: str | None) -> dict[str, Any]:
+        """Replace the relay options; with `etag`, refused if they changed since."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -82,6 +99,18 @@ class LocalClient:
                                          action=AuditAction.DIAGNOSE,
                                          on_step=lambda step: on_step(encode_step(step)))
         return encode_report(outcome.report)
+
+    async def options(self) -> tuple[dict[str, Any], str]:
+        stored = await self._runtime.service.options()
+        return encode_options(stored.options), options_etag(stored.version)
+
+    async def put_options(self, body: dict[str, Any], etag: str | None) -> dict[str, Any]:
+        try:
+            stored = await self._runtime.service.set_options(
+                decode_options(body), actor=self._actor, expected_version=options_version(etag))
+        except DomainError as exc:
+            raise ClientError(exc.kind.code, exc.message) from None
+        return encode_options(stored.options)
 
     async def close(self) -> None:
         await self._runtime.close()
@@ -125,6 +154,22 @@ class RemoteClient:
                     report: dict[str, Any] = item["Report"]
                     return report
         raise ClientError("", "the server ended the diagnosis without a report")
+
+    async def options(self) -> tuple[dict[str, Any], str]:
+        response = await self._http.get(f"{self._base}/SMTP/Options")
+        if response.status_code != 200:
+            raise _error(response)
+        body: dict[str, Any] = response.json()
+        return body, response.headers.get("etag", "")
+
+    async def put_options(self, body: dict[str, Any], etag: str | None) -> dict[str, Any]:
+        headers = {"if-match": etag} if etag else {}
+        response = await self._http.put(f"{self._base}/SMTP/Options", json=body,
+                                        headers=headers)
+        if response.status_code != 200:
+            raise _error(response)
+        result: dict[str, Any] = response.json()
+        return result
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -35,6 +35,9 @@ from smtp_profile.store.sqlite_writer import SQLiteWriter, writer_for
 from smtp_profile.store.throttle import ThrottleRepository
 from smtp_profile.store.users import UserRepository
 
+DRAIN_MARGIN_SECONDS = 5.0
+"""Beyond the test timeout, for a finished test's audit record and status to be written."""
+
 
 def prepare(settings: Settings) -> None:
     """Create the data dir (0700), upgrade the schema, create the key file if needed."""
@@ -111,6 +114,9 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        # Tests whose callers left still run and still record; let them finish (the
+        # mailer ends every test within test_timeout) before the database goes.
+        await self.service.drain(self.settings.test_timeout + DRAIN_MARGIN_SECONDS)
         self.snapshots.close()
         if self.writer is not None:
             self.writer.close()

@@ -7,6 +7,7 @@ operator reads. Nothing here knows HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -36,12 +37,12 @@ from smtp_profile.domain.profile import (
 from smtp_profile.domain.recipients import RecipientPolicy
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustBinding
 from smtp_profile.domain.status import LastTest, summarize
-from smtp_profile.domain.steps import StepResult, TestMode, TestReport
+from smtp_profile.domain.steps import STEP_LABELS, StepResult, TestMode, TestReport
 from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
 from smtp_profile.mailer.conversation import Mailer, new_test_id
 from smtp_profile.mailer.resolver import Resolution
 from smtp_profile.store.profiles import ProfileRepository, ProfileStamp, StoredProfile
-from smtp_profile.store.relay import RelayRepository
+from smtp_profile.store.relay import RelayRepository, StoredOptions
 from smtp_profile.store.snapshot import Snapshot
 from smtp_profile.store.throttle import ThrottleRepository
 
@@ -118,6 +119,7 @@ class ProfileService:
                                   2 * config.connect_timeout + config.test_timeout)
         self._busy_logged = -math.inf
         self._busy_refusals = 0
+        self._running: set[asyncio.Task[TestOutcome]] = set()
 
     async def get(self, stamp: ProfileStamp | None = None) -> StoredProfile:
         """The stored profile; `stamp`, if the caller just read it, spares a query."""
@@ -289,20 +291,74 @@ class ProfileService:
     async def run_test(self, prepared: PreparedTest, *, actor: Actor,
                        action: AuditAction = AuditAction.TEST,
                        on_step: Callable[[StepResult], None] | None = None) -> TestOutcome:
+        """Run the test in a task the service owns, and wait for it.
+
+        A caller that goes away (a client hanging up cancels its request) stops only
+        the waiting: the test runs to its end and is recorded with its outcome, so a
+        test that talked to a relay is never missing from the audit trail. `drain`
+        waits for such tests when the service stops.
+        """
+        task = asyncio.get_running_loop().create_task(
+            self._run_in_slot(prepared, actor, action, on_step),
+            name=f"test-{prepared.test_id}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
         try:
-            return await self._run(prepared, actor=actor, action=action, on_step=on_step)
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                log.info("the caller of test %s left; the test runs to its end",
+                         prepared.test_id)
+                task.add_done_callback(_log_unseen_failure)
+            raise
+
+    async def _run_in_slot(self, prepared: PreparedTest, actor: Actor, action: AuditAction,
+                           on_step: Callable[[StepResult], None] | None) -> TestOutcome:
+        """The test, then its place among the concurrent tests given back, however it ends."""
+        try:
+            return await self._run_and_record(prepared, actor, action, on_step)
         finally:
             if prepared.slot is not None:
                 prepared.slot.release()
 
-    async def _run(self, prepared: PreparedTest, *, actor: Actor, action: AuditAction,
-                   on_step: Callable[[StepResult], None] | None) -> TestOutcome:
-        report = await self._mailer.run(prepared.profile, prepared.recipient,
-                                        mode=prepared.mode, options=prepared.options,
-                                        test_id=prepared.test_id,
-                                        resolution=prepared.resolution,
-                                        token_resolution=prepared.token_resolution,
-                                        on_step=on_step)
+    async def _run_and_record(self, prepared: PreparedTest, actor: Actor,
+                              action: AuditAction,
+                              on_step: Callable[[StepResult], None] | None) -> TestOutcome:
+        started = datetime.now(UTC)
+        finished: list[StepResult] = []
+
+        def progress(step: StepResult) -> None:
+            finished.append(step)
+            if on_step is not None:
+                on_step(step)
+
+        detail = (f"test {prepared.test_id} ({prepared.mode.value}) via "
+                  f"{prepared.profile.host}:{prepared.profile.port} to {prepared.recipient}")
+        try:
+            report = await self._mailer.run(prepared.profile, prepared.recipient,
+                                            mode=prepared.mode, options=prepared.options,
+                                            test_id=prepared.test_id,
+                                            resolution=prepared.resolution,
+                                            token_resolution=prepared.token_resolution,
+                                            on_step=progress)
+        except asyncio.CancelledError:  # only when the service stops (see drain)
+            reached = (f"after step '{STEP_LABELS[finished[-1].name]}'" if finished
+                       else "before its first step")
+            await self._audit.record(
+                action=action, user=actor.name, client=actor.client, detail=detail,
+                outcome=Outcome.failed(ErrorKind.INTERNAL, f"Test {prepared.test_id} was "
+                                       f"abandoned {reached}: the service stopped."),
+                profile_version=prepared.stored_version)
+            raise
+        except Exception:
+            log.exception("test %s failed with an unexpected error", prepared.test_id)
+            await self._audit.record(
+                action=action, user=actor.name, client=actor.client, detail=detail,
+                outcome=Outcome.failed(ErrorKind.INTERNAL, f"Test {prepared.test_id} failed "
+                                       "with an unexpected error in the service; the "
+                                       "server log has the details."),
+                profile_version=prepared.stored_version)
+            raise
         failed = report.failed_step
         log.info("test %s (%s) by %s via %s:%s to %s: %s", report.test_id, report.mode.value,
                  actor, prepared.profile.host, prepared.profile.port, prepared.recipient,
@@ -311,15 +367,27 @@ class ProfileService:
                    else Outcome.failed(ErrorKind.TEST_FAILED, report.failure_summary()))
         await self._audit.record(
             action=action, user=actor.name, client=actor.client, outcome=outcome,
-            detail=f"test {report.test_id} ({report.mode.value}) via "
-            f"{prepared.profile.host}:{prepared.profile.port} to {prepared.recipient}",
-            profile_version=prepared.stored_version,
+            detail=detail, profile_version=prepared.stored_version,
         )
+        # A fault of the service says nothing about the settings: it must not stand as
+        # their last test (it would show a working relay as failing).
         if prepared.stored_version is not None and not report.internal_error:
             await self._relay.save_last_test(summarize(
-                report, tested_at=datetime.now(UTC), tested_by=actor.name,
+                report, tested_at=started, tested_by=actor.name,
                 profile_version=prepared.stored_version))
         return TestOutcome(prepared.profile, prepared.recipient, report)
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to `grace` seconds for the tests still running (their callers may have
+        left), then stop the rest; each stopped test is recorded as abandoned."""
+        running = set(self._running)
+        if not running:
+            return
+        _, pending = await asyncio.wait(running, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
 
     async def test(self, draft: ProfileDraft | None, recipient: str | None, *, actor: Actor,
                    mode: TestMode = TestMode.SEND,
@@ -332,20 +400,42 @@ class ProfileService:
         return ProfileStatus(await self._profiles.load(), await self._relay.options(),
                              await self._relay.last_test())
 
-    async def options(self) -> RelayOptions:
-        return await self._relay.options()
+    async def options(self) -> StoredOptions:
+        return await self._relay.stored_options()
 
-    async def set_options(self, options: RelayOptions, *, actor: Actor) -> RelayOptions:
-        """Store the relay options; every change is audited, switching trust off loudly."""
-        old = await self._relay.options()
-        await self._relay.save_options(options, actor=actor.name)
-        await self._audit.record(action=AuditAction.OPTIONS, user=actor.name,
-                                 client=actor.client, outcome=Outcome.ok(),
-                                 changes=_option_changes(old, options))
+    async def set_options(self, options: RelayOptions, *, actor: Actor,
+                          expected_version: int | None = None) -> StoredOptions:
+        """Store the relay options; the audit record commits with them (one transaction).
+
+        A refused change (a stale If-Match) is recorded too; switching trust off is
+        logged loudly.
+        """
+
+        async def record(connection: AsyncConnection, old: StoredOptions,
+                         new: StoredOptions) -> None:
+            await self._audit.record_in(connection, self._audit.event(
+                action=AuditAction.OPTIONS, user=actor.name, client=actor.client,
+                outcome=Outcome.ok(), changes=_option_changes(old.options, new.options)))
+
+        try:
+            stored = await self._relay.replace_options(
+                options, actor=actor.name, expected_version=expected_version,
+                on_write=record)
+        except DomainError as error:
+            await self._audit.record(action=AuditAction.OPTIONS, user=actor.name,
+                                     client=actor.client, outcome=Outcome.of_error(error))
+            raise
         level = logging.WARNING if options.insecure else logging.INFO
         log.log(level, "relay options changed by %s: trust=%s mechanism=%s", actor,
                 options.trust_mode.value, options.mechanism.value)
-        return options
+        return stored
+
+
+def _log_unseen_failure(task: asyncio.Task[TestOutcome]) -> None:
+    """A test whose caller left: its failure has no one else to be reported to."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("test task %s failed after its caller left", task.get_name(),
+                  exc_info=task.exception())
 
 
 def _option_changes(old: RelayOptions, new: RelayOptions) -> list[FieldChange]:

@@ -22,8 +22,9 @@ from smtp_profile.api.smtp_routes import refusals_recorded
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.permissions import Permission
-from smtp_profile.domain.relay_options import RelayOptions, build_options
+from smtp_profile.domain.relay_options import RelayOptions
 from smtp_profile.service import PreparedTest, ProfileService
+from smtp_profile.store.relay import StoredOptions
 from smtp_profile.wire.models import (
     DiagnoseV1In,
     DiagnoseV2In,
@@ -40,6 +41,8 @@ from smtp_profile.wire.report import (
     encode_report,
     encode_status,
     encode_step,
+    options_etag,
+    options_version,
 )
 
 router = APIRouter()
@@ -99,7 +102,11 @@ async def diagnose(request: Request, context: CallContext = _diagnose) -> Respon
 
 async def _stream(service: ProfileService, prepared: PreparedTest,
                   actor: Actor) -> AsyncIterator[bytes]:
-    """Each finished step as a line, then the report; the test ends if the client leaves."""
+    """Each finished step as a line, then the report.
+
+    A client that leaves stops only the streaming: the service runs the test to its end
+    and records it (see ProfileService.run_test).
+    """
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     task = asyncio.create_task(service.run_test(
         prepared, actor=actor, action=AuditAction.DIAGNOSE,
@@ -134,15 +141,26 @@ async def status(request: Request, context: CallContext = _read) -> Response:
                                        stored.updated_by, current.options, current.last_test))
 
 
+def _options_response(stored: StoredOptions) -> Response:
+    return KeyfactorJSON(encode_options(stored.options),
+                         headers={"ETag": options_etag(stored.version)})
+
+
+_OPTIONS_ETAG = {"ETag": {"description": "Version of the relay options, for If-Match.",
+                          "schema": {"type": "string"}}}
+
+
 @router.get(
     "/SMTP/Options",
     summary="Read the relay's trust and AUTH mechanism options",
-    description="Permission: /system_settings/read/.",
+    description="The ETag header is their version, for the If-Match of a PUT. "
+    "Permission: /system_settings/read/.",
     openapi_extra=openapi.operation(),
-    responses=openapi.responses({200: _json(OptionsOut)}, 400, 401, 403),
+    responses=openapi.responses({200: {**_json(OptionsOut), "headers": _OPTIONS_ETAG}},
+                                400, 401, 403),
 )
 async def get_options(request: Request, context: CallContext = _read) -> Response:
-    return KeyfactorJSON(encode_options(await runtime_of(request).service.options()))
+    return _options_response(await runtime_of(request).service.options())
 
 
 @router.put(
@@ -151,20 +169,24 @@ async def get_options(request: Request, context: CallContext = _read) -> Respons
     description="`CaBundle` adds PEM CA certificates for this relay; `PinnedSha256` trusts "
     "exactly one certificate (for a self-signed relay); `Insecure` switches verification "
     "off and is shown as insecure in every report and status. Fields not sent return to "
-    "their defaults. Permission: /system_settings/modify/.",
+    "their defaults. `Trust` is derived from those: what GET returns is accepted back, a "
+    "`Trust` that contradicts them is a 400. With `If-Match` (the ETag of a GET), options "
+    "changed since are a 412. The change and its audit record commit together. "
+    "Permission: /system_settings/modify/.",
     openapi_extra=openapi.operation(request_body={
         "required": True,
         "content": {"application/json": {"schema": openapi.ref(OptionsIn)}},
-    }),
-    responses=openapi.responses({200: _json(OptionsOut)}, 400, 401, 403, 413, 415),
+    }, if_match=True),
+    responses=openapi.responses({200: {**_json(OptionsOut), "headers": _OPTIONS_ETAG}},
+                                400, 401, 403, 412, 413, 415),
 )
 async def put_options(request: Request, context: CallContext = _set_options) -> Response:
-    async def decode() -> RelayOptions:
+    async def decode() -> tuple[RelayOptions, int | None]:
         data, _ = await read_object(request)
-        ca_pem, pin, insecure, mechanism = decode_options(data)
-        return build_options(ca_pem=ca_pem, pinned_sha256=pin, insecure=insecure,
-                             mechanism=mechanism)
+        return decode_options(data), options_version(request.headers.get("if-match"))
 
-    options = await refusals_recorded(request, context, AuditAction.OPTIONS, decode())
-    saved = await runtime_of(request).service.set_options(options, actor=context.actor)
-    return KeyfactorJSON(encode_options(saved))
+    options, expected = await refusals_recorded(request, context, AuditAction.OPTIONS,
+                                                decode())
+    saved = await runtime_of(request).service.set_options(options, actor=context.actor,
+                                                          expected_version=expected)
+    return _options_response(saved)

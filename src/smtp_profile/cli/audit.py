@@ -23,7 +23,8 @@ def audit_command(
         "--until", help="Only records before this time (same forms as --since).",
     )] = None,
     action: Annotated[list[str] | None, typer.Option(
-        "--action", "-a", help="Only this action (Put, Test, FailedAuthentication); repeatable.",
+        "--action", "-a", help="Only this action (Put, Test, Diagnose, Options, "
+        "FailedAuthentication); repeatable.",
     )] = None,
     limit: Annotated[int, typer.Option(
         "--limit", min=1, max=100_000, help="At most this many records, newest first.",

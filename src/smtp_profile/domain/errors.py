@@ -41,7 +41,11 @@ class ErrorKind(Enum):
     FORBIDDEN = ("0xA0110011", 403, "The user lacks the permission the route needs.")
     NOT_FOUND = ("0xA0110012", 404, "No such route.")
     METHOD_NOT_ALLOWED = ("0xA0110013", 405, "The route exists but not with this method.")
-    PRECONDITION_FAILED = ("0xA0110014", 412, "If-Match does not match the stored profile.")
+    PRECONDITION_FAILED = (
+        "0xA0110014",
+        412,
+        "If-Match does not match the stored profile or options.",
+    )
     BODY_TOO_LARGE = ("0xA0110015", 413, "The body is larger than 64 KiB.")
     UNSUPPORTED_MEDIA_TYPE = ("0xA0110016", 415, "The Content-Type is not accepted here.")
     TOO_MANY_SIGN_INS = (

@@ -90,21 +90,19 @@ class StepResult:
     message: str | None = None
     hint: str | None = None
     details: dict[str, object] = field(default_factory=dict)
+    internal: bool = False
+    """The step failed through a fault of the service (an unexpected exception), not
+    because of anything the relay or the settings did."""
 
 
 @dataclass
 class TestReport:
-    """Everything one test learned, in order; never holds a credential.
-
-    `internal_error` is set when the test stopped on a fault of this service rather than
-    anything the relay did: such a report says nothing about the settings.
-    """
+    """Everything one test learned, in order; never holds a credential."""
 
     test_id: str
     mode: TestMode
     steps: list[StepResult]
     transcript: list[str] = field(default_factory=list)
-    internal_error: bool = False
 
     @property
     def failed_step(self) -> StepResult | None:
@@ -118,6 +116,12 @@ class TestReport:
         """
         failed = self.failed_step
         return failed is None or failed.name is StepName.QUIT
+
+    @property
+    def internal_error(self) -> bool:
+        """True when the test failed through the service's own fault: such a report says
+        nothing about the relay, so it must never stand as the settings' last test."""
+        return any(step.internal for step in self.steps)
 
     def step(self, name: StepName) -> StepResult | None:
         return next((s for s in self.steps if s.name is name), None)

@@ -24,6 +24,8 @@ class StepFailure(Exception):
     reply_code: int | None = None
     reply_text: str | None = None
     details: dict[str, object] = field(default_factory=dict)
+    internal: bool = False
+    """An unexpected exception: the service's fault (see StepResult.internal)."""
 
     def __str__(self) -> str:
         return self.message

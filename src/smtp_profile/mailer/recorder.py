@@ -45,7 +45,6 @@ class Recorder:
         self._on_step = on_step
         self.current: StepName | None = None
         self.transcript: list[str] = []
-        self.internal_error = False
         self.redactor = redactor or Redactor()
 
     def add_secret(self, secret: Secret) -> None:
@@ -93,7 +92,6 @@ class Recorder:
     def internal(self, name: StepName, exc: BaseException) -> StepFailure:
         """A fault of this service, not of the relay: logged (redacted), flagged, and said
         plainly."""
-        self.internal_error = True
         log.error("internal error during the %s step of test %s: %s", STEP_LABELS[name],
                   self.test_id,
                   self.redactor.text("".join(traceback.format_exception(exc)).rstrip()))
@@ -101,13 +99,15 @@ class Recorder:
             f"internal error of this service during {STEP_LABELS[name]} "
             f"({type(exc).__name__}); this says nothing about the relay",
             hint="This is a fault in smtp-profile, not in your settings; the server log has "
-                 "the details. Run the test again; if it persists, report it.")
+                 "the details. Run the test again; if it persists, report it.",
+            internal=True)
 
     def fail(self, name: StepName, failure: StepFailure) -> None:
         result = self._results[name]
         result.status = StepStatus.FAILED
         result.message = failure.message
         result.hint = failure.hint
+        result.internal = failure.internal
         if failure.reply_code is not None:
             result.reply_code = failure.reply_code
             result.reply_text = failure.reply_text
@@ -182,8 +182,7 @@ class Recorder:
         for result in self._results.values():
             self._scrub(result)
         return TestReport(self.test_id, self.mode, list(self._results.values()),
-                          [self.redactor.text(line) for line in self.transcript],
-                          internal_error=self.internal_error)
+                          [self.redactor.text(line) for line in self.transcript])
 
     @staticmethod
     def _finish(result: StepResult, started: float) -> None:

@@ -75,6 +75,8 @@ relay_options = Table(
     Column("mechanism", String(8), nullable=False),
     Column("updated_at", DateTime(timezone=True)),
     Column("updated_by", String(128)),
+    # Incremented by every write: the ETag of GET /SMTP/Options (revision 0008).
+    Column("version", Integer, nullable=False, server_default="1"),
 )
 
 relay_status = Table(

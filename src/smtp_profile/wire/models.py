@@ -249,6 +249,10 @@ class OptionsIn(_In):
         description="Skip certificate verification. Shown as insecure everywhere.")
     mechanism: str | None = Field(None, alias="Mechanism",
                                   description="auto, PLAIN or LOGIN.")
+    trust: str | None = Field(
+        None, alias="Trust",
+        description="Read-only: derived from CaBundle, PinnedSha256 and Insecure, as GET "
+        "returns it. Accepted back when it agrees with them; a contradiction is a 400.")
 
 
 class OptionsOut(_Out):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from smtp_profile.domain.errors import ValidationFailed
+from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
 from smtp_profile.domain.profile import Profile, ProfileDraft, secret_trust_changes
 from smtp_profile.domain.relay_options import (
     Mechanism,
     RelayOptions,
     TrustBinding,
+    TrustMode,
+    build_options,
     parse_mechanism,
 )
 from smtp_profile.domain.status import LastTest
@@ -80,10 +83,51 @@ def encode_report(report: TestReport) -> dict[str, Any]:
     ).model_dump(by_alias=True)
 
 
-def decode_options(data: dict[str, Any]) -> tuple[str | None, str | None, bool | None,
-                                                  str | None]:
+def decode_options(data: dict[str, Any]) -> RelayOptions:
+    """A PUT /SMTP/Options body; `Trust`, as GET returns it, must agree with the rest."""
     body = bind(OptionsIn, data)
-    return body.ca_bundle, body.pinned_sha256, body.insecure, body.mechanism
+    options = build_options(ca_pem=body.ca_bundle, pinned_sha256=body.pinned_sha256,
+                            insecure=body.insecure, mechanism=body.mechanism)
+    refuse_contradicting_trust(options, body.trust)
+    return options
+
+
+def refuse_contradicting_trust(options: RelayOptions, trust: str | None) -> None:
+    """`Trust` is derived, never set: accepted when it names what the fields make it."""
+    if trust is None or trust == "":
+        return
+    known = [mode.value for mode in TrustMode]
+    if trust.lower() not in known:
+        raise ValidationFailed([f"Trust must be one of {', '.join(known)} (got "
+                                f"{trust[:20]!r}); it is derived from CaBundle, "
+                                "PinnedSha256 and Insecure"])
+    derived = options.trust_mode.value
+    if trust.lower() != derived:
+        raise ValidationFailed([f"Trust {trust.lower()!r} contradicts the other fields, which "
+                                f"make it {derived!r}: Trust only reports what CaBundle, "
+                                "PinnedSha256 and Insecure set; change those, or leave "
+                                "Trust out"])
+
+
+_OPTIONS_TAG = re.compile(r'(?:W/)?"options-([0-9]{1,9})"')
+
+
+def options_etag(version: int) -> str:
+    """The relay options' ETag; distinct from the profile's, so neither passes for the
+    other."""
+    return f'"options-{version}"'
+
+
+def options_version(if_match: str | None) -> int | None:
+    """The options version an `If-Match` insists on; None when absent or `*`."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _OPTIONS_TAG.fullmatch(if_match.split(",")[0].strip())
+    if match is None:
+        raise DomainError(ErrorKind.PRECONDITION_FAILED,
+                          f"If-Match {if_match[:40]!r} is not an ETag of the relay options; "
+                          "use the ETag header of a GET /SMTP/Options.")
+    return int(match.group(1))
 
 
 def encode_options(options: RelayOptions) -> dict[str, Any]:

@@ -5,7 +5,7 @@ backup: the restored row counts up again through version numbers an instance has
 already seen with other contents. The generation, random per write, can.
 
 Revision ID: 0009_profile_generation
-Revises: 0007_secret_trust
+Revises: 0008_options_version
 Create Date: 2026-12-01
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_profile_generation"
-down_revision = "0007_secret_trust"
+down_revision = "0008_options_version"
 branch_labels = None
 depends_on = None
 
