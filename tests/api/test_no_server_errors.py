@@ -4,6 +4,7 @@ refusal is followed by a success on the same instance, and nothing is stored."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.api.test_smtp_routes import BASIC_V1, error, stored
@@ -63,3 +64,19 @@ def test_if_match_beyond_any_version_is_a_412(service: RunningService, tag: byte
         etag = client.get("/KeyfactorAPI/SMTP").headers["ETag"]
         assert client.put("/KeyfactorAPI/SMTP", json=BASIC_V1,
                           headers={"If-Match": etag}).status_code == 200
+
+
+@pytest.mark.parametrize("length", [189, 300, 1000])
+def test_a_long_user_name_is_a_401_not_a_5xx(service: RunningService, length: int) -> None:
+    """The sign-in counters are keyed by the name; a long one must still fit its column
+    (on PostgreSQL a name over 188 characters once overflowed it)."""
+    name = "u" * length
+    with service.client(name, "wrong-password") as stranger:
+        error(stranger.get("/KeyfactorAPI/SMTP"), 401, "0xA0110010")
+    with httpx.Client(base_url=service.url, timeout=60,
+                      headers={"x-keyfactor-requested-with": "XMLHttpRequest"}) as page:
+        signed = page.post("/web/session", json={"UserName": name, "Password": "wrong"})
+        assert signed.status_code in (400, 401), signed.text
+        assert signed.json()["ErrorCode"] in ("0xA0110001", "0xA0110010"), signed.text
+    with service.client() as client:
+        assert client.get("/KeyfactorAPI/SMTP").status_code == 200
