@@ -22,7 +22,13 @@ from smtp_profile.audit import AuditTrail
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction, FieldChange, Outcome, profile_changes
 from smtp_profile.domain.capacity import Capacity, Slot
-from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled, ValidationFailed
+from smtp_profile.domain.errors import (
+    DomainError,
+    ErrorKind,
+    Throttled,
+    ValidationFailed,
+    seconds,
+)
 from smtp_profile.domain.oauth import endpoint_destination
 from smtp_profile.domain.outbound import OutboundPolicy
 from smtp_profile.domain.profile import (
@@ -241,7 +247,7 @@ class ProfileService:
                 self._busy_logged, self._busy_refusals = now, 0
             running = "1 test is" if limit == 1 else f"{limit} tests are"
             raise Throttled(retry, f"{running} already running on this instance, the most "
-                                   f"it runs at once; try again in {retry} seconds.",
+                                   f"it runs at once; try again in {seconds(retry)}.",
                             ErrorKind.BUSY)
         return slot
 
@@ -254,7 +260,7 @@ class ProfileService:
         retry = rate_retry_after(count, limit, now)
         if retry is not None:
             raise Throttled(retry, f"User '{actor.name}' ran more than {limit} tests this "
-                                   f"minute; try again in {retry} seconds.",
+                                   f"minute; try again in {seconds(retry)}.",
                             ErrorKind.RATE_LIMITED)
 
     async def _vet_destinations(self, profile: Profile,

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from smtp_profile.accounts import Accounts, Principal
 from smtp_profile.audit import AuditTrail
 from smtp_profile.domain.audit import Outcome
-from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled
+from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled, seconds
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.throttle import pair_key, sign_in_counters, sign_in_wait, user_key
 from smtp_profile.store.errors import StoreFault, StoreUnavailable
@@ -64,9 +64,9 @@ def must_wait(snapshot: Snapshot, name: str, client: str, now: float) -> float:
 
 
 def throttled(wait: float) -> Throttled:
-    seconds = max(1, math.ceil(wait))
-    return Throttled(seconds, f"Too many failed sign-ins for this user or from this "
-                              f"address; try again in {seconds} seconds.")
+    retry = max(1, math.ceil(wait))
+    return Throttled(retry, f"Too many failed sign-ins for this user or from this "
+                            f"address; try again in {seconds(retry)}.")
 
 
 class SignIn:

@@ -41,7 +41,7 @@ LINK_LOCAL_IN_IPV6_CLOTHING = [
 @pytest.mark.parametrize("address", LINK_LOCAL_IN_IPV6_CLOTHING)
 def test_ipv6_forms_are_judged_as_the_ipv4_address_they_carry(address: str) -> None:
     reason = OutboundPolicy().refusal("relay.test", 25, [address])
-    assert reason is not None and "that is 169.254.0.1" in reason and "link-local" in reason
+    assert reason is not None and "(that is, 169.254.0.1)" in reason and "link-local" in reason
     assert OutboundPolicy().address_refusal("idp.test", [address]) == reason
 
 

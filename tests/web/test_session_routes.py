@@ -264,7 +264,7 @@ def test_failed_sign_ins_are_slowed_down_per_user(service: RunningService,
             error(sign_in(client, "admin", "guess"), 401, "0xA0110010")
         # Now even the right password is refused unchecked until the wait is over.
         refused = sign_in(client, "admin", service.admin_password)
-        assert "try again in 1 seconds" in error(refused, 429, "0xA0110017")
+        assert "try again in 1 second." in error(refused, 429, "0xA0110017")
         assert refused.headers["retry-after"] == "1"
         with service.client() as api_client:  # Basic auth shares the throttle
             basic = api_client.get("/KeyfactorAPI/SMTP")

@@ -88,6 +88,11 @@ class DomainError(Exception):
         self.message = message
 
 
+def seconds(count: int) -> str:
+    """`1 second`, `5 seconds`: for messages that tell a client how long to wait."""
+    return f"{count} second" if count == 1 else f"{count} seconds"
+
+
 class Throttled(DomainError):
     """Refused for `retry_after` more seconds (failed sign-ins, too many tests by a user,
     or too many tests running at once)."""

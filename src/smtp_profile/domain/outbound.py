@@ -136,7 +136,7 @@ class OutboundPolicy:
 
     def _address_refusal(self, host: str, text: str, original: Address) -> str | None:
         address = carried(original)
-        shown = text if str(address) == text.split("%", 1)[0] else f"{text}, that is {address}"
+        shown = text if str(address) == text.split("%", 1)[0] else f"{text} (that is, {address})"
         who = CLOUD_METADATA.get(address)
         if who is not None:
             return f"{shown} is a cloud metadata address ({who}) and is never a target"
