@@ -68,30 +68,22 @@ def test_cancelled_tests_release_their_connection(
         scripted_server: Callable[..., ScriptedServer],
         smtp_server: Callable[..., SmtpServer]) -> None:
     """Cancelled while waiting for a greeting, inside a TLS handshake, or after TLS."""
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Greets, offers STARTTLS, says go ahead; then stalls in or after the handshake."""
+        writer.write(b"220 mx.test\r\n")
+        await reader.readline()
+        writer.write(b"250-mx.test\r\n250 STARTTLS\r\n")
+        await reader.readline()
+        writer.write(b"220 go ahead\r\n")
+        await writer.drain()
+        if stage == "after_tls":
+            await writer.start_tls(server_context)
+        await reader.read()  # the ClientHello (or the EHLO after TLS) is never answered
+
     if stage == "banner":
         target = profile(scripted_server(silent).port)
-    elif stage == "starttls_handshake":
-        async def stall_in_tls(reader: asyncio.StreamReader,
-                               writer: asyncio.StreamWriter) -> None:
-            writer.write(b"220 mx.test\r\n")
-            await reader.readline()
-            writer.write(b"250-mx.test\r\n250 STARTTLS\r\n")
-            await reader.readline()
-            writer.write(b"220 go ahead\r\n")
-            await reader.read()  # the client's ClientHello is never answered
-        target = profile(scripted_server(stall_in_tls).port, use_ssl=True)
     else:
-        async def stall_after_tls(reader: asyncio.StreamReader,
-                                  writer: asyncio.StreamWriter) -> None:
-            writer.write(b"220 mx.test\r\n")
-            await reader.readline()
-            writer.write(b"250-mx.test\r\n250 STARTTLS\r\n")
-            await reader.readline()
-            writer.write(b"220 go ahead\r\n")
-            await writer.drain()
-            await writer.start_tls(server_context)
-            await reader.read()  # TLS is up; the EHLO after it is never answered
-        target = profile(scripted_server(stall_after_tls).port, use_ssl=True)
+        target = profile(scripted_server(stall).port, use_ssl=True)
 
     good = smtp_server()
 
