@@ -13,8 +13,8 @@ from typing import Any
 
 import uvicorn
 
-from smtp_profile.config import Settings
-from smtp_profile.http_server import server_config
+from smtp_profile.server.listener import server_config
+from smtp_profile.settings import Settings
 
 
 def constant_app(body: bytes) -> Any:

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from smtp_profile.config import DATABASE_FILE_NAME
+from smtp_profile.settings import DATABASE_FILE_NAME
 from tests.api.test_smtp_routes import BASIC_V1
 from tests.support.service import RunningService, service_settings, start_service
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from smtp_profile.crypto import (
+from smtp_profile.store.secret_box import (
     KEY_FILE_NAME,
     NEXT_KEY_FILE_NAME,
     SecretBox,

@@ -33,7 +33,7 @@ def test_every_environment_variable_of_the_cli_is_documented() -> None:
 
 def test_every_audit_action_is_documented() -> None:
     """The README's audit section and the audit route's own description name them all."""
-    from smtp_profile.api.audit_routes import _QUERY_PARAMETERS
+    from smtp_profile.server.api.audit_routes import _QUERY_PARAMETERS
 
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## Audit trail"):readme.index("## Behind a reverse proxy")]

@@ -14,7 +14,9 @@ import httpx
 from sqlalchemy import event
 
 from smtp_profile.cli.keys import reseal_secrets
-from smtp_profile.crypto import (
+from smtp_profile.store.database import create_engine_for
+from smtp_profile.store.profiles import ProfileRepository
+from smtp_profile.store.secret_box import (
     KEY_FILE_NAME,
     NEXT_KEY_FILE_NAME,
     SecretBox,
@@ -22,8 +24,6 @@ from smtp_profile.crypto import (
     new_key,
     write_key_file,
 )
-from smtp_profile.store.database import create_engine_for
-from smtp_profile.store.profiles import ProfileRepository
 from tests.support.service import RunningService, service_settings, start_service
 
 OLD = {"Host": "old-relay.test", "Port": 587, "RelayAuthenticationType": 2,

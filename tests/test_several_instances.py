@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from smtp_profile.config import Settings
 from smtp_profile.runtime import Runtime
+from smtp_profile.settings import Settings
 from tests.support.database import query
 from tests.support.instances import COMMAND, Instance, instances
 

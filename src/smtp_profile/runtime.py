@@ -15,25 +15,25 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smtp_profile.accounts import Accounts
-from smtp_profile.audit import AuditTrail
-from smtp_profile.config import Settings
-from smtp_profile.crypto import KeyFiles, SecretBox, load_keys
 from smtp_profile.logs import quiet_libraries
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from smtp_profile.mailer.resolver import Resolver
-from smtp_profile.service import ProfileService, TestLimits
-from smtp_profile.sessions import WebSessions
-from smtp_profile.signin import SignIn
+from smtp_profile.settings import Settings
 from smtp_profile.store.audit import AuditRepository
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
+from smtp_profile.store.secret_box import KeyFiles, SecretBox, load_keys
 from smtp_profile.store.sessions import SessionRepository
 from smtp_profile.store.snapshot import SnapshotReader
 from smtp_profile.store.sqlite_writer import SQLiteWriter, writer_for
 from smtp_profile.store.throttle import ThrottleRepository
 from smtp_profile.store.users import UserRepository
+from smtp_profile.usecases.accounts import Accounts
+from smtp_profile.usecases.audit_trail import AuditTrail
+from smtp_profile.usecases.profile_service import ProfileService, TestLimits
+from smtp_profile.usecases.signin import SignIn
+from smtp_profile.usecases.web_sessions import WebSessions
 
 DRAIN_MARGIN_SECONDS = 5.0
 """Beyond the test timeout, for a finished test's audit record and status to be written."""

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from smtp_profile.config import Settings
 from smtp_profile.domain.outbound import OutboundPolicy, parse_targets
 from smtp_profile.domain.recipients import RecipientPolicy, parse_domains
 from smtp_profile.domain.throttle import FREE_FAILURES
+from smtp_profile.settings import Settings
 from tests.api.test_smtp_routes import error
 from tests.support.resolver import StaticResolver
 from tests.support.service import (

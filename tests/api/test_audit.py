@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from smtp_profile.audit import AuditTrail
 from smtp_profile.domain.audit import AuditAction, Outcome
 from smtp_profile.runtime import Runtime, prepare
 from smtp_profile.store.audit import AuditRepository
+from smtp_profile.usecases.audit_trail import AuditTrail
 from tests.api.test_smtp_routes import BASIC_V1, error
 from tests.api.test_test_email import relay_body
 from tests.support.service import RunningService, add_user, service_settings, start_service

@@ -10,7 +10,7 @@ import trustme
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from smtp_profile.config import sync_url
+from smtp_profile.settings import sync_url
 from tests.api.test_audit import audit
 from tests.api.test_smtp_routes import error
 from tests.support.service import RunningService

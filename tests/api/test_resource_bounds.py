@@ -24,8 +24,8 @@ import pytest
 
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.errors import DomainError
-from smtp_profile.http_server import ConnectionGuard
 from smtp_profile.runtime import Runtime, prepare
+from smtp_profile.server.listener import ConnectionGuard
 from smtp_profile.wire import v2
 from tests.api.test_smtp_routes import error
 from tests.support.resolver import StaticResolver

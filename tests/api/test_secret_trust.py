@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import trustme
 
-from smtp_profile.terminal import profile_lines
+from smtp_profile.cli.terminal import profile_lines
 from tests.api.test_smtp_routes import error
 from tests.support.certs import self_signed, server_context
 from tests.support.oauth import Issuer, TokenEndpoint

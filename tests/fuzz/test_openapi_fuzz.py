@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import delete
 
-from smtp_profile.api.context import BROWSER_REQUESTED_WITH, REQUESTED_WITH, SESSION_COOKIE
 from smtp_profile.domain.outbound import OutboundPolicy, parse_targets
+from smtp_profile.server.context import BROWSER_REQUESTED_WITH, REQUESTED_WITH, SESSION_COOKIE
+from smtp_profile.server.page.models import SignInIn
+from smtp_profile.server.page.session_routes import SESSION_PATH
 from smtp_profile.store.database import create_engine_for
 from smtp_profile.store.tables import throttle
-from smtp_profile.web.models import SignInIn
-from smtp_profile.web.session_routes import SESSION_PATH
 from tests.support.resolver import StaticResolver
 from tests.support.service import RunningService, run_async, service_settings, start_service
 

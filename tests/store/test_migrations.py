@@ -11,8 +11,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.pool import NullPool
 
-from smtp_profile.config import sync_url
 from smtp_profile.runtime import ensure_data_dir
+from smtp_profile.settings import sync_url
 from smtp_profile.store.database import (
     MIGRATIONS_DIR,
     migrate,

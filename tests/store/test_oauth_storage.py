@@ -16,8 +16,6 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
-from smtp_profile.config import async_url
-from smtp_profile.crypto import SecretBox, new_key
 from smtp_profile.domain.oauth import (
     MAX_AUDIENCE_LENGTH,
     MAX_CLIENT_ID_LENGTH,
@@ -30,8 +28,10 @@ from smtp_profile.domain.oauth import (
 )
 from smtp_profile.domain.profile import Profile, ProfileDraft, build_profile
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.settings import async_url
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.profiles import ProfileRepository
+from smtp_profile.store.secret_box import SecretBox, new_key
 from smtp_profile.store.tables import smtp_profile
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

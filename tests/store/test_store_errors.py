@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, text
 
-from smtp_profile.config import async_url
 from smtp_profile.domain.errors import ErrorKind
+from smtp_profile.settings import async_url
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.errors import StoreConflict, StoreFault, StoreUnavailable
 from smtp_profile.store.sqlite_writer import SQLiteWriter

@@ -26,7 +26,7 @@ from psycopg import sql
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from smtp_profile.config import Settings, sync_url
+from smtp_profile.settings import Settings, sync_url
 
 TEST_DATABASE_ENV = "SMTP_PROFILE_TEST_DATABASE"
 DATABASE_URL_ENV = "SMTP_PROFILE_DATABASE_URL"

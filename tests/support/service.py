@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 
-from smtp_profile.api import create_app
-from smtp_profile.config import INITIAL_ADMIN_PASSWORD_FILE, Settings
 from smtp_profile.domain.outbound import OutboundPolicy, parse_ports
 from smtp_profile.domain.profile import Profile
-from smtp_profile.http_server import server_config
 from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.runtime import Runtime, prepare
+from smtp_profile.server.app import create_app
+from smtp_profile.server.listener import server_config
+from smtp_profile.settings import INITIAL_ADMIN_PASSWORD_FILE, Settings
 from tests.support.database import current_database_url
 
 REQUESTED_WITH = {"x-keyfactor-requested-with": "APIClient"}

@@ -16,8 +16,8 @@ import trustme
 from sqlalchemy import func, select, update
 
 from smtp_profile.domain.throttle import ADDRESS, FREE_FAILURES
-from smtp_profile.signin import SignIn
 from smtp_profile.store.tables import web_sessions
+from smtp_profile.usecases.signin import SignIn
 from tests.api.test_smtp_routes import error
 from tests.support.service import (
     FrozenClock,

@@ -12,15 +12,15 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smtp_profile.accounts import Accounts
-from smtp_profile.config import async_url
 from smtp_profile.domain.permissions import ALL_PERMISSIONS, Permission
 from smtp_profile.domain.secrets import Secret
-from smtp_profile.sessions import WebSessions
+from smtp_profile.settings import async_url
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.sessions import SessionRepository
 from smtp_profile.store.tables import web_sessions
 from smtp_profile.store.users import UserRepository
+from smtp_profile.usecases.accounts import Accounts
+from smtp_profile.usecases.web_sessions import WebSessions
 
 T = TypeVar("T")
 LIFETIME = timedelta(minutes=30)

@@ -10,7 +10,7 @@ import typer
 
 from smtp_profile.cli.app import app
 from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, settings_for
-from smtp_profile.config import DEFAULT_DATA_DIR
+from smtp_profile.settings import DEFAULT_DATA_DIR
 
 
 @app.command("audit")
@@ -39,7 +39,7 @@ def audit_command(
 
     Example: smtp-profile audit --since 7d --action Put --data-dir /var/lib/smtp-profile
     """
-    from smtp_profile.audit_report import render_json, render_table
+    from smtp_profile.cli.audit_table import render_json, render_table
     from smtp_profile.domain.audit import (
         AuditQuery,
         AuditRecord,

@@ -11,8 +11,9 @@ import typer
 
 from smtp_profile.cli.app import app
 from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, settings_for
-from smtp_profile.config import DEFAULT_DATA_DIR
-from smtp_profile.crypto import (
+from smtp_profile.domain.errors import DomainError
+from smtp_profile.settings import DEFAULT_DATA_DIR
+from smtp_profile.store.secret_box import (
     KEY_FILE_NAME,
     NEXT_KEY_FILE_NAME,
     SecretBox,
@@ -23,7 +24,6 @@ from smtp_profile.crypto import (
     new_key,
     write_key_file,
 )
-from smtp_profile.domain.errors import DomainError
 
 if TYPE_CHECKING:  # the engine's modules load only when a command needs them
     from sqlalchemy.ext.asyncio import AsyncEngine

@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 
-from smtp_profile.config import DEFAULT_TESTS_PER_MINUTE, Settings, env
 from smtp_profile.domain.outbound import (
     DEFAULT_PORTS,
     DEFAULT_TOKEN_PORTS,
@@ -26,6 +25,7 @@ from smtp_profile.domain.outbound import parse_ports as parse_outbound_ports
 from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS
 from smtp_profile.domain.recipients import RecipientPolicy, parse_domains
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.settings import DEFAULT_TESTS_PER_MINUTE, Settings, env
 
 DataDir = Annotated[Path, typer.Option(
     "--data-dir", envvar="SMTP_PROFILE_DATA_DIR",

@@ -19,11 +19,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from smtp_profile.cli.app import app
+from smtp_profile.cli.client import ClientError, LocalClient, ProfileClient, RemoteClient
 from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, read_password, settings_for
-from smtp_profile.client import ClientError, LocalClient, ProfileClient, RemoteClient
-from smtp_profile.config import DEFAULT_BASE_PATH, DEFAULT_DATA_DIR
-from smtp_profile.crypto import SecretKeyError
-from smtp_profile.terminal import failure_lines, profile_lines, step_line, verdict
+from smtp_profile.cli.terminal import failure_lines, profile_lines, step_line, verdict
+from smtp_profile.settings import DEFAULT_BASE_PATH, DEFAULT_DATA_DIR
+from smtp_profile.store.secret_box import SecretKeyError
 
 T = TypeVar("T")
 

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 import typer
 
 from smtp_profile.cli.app import app
+from smtp_profile.cli.client import ProfileClient
 from smtp_profile.cli.options import DatabaseUrl, DataDir, fail
 from smtp_profile.cli.profile import AsJson, BasePath, Url, User, _client, _run
-from smtp_profile.client import ProfileClient
-from smtp_profile.config import DEFAULT_BASE_PATH, DEFAULT_DATA_DIR
+from smtp_profile.settings import DEFAULT_BASE_PATH, DEFAULT_DATA_DIR
 
 options_app = typer.Typer(
     help="Show or change the relay's trust (CA bundle, pinned certificate, insecure) and "

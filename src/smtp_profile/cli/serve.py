@@ -18,7 +18,8 @@ from smtp_profile.cli.options import (
     policy_limits,
     settings_for,
 )
-from smtp_profile.config import (
+from smtp_profile.domain.outbound import DEFAULT_PORTS, DEFAULT_TOKEN_PORTS
+from smtp_profile.settings import (
     DEFAULT_AUDIT_RETENTION_DAYS,
     DEFAULT_BASE_PATH,
     DEFAULT_CONNECTIONS_PER_ADDRESS,
@@ -28,8 +29,7 @@ from smtp_profile.config import (
     DEFAULT_SESSION_MINUTES,
     DEFAULT_TESTS_PER_MINUTE,
 )
-from smtp_profile.crypto import SecretKeyError
-from smtp_profile.domain.outbound import DEFAULT_PORTS, DEFAULT_TOKEN_PORTS
+from smtp_profile.store.secret_box import SecretKeyError
 
 
 @app.command()
@@ -146,10 +146,10 @@ def serve(
     """
     import uvicorn
 
-    from smtp_profile.api import create_app
-    from smtp_profile.http_server import server_config
     from smtp_profile.logs import configure_logging
     from smtp_profile.runtime import Runtime, prepare
+    from smtp_profile.server.app import create_app
+    from smtp_profile.server.listener import server_config
 
     configure_logging(log_level)
     if (tls_cert is None) != (tls_key is None):

@@ -17,9 +17,9 @@ from smtp_profile.cli.options import (
     read_password,
     settings_for,
 )
-from smtp_profile.config import DEFAULT_DATA_DIR, Settings
-from smtp_profile.crypto import SecretKeyError
 from smtp_profile.domain.permissions import parse_permissions
+from smtp_profile.settings import DEFAULT_DATA_DIR, Settings
+from smtp_profile.store.secret_box import SecretKeyError
 
 if TYPE_CHECKING:
     from smtp_profile.runtime import Runtime
@@ -33,9 +33,9 @@ def _run_admin(settings: Settings, action: str, *args: object) -> object:
 def _run_on(settings: Settings,
             call: Callable[[Runtime], Awaitable[object]]) -> object:
     """Open the runtime, await `call(runtime)`, close; errors become exit codes."""
-    from smtp_profile.accounts import WeakPassword
     from smtp_profile.runtime import Runtime, prepare
     from smtp_profile.store.users import UnknownUser, UserExists
+    from smtp_profile.usecases.accounts import WeakPassword
 
     async def run() -> object:
         runtime = Runtime.open(settings)

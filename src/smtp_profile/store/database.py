@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
-from smtp_profile.config import sync_url
+from smtp_profile.settings import sync_url
 from smtp_profile.store.errors import translate_errors
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from smtp_profile.crypto import SecretBox
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.profile import PROFILE_ID, AuthType, Profile, RequestHeader
 from smtp_profile.domain.relay_options import TrustBinding
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.store.secret_box import SecretBox
 from smtp_profile.store.tables import smtp_profile
 
 # AEAD contexts (column names), not secrets.

@@ -23,8 +23,6 @@ from typing import NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from smtp_profile.accounts import Accounts, Principal
-from smtp_profile.audit import AuditTrail
 from smtp_profile.domain.audit import Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled, seconds
 from smtp_profile.domain.secrets import Secret
@@ -33,6 +31,8 @@ from smtp_profile.store.errors import StoreFault, StoreUnavailable
 from smtp_profile.store.profiles import ProfileStamp
 from smtp_profile.store.snapshot import Snapshot, SnapshotReader
 from smtp_profile.store.throttle import ThrottleRepository
+from smtp_profile.usecases.accounts import Accounts, Principal
+from smtp_profile.usecases.audit_trail import AuditTrail
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from smtp_profile.config import INITIAL_ADMIN_PASSWORD_FILE
 from smtp_profile.domain.permissions import ALL_PERMISSIONS, Permission
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.settings import INITIAL_ADMIN_PASSWORD_FILE
 from smtp_profile.store.users import UserExists, UserRecord, UserRepository
 
 INITIAL_ADMIN = "admin"

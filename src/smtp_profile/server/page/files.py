@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, Response
 
 STATIC_PATH = "/web/static"
-_STATIC = resources.files("smtp_profile.web") / "static"
+_STATIC = resources.files("smtp_profile.server.page") / "static"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

@@ -13,16 +13,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from smtp_profile import __version__
-from smtp_profile.api import docs, openapi
-from smtp_profile.api.audit_routes import router as audit_router
-from smtp_profile.api.diagnostics_routes import router as diagnostics_router
-from smtp_profile.api.errors import install_error_handlers
-from smtp_profile.api.fast_read import FastProfileRead
-from smtp_profile.api.headers import SecurityHeaders
-from smtp_profile.api.paths import CaseInsensitivePaths
-from smtp_profile.api.smtp_routes import router as smtp_router
-from smtp_profile.crypto import SecretKeyError
 from smtp_profile.runtime import Runtime
+from smtp_profile.server.api import docs, openapi
+from smtp_profile.server.api.audit_routes import router as audit_router
+from smtp_profile.server.api.diagnostics_routes import router as diagnostics_router
+from smtp_profile.server.api.fast_read import FastProfileRead
+from smtp_profile.server.api.smtp_routes import router as smtp_router
+from smtp_profile.server.errors import install_error_handlers
+from smtp_profile.server.page import files as web_page
+from smtp_profile.server.page.session_routes import router as web_session_router
+from smtp_profile.server.paths import CaseInsensitivePaths
+from smtp_profile.server.security_headers import SecurityHeaders
+from smtp_profile.store.secret_box import SecretKeyError
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +39,6 @@ Every call needs `x-keyfactor-requested-with: APIClient` and HTTP Basic credenti
 
 def create_app(runtime: Runtime) -> FastAPI:
     """The service as an ASGI app; `runtime.close()` runs when the app shuts down."""
-    # Imported here, not at the top: the web adapter builds on api.context and api.body,
-    # so a module-level import would make `import smtp_profile.web...` circular.
-    from smtp_profile.web import page as web_page
-    from smtp_profile.web.session_routes import router as web_session_router
-
     base = runtime.settings.normalized_base_path
 
     @asynccontextmanager

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smtp_profile.audit import AuditTrail
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction, FieldChange, Outcome, profile_changes
 from smtp_profile.domain.capacity import Capacity, Slot
@@ -51,6 +50,7 @@ from smtp_profile.store.profiles import ProfileRepository, ProfileStamp, StoredP
 from smtp_profile.store.relay import RelayRepository, StoredOptions
 from smtp_profile.store.snapshot import Snapshot
 from smtp_profile.store.throttle import ThrottleRepository
+from smtp_profile.usecases.audit_trail import AuditTrail
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from smtp_profile.api.context import is_browser_call
-from smtp_profile.api.responses import error_response
-from smtp_profile.crypto import SecretKeyError
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled
+from smtp_profile.server.context import is_browser_call
+from smtp_profile.server.responses import error_response
+from smtp_profile.store.secret_box import SecretKeyError
 
 log = logging.getLogger(__name__)
 

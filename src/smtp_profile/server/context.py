@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from smtp_profile.accounts import Principal
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction, Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind
@@ -27,6 +26,7 @@ from smtp_profile.domain.secrets import Secret
 from smtp_profile.runtime import Runtime
 from smtp_profile.store.profiles import ProfileStamp
 from smtp_profile.store.snapshot import Snapshot
+from smtp_profile.usecases.accounts import Principal
 
 REQUESTED_WITH = "x-keyfactor-requested-with"
 API_VERSION = "x-keyfactor-api-version"

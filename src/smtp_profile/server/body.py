@@ -6,8 +6,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from smtp_profile.config import MAX_BODY_BYTES
 from smtp_profile.domain.errors import DomainError, ErrorKind
+from smtp_profile.settings import MAX_BODY_BYTES
 from smtp_profile.wire.body import (
     FORM_MEDIA_TYPE,
     is_json_media_type,

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from smtp_profile.accounts import Principal
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.store.sessions import SessionRepository
+from smtp_profile.usecases.accounts import Principal
 
 TOKEN_BYTES = 32
 # token_urlsafe(32) gives 43 characters; anything else cannot be one of ours.

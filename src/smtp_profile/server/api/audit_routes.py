@@ -9,11 +9,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from smtp_profile.api import openapi
-from smtp_profile.api.context import CallContext, requires, runtime_of
-from smtp_profile.api.responses import KeyfactorJSON
-from smtp_profile.audit import utc_now
 from smtp_profile.domain.permissions import Permission
+from smtp_profile.server.api import openapi
+from smtp_profile.server.context import CallContext, requires, runtime_of
+from smtp_profile.server.responses import KeyfactorJSON
+from smtp_profile.usecases.audit_trail import utc_now
 from smtp_profile.wire.audit import (
     DEFAULT_RETURN_LIMIT,
     MAX_RETURN_LIMIT,

@@ -14,17 +14,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response, StreamingResponse
 
-from smtp_profile.api import openapi
-from smtp_profile.api.body import read_object
-from smtp_profile.api.context import CallContext, requires, runtime_of
-from smtp_profile.api.responses import KeyfactorJSON
-from smtp_profile.api.smtp_routes import refusals_recorded
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.relay_options import RelayOptions
-from smtp_profile.service import PreparedTest, ProfileService
+from smtp_profile.server.api import openapi
+from smtp_profile.server.api.smtp_routes import refusals_recorded
+from smtp_profile.server.body import read_object
+from smtp_profile.server.context import CallContext, requires, runtime_of
+from smtp_profile.server.responses import KeyfactorJSON
 from smtp_profile.store.relay import StoredOptions
+from smtp_profile.usecases.profile_service import PreparedTest, ProfileService
 from smtp_profile.wire.models import (
     DiagnoseV1In,
     DiagnoseV2In,

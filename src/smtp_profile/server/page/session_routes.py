@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from smtp_profile.accounts import Principal
-from smtp_profile.api.body import read_object
-from smtp_profile.api.context import (
+from smtp_profile.domain.errors import DomainError, ErrorKind
+from smtp_profile.domain.secrets import Secret
+from smtp_profile.server.body import read_object
+from smtp_profile.server.context import (
     BROWSER_REQUESTED_WITH,
     REQUESTED_WITH,
     SESSION_COOKIE,
@@ -22,11 +23,10 @@ from smtp_profile.api.context import (
     login_name,
     runtime_of,
 )
-from smtp_profile.api.responses import KeyfactorJSON
-from smtp_profile.domain.errors import DomainError, ErrorKind
-from smtp_profile.domain.secrets import Secret
-from smtp_profile.signin import WRONG_CREDENTIALS
-from smtp_profile.web.models import SessionOut, SignInIn
+from smtp_profile.server.page.models import SessionOut, SignInIn
+from smtp_profile.server.responses import KeyfactorJSON
+from smtp_profile.usecases.accounts import Principal
+from smtp_profile.usecases.signin import WRONG_CREDENTIALS
 from smtp_profile.wire.binding import bind
 
 SESSION_PATH = "/web/session"

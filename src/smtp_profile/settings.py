@@ -47,7 +47,7 @@ class Settings:
     recipients: RecipientPolicy = field(default_factory=RecipientPolicy)
     tests_per_minute: int = DEFAULT_TESTS_PER_MINUTE  # per user; 0: no limit
     max_concurrent_tests: int = DEFAULT_MAX_CONCURRENT_TESTS  # on this instance, all users
-    # The HTTP server's guard against slow and greedy clients (http_server.py):
+    # The HTTP server's guard against slow and greedy clients (server/listener.py):
     request_read_timeout: float = DEFAULT_REQUEST_READ_TIMEOUT  # seconds for headers + body
     connections_per_address: int = DEFAULT_CONNECTIONS_PER_ADDRESS  # open at once; 0: no limit
 

@@ -16,16 +16,16 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from smtp_profile.api.context import (
+from smtp_profile.domain.permissions import Permission
+from smtp_profile.runtime import Runtime
+from smtp_profile.server.api.smtp_routes import profile_response
+from smtp_profile.server.context import (
     API_VERSION,
     REQUESTED_WITH,
     parse_basic,
     requested_with_ok,
     version_of,
 )
-from smtp_profile.api.smtp_routes import profile_response
-from smtp_profile.domain.permissions import Permission
-from smtp_profile.runtime import Runtime
 from smtp_profile.store.profiles import ProfileStamp
 
 

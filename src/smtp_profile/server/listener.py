@@ -36,8 +36,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from smtp_profile.config import Settings
 from smtp_profile.domain.errors import ErrorKind
+from smtp_profile.settings import Settings
 
 log = logging.getLogger(__name__)
 
