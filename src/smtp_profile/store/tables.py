@@ -1,4 +1,4 @@
-"""The schema. Secrets are stored only sealed (see store/secret_box.py); there is no clear-text column."""
+"""The schema. Secrets are stored only sealed (store/secret_box.py); no column holds clear text."""
 
 from __future__ import annotations
 
