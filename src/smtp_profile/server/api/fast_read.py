@@ -19,13 +19,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.runtime import Runtime
 from smtp_profile.server.api.smtp_routes import profile_response
-from smtp_profile.server.context import (
+from smtp_profile.server.authentication import basic_login
+from smtp_profile.server.keyfactor_headers import (
     API_VERSION,
     REQUESTED_WITH,
-    parse_basic,
-    requested_with_ok,
+    requested_with,
     version_of,
 )
+from smtp_profile.server.request_state import client_address_of
 from smtp_profile.store.profiles import ProfileStamp
 
 
@@ -51,14 +52,13 @@ class FastProfileRead:
     async def _answer(self, scope: Scope) -> Response | None:
         headers = Headers(scope=scope)
         version = version_of(headers.get(API_VERSION))
-        if version is None or not requested_with_ok(headers.get(REQUESTED_WITH)):
+        if version is None or requested_with(headers.get(REQUESTED_WITH)) is None:
             return None
-        credentials = parse_basic(headers.get("authorization"),
-                                  self.runtime.settings.auth_domain)
-        if credentials is None:
+        login = basic_login(headers.get("authorization"), self.runtime.settings.auth_domain)
+        if login is None:
             return None
-        client = scope["client"][0] if scope.get("client") else "unknown"
-        admission = await self.runtime.sign_in.recognised(*credentials, client=client)
+        admission = await self.runtime.sign_in.recognised(*login,
+                                                          client=client_address_of(scope))
         if admission is None or not admission.principal.may(Permission.READ):
             return None
         stored = self.runtime.profiles.remembered(admission.profile_stamp)

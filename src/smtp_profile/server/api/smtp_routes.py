@@ -15,7 +15,8 @@ from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.profile import Profile, ProfileDraft
 from smtp_profile.server.api import openapi
 from smtp_profile.server.body import read_object
-from smtp_profile.server.context import CallContext, requires, runtime_of
+from smtp_profile.server.permissions import CallContext, requires
+from smtp_profile.server.request_state import runtime_of
 from smtp_profile.server.responses import KeyfactorJSON, error_response
 from smtp_profile.store.profiles import StoredProfile
 from smtp_profile.wire import v1, v2
