@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.runtime import Runtime
-from smtp_profile.server.api.smtp_routes import profile_response
+from smtp_profile.server.api.profile_answers import profile_response
 from smtp_profile.server.authentication import basic_login
 from smtp_profile.server.keyfactor_headers import (
     API_VERSION,
