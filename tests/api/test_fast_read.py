@@ -1,9 +1,11 @@
-"""GET /SMTP's fast path (api/fast_read.py) and the memory behind it: the same answers as
-the routes, one snapshot read at most, and never an answer the database no longer backs
-(a PUT, a password change, a removed permission or a lockout on another instance)."""
+"""GET /SMTP's fast path (server/api/fast_read.py) and the memory behind it: the same
+answers as the routes, one snapshot read at most, never an answer the database no longer
+backs (a PUT, a password change, a removed permission or a lockout on another instance),
+and every GET it leaves to the routes counted and logged with its reason."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import event
 
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.throttle import ADDRESS
+from smtp_profile.server.api.fast_read import Fallback, FastReadCounts
+from smtp_profile.store.errors import StoreUnavailable
 from smtp_profile.store.users import UserRepository
 from smtp_profile.usecases.signin import SignIn
 from tests.support.resolver import StaticResolver
@@ -85,6 +90,14 @@ def warm(client: httpx.Client) -> None:
     for _ in range(2):
         response = get(client)
         assert response.status_code == 200, response.text
+
+
+def fast_read_counts(service: RunningService) -> FastReadCounts:
+    """The fast path's own counts, as the app keeps them."""
+    app = service.server.config.app
+    assert isinstance(app, FastAPI)
+    counts: FastReadCounts = app.state.fast_read
+    return counts
 
 
 def comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -205,6 +218,74 @@ def test_the_fast_path_leaves_refusals_to_the_routes(service: RunningService) ->
         refused = get(wrong)
     assert refused.status_code == 401
     assert "www-authenticate" in refused.headers
+
+
+def test_a_warm_get_is_answered_by_the_fast_path_not_the_routes(
+        service: RunningService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not merely the same bytes: the fast path counts the answer as its own, and the
+    route's use case is never called for it."""
+    counts = fast_read_counts(service)
+    routed: list[object] = []
+    route_get = service.runtime.service.get
+
+    async def counted_get(*args: Any, **kwargs: Any) -> Any:
+        routed.append(args)
+        return await route_get(*args, **kwargs)
+
+    monkeypatch.setattr(service.runtime.service, "get", counted_get)
+    with service.client() as client:
+        assert client.put(API, json=PROFILE).status_code == 200
+        service.runtime.accounts._verified.clear()
+        answered = counts.answered
+        not_recognised = counts.fallbacks[Fallback.NOT_RECOGNISED]
+        first = get(client)  # the password was never verified: the routes answer
+        assert first.status_code == 200
+        assert len(routed) == 1
+        assert counts.answered == answered
+        assert counts.fallbacks[Fallback.NOT_RECOGNISED] == not_recognised + 1
+        for expected in range(1, 4):
+            fast = get(client)
+            assert fast.status_code == 200
+            assert fast.content == first.content
+            assert counts.answered == answered + expected
+        assert len(routed) == 1  # the routes were not reached again
+
+
+def test_every_fallback_is_counted_and_logged_with_its_reason(
+        service: RunningService, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    counts = fast_read_counts(service)
+    caplog.set_level(logging.DEBUG, logger="smtp_profile.server.api.fast_read")
+    add_user(service.settings, "writer", "writer-password-1", "/system_settings/modify/")
+    with service.client() as client:
+        warm(client)
+        before = counts.fallbacks.copy()
+        assert client.get(API, headers={"x-keyfactor-api-version": "3"}).status_code == 400
+        assert client.get(API, auth=("admin", "not-the-password")).status_code == 401
+
+        async def unavailable(*_args: Any, **_kwargs: Any) -> None:
+            raise StoreUnavailable("test: the database went away")
+
+        # The fast path leaves a database failure to the routes, which read again (here
+        # with success: only the fast path's read was made to fail).
+        monkeypatch.setattr(service.runtime.sign_in, "recognised", unavailable)
+        assert get(client).status_code == 200
+        monkeypatch.undo()
+    with httpx.Client(base_url=service.url, headers=REQUESTED_WITH, timeout=60) as anonymous:
+        assert anonymous.get(API).status_code == 401
+    with service.client("writer", "writer-password-1") as writer:
+        warm_writer = [get(writer).status_code for _ in range(2)]
+    assert warm_writer == [403, 403]
+    counted = counts.fallbacks - before
+    assert counted == {Fallback.HEADERS: 1, Fallback.NOT_RECOGNISED: 2,
+                       Fallback.STORE_UNAVAILABLE: 1, Fallback.NO_BASIC_CREDENTIALS: 1,
+                       Fallback.NO_READ_PERMISSION: 1}, counted
+    logged = [r.getMessage() for r in caplog.records if r.name.endswith("fast_read")]
+    for reason in counted:
+        assert any(message.endswith(f": {reason}") for message in logged), (reason, logged)
+    text = caplog.text
+    assert "not-the-password" not in text and "writer-password-1" not in text
+    assert service.admin_password not in text
 
 
 async def _set_password(service: RunningService, name: str, password: str) -> None:

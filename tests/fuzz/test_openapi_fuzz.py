@@ -22,7 +22,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import delete
 
 from smtp_profile.domain.outbound import OutboundPolicy, parse_targets
-from smtp_profile.server.context import BROWSER_REQUESTED_WITH, REQUESTED_WITH, SESSION_COOKIE
+from smtp_profile.server.authentication import SESSION_COOKIE
+from smtp_profile.server.keyfactor_headers import BROWSER_REQUESTED_WITH, REQUESTED_WITH
 from smtp_profile.server.page.models import SignInIn
 from smtp_profile.server.page.session_routes import SESSION_PATH
 from smtp_profile.store.database import create_engine_for

@@ -17,7 +17,7 @@ from smtp_profile.runtime import Runtime
 from smtp_profile.server.api import docs, openapi
 from smtp_profile.server.api.audit_routes import router as audit_router
 from smtp_profile.server.api.diagnostics_routes import router as diagnostics_router
-from smtp_profile.server.api.fast_read import FastProfileRead
+from smtp_profile.server.api.fast_read import FastProfileRead, FastReadCounts
 from smtp_profile.server.api.smtp_routes import router as smtp_router
 from smtp_profile.server.errors import install_error_handlers
 from smtp_profile.server.page import files as web_page
@@ -103,6 +103,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
     paths += list(allowed)
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)
-    app.add_middleware(FastProfileRead, runtime=runtime, path=f"{base}/SMTP")
+    app.state.fast_read = FastReadCounts()
+    app.add_middleware(FastProfileRead, runtime=runtime, path=f"{base}/SMTP",
+                       counts=app.state.fast_read)
     app.add_middleware(SecurityHeaders)  # last added, outermost: every answer passes it
     return app

@@ -17,24 +17,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled
-from smtp_profile.server.context import is_browser_call
+from smtp_profile.server.authentication import challenge
 from smtp_profile.server.responses import error_response
 from smtp_profile.store.secret_box import SecretKeyError
 
 log = logging.getLogger(__name__)
-
-WWW_AUTHENTICATE = 'Basic realm="smtp-profile", charset="UTF-8"'
-SESSION_CHALLENGE = 'Session realm="smtp-profile"'
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     headers: dict[str, str] = {}
     if exc.kind is ErrorKind.UNAUTHENTICATED:
-        # A Basic challenge on the web page's calls would make the browser pop up its own
-        # password dialog; the page signs in with its form instead.
-        headers["WWW-Authenticate"] = (SESSION_CHALLENGE if is_browser_call(request)
-                                       else WWW_AUTHENTICATE)
+        headers["WWW-Authenticate"] = challenge(request)  # Session, not Basic, for the page
     if isinstance(exc, Throttled):
         headers["Retry-After"] = str(exc.retry_after)
     return error_response(exc.kind, exc.message, headers)

@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.server.api import openapi
-from smtp_profile.server.context import CallContext, requires, runtime_of
+from smtp_profile.server.permissions import CallContext, requires
+from smtp_profile.server.request_state import runtime_of
 from smtp_profile.server.responses import KeyfactorJSON
 from smtp_profile.usecases.audit_trail import utc_now
 from smtp_profile.wire.audit import (

@@ -8,9 +8,18 @@ check; on SQLite usually none) and no framework. Anything else (a first sign-in,
 password, a throttled caller, a cookie, a bad header, a database error) goes on to the
 routes, which do every check and its audit record. So this path can only send what the
 route would send, byte for byte; tests compare the two.
+
+Every GET it leaves to the routes is counted by reason and logged at debug level (the
+reason only, never a credential), so a fast path that stopped answering shows in
+`app.state.fast_read` and in the log instead of only in the latency.
 """
 
 from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -18,52 +27,92 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.runtime import Runtime
-from smtp_profile.server.api.smtp_routes import profile_response
-from smtp_profile.server.context import (
+from smtp_profile.server.api.profile_answers import profile_response
+from smtp_profile.server.authentication import basic_login
+from smtp_profile.server.keyfactor_headers import (
     API_VERSION,
     REQUESTED_WITH,
-    parse_basic,
-    requested_with_ok,
+    requested_with,
     version_of,
 )
+from smtp_profile.server.request_state import client_address_of
+from smtp_profile.store.errors import StoreFault, StoreUnavailable
 from smtp_profile.store.profiles import ProfileStamp
+
+log = logging.getLogger(__name__)
+
+
+class Fallback(StrEnum):
+    """Why a GET went on to the routes."""
+
+    HEADERS = "headers"
+    """x-keyfactor-requested-with or x-keyfactor-api-version the routes will refuse."""
+    NO_BASIC_CREDENTIALS = "no-basic-credentials"
+    """No Authorization header (a cookie, or none), or one that holds no acceptable
+    Basic credentials."""
+    NOT_RECOGNISED = "sign-in-not-recognised"
+    """The sign-in must be decided by the routes: a password not verified before, a
+    changed user, failed sign-ins counted, a wait, an address new for the user."""
+    NO_READ_PERMISSION = "no-read-permission"
+    PROFILE_NOT_IN_MEMORY = "profile-not-in-memory"
+    """The profile's version in the snapshot is not the one in memory."""
+    STORE_UNAVAILABLE = "store-unavailable"
+    """The snapshot read failed; the routes read again and answer 503 if it fails again."""
+    STORE_FAULT = "store-fault"
+    """The database refused the snapshot read as inconsistent; the routes report it."""
+
+
+@dataclass
+class FastReadCounts:
+    """GETs answered here, and those left to the routes by reason (app.state.fast_read)."""
+
+    answered: int = 0
+    fallbacks: Counter[Fallback] = field(default_factory=Counter)
 
 
 class FastProfileRead:
-    def __init__(self, app: ASGIApp, runtime: Runtime, path: str) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime, path: str,
+                 counts: FastReadCounts) -> None:
         self.app = app
         self.runtime = runtime
         self.path = path.rstrip("/").lower()
+        self.counts = counts
         self._responses: dict[tuple[ProfileStamp, int], Response] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] == "GET"
                 and scope["path"].rstrip("/").lower() == self.path):
-            try:
-                response = await self._answer(scope)
-            except Exception:  # the routes will meet it again, and report it
-                response = None
-            if response is not None:
-                await response(scope, receive, send)
+            answer = await self._answer(scope)
+            if isinstance(answer, Response):
+                self.counts.answered += 1
+                await answer(scope, receive, send)
                 return
+            self.counts.fallbacks[answer] += 1
+            log.debug("GET %s left to the routes: %s", scope["path"], answer.value)
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Scope) -> Response | None:
+    async def _answer(self, scope: Scope) -> Response | Fallback:
         headers = Headers(scope=scope)
         version = version_of(headers.get(API_VERSION))
-        if version is None or not requested_with_ok(headers.get(REQUESTED_WITH)):
-            return None
-        credentials = parse_basic(headers.get("authorization"),
-                                  self.runtime.settings.auth_domain)
-        if credentials is None:
-            return None
-        client = scope["client"][0] if scope.get("client") else "unknown"
-        admission = await self.runtime.sign_in.recognised(*credentials, client=client)
-        if admission is None or not admission.principal.may(Permission.READ):
-            return None
+        if version is None or requested_with(headers.get(REQUESTED_WITH)) is None:
+            return Fallback.HEADERS
+        login = basic_login(headers.get("authorization"), self.runtime.settings.auth_domain)
+        if login is None:
+            return Fallback.NO_BASIC_CREDENTIALS
+        try:
+            admission = await self.runtime.sign_in.recognised(
+                *login, client=client_address_of(scope))
+        except StoreUnavailable:  # the routes meet it again, and answer 503
+            return Fallback.STORE_UNAVAILABLE
+        except StoreFault:  # the routes meet it again, and log it with a reference
+            return Fallback.STORE_FAULT
+        if admission is None:
+            return Fallback.NOT_RECOGNISED
+        if not admission.principal.may(Permission.READ):
+            return Fallback.NO_READ_PERMISSION
         stored = self.runtime.profiles.remembered(admission.profile_stamp)
         if stored is None:
-            return None
+            return Fallback.PROFILE_NOT_IN_MEMORY
         key = (stored.stamp, version)
         response = self._responses.get(key)
         if response is None:

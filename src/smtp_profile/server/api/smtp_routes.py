@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
-from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from smtp_profile.domain.audit import AuditAction, Outcome
+from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.permissions import Permission
-from smtp_profile.domain.profile import Profile, ProfileDraft
+from smtp_profile.domain.profile import ProfileDraft
 from smtp_profile.server.api import openapi
+from smtp_profile.server.api.profile_answers import profile_response
+from smtp_profile.server.api.refusals import refusals_recorded
 from smtp_profile.server.body import read_object
-from smtp_profile.server.context import CallContext, requires, runtime_of
+from smtp_profile.server.permissions import CallContext, requires
+from smtp_profile.server.request_state import runtime_of
 from smtp_profile.server.responses import KeyfactorJSON, error_response
-from smtp_profile.store.profiles import StoredProfile
 from smtp_profile.wire import v1, v2
 from smtp_profile.wire.models import ProfileV1In, ProfileV2In, TestV1In, TestV1Out, TestV2In
 
@@ -27,31 +27,7 @@ _read = Depends(requires(Permission.READ))
 _modify_put = Depends(requires(Permission.MODIFY, audited=AuditAction.PUT))
 _modify_test = Depends(requires(Permission.MODIFY, audited=AuditAction.TEST))
 
-T = TypeVar("T")
-
-
-async def refusals_recorded(request: Request, context: CallContext, action: AuditAction,
-                            step: Awaitable[T]) -> T:
-    """Await `step` (reading and decoding the request); a refusal goes in the audit trail.
-
-    The service records what happens from the decoded request on; this records the
-    requests it never sees (bad body, bad If-Match).
-    """
-    try:
-        return await step
-    except DomainError as error:
-        await runtime_of(request).audit.record(
-            action=action, user=context.principal.name, client=context.client,
-            outcome=Outcome.of_error(error),
-        )
-        raise
-
-
 _VERSION_TAG = re.compile(r"[0-9]{1,19}")
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
 
 
 def expected_version(request: Request) -> int | None:
@@ -67,17 +43,6 @@ def expected_version(request: Request) -> int | None:
                           f"If-Match {header[:40]!r} is not an ETag of this profile; "
                           "use the ETag header of a GET.")
     return int(tag)
-
-
-def _encode(profile: Profile, version: int) -> dict[str, Any]:
-    return v1.encode_profile(profile) if version == 1 else v2.encode_profile(profile)
-
-
-def profile_response(stored: StoredProfile, version: int) -> Response:
-    """The GET/PUT answer; the fast read path (fast_read.py) sends these very bytes."""
-    return KeyfactorJSON(_encode(stored.profile, version),
-                         headers={"ETag": etag(stored.version),
-                                  "Vary": "x-keyfactor-api-version"})
 
 
 @router.get(

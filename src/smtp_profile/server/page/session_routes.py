@@ -13,17 +13,11 @@ from starlette.responses import Response
 
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.server.authentication import SESSION_COOKIE, authenticate, login_name
 from smtp_profile.server.body import read_object
-from smtp_profile.server.context import (
-    BROWSER_REQUESTED_WITH,
-    REQUESTED_WITH,
-    SESSION_COOKIE,
-    authenticate,
-    client_address,
-    login_name,
-    runtime_of,
-)
+from smtp_profile.server.keyfactor_headers import require_page_header
 from smtp_profile.server.page.models import SessionOut, SignInIn
+from smtp_profile.server.request_state import client_address, runtime_of
 from smtp_profile.server.responses import KeyfactorJSON
 from smtp_profile.usecases.accounts import Principal
 from smtp_profile.usecases.signin import WRONG_CREDENTIALS
@@ -33,16 +27,6 @@ SESSION_PATH = "/web/session"
 NO_STORE = {"Cache-Control": "no-store"}
 
 router = APIRouter()
-
-
-def require_page_header(request: Request) -> None:
-    value = request.headers.get(REQUESTED_WITH)
-    if value is None or value.strip().lower() != BROWSER_REQUESTED_WITH.lower():
-        raise DomainError(
-            ErrorKind.MISSING_REQUESTED_WITH,
-            f"{SESSION_PATH} is for the web page: send "
-            f"'x-keyfactor-requested-with: {BROWSER_REQUESTED_WITH}'.",
-        )
 
 
 def session_body(principal: Principal, expires_at: datetime | None) -> dict[str, object]:
@@ -57,7 +41,7 @@ def session_body(principal: Principal, expires_at: datetime | None) -> dict[str,
 @router.post(SESSION_PATH, summary="Sign in to the web page", include_in_schema=False)
 async def sign_in(request: Request) -> Response:
     """Check the password (slowed down after failures) and start a session cookie."""
-    require_page_header(request)
+    require_page_header(request, SESSION_PATH)
     data, _ = await read_object(request)
     body = bind(SignInIn, data)
     runtime = runtime_of(request)
@@ -82,20 +66,15 @@ async def sign_in(request: Request) -> Response:
 @router.get(SESSION_PATH, summary="Who is signed in", include_in_schema=False)
 async def session_info(request: Request) -> Response:
     """The signed-in user's name and permissions, so the page knows what to offer."""
-    require_page_header(request)
-    principal = await authenticate(request)
-    token = request.cookies.get(SESSION_COOKIE)
-    active = None
-    if token and "authorization" not in request.headers:
-        active = await runtime_of(request).sessions.resolve(token)
-    return KeyfactorJSON(session_body(principal, active.expires_at if active else None),
-                         headers=NO_STORE)
+    require_page_header(request, SESSION_PATH)
+    caller = await authenticate(request)
+    return KeyfactorJSON(session_body(caller.principal, caller.expires_at), headers=NO_STORE)
 
 
 @router.delete(SESSION_PATH, summary="Sign out of the web page", include_in_schema=False)
 async def sign_out(request: Request) -> Response:
     """Delete the session on the server and the cookie in the browser."""
-    require_page_header(request)
+    require_page_header(request, SESSION_PATH)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await runtime_of(request).sessions.close(token)
