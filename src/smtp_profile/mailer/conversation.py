@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiosmtplib
+from aiosmtplib import SMTPResponse
 from aiosmtplib.errors import (
     SMTPConnectError,
     SMTPConnectResponseError,
@@ -36,7 +37,6 @@ from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS, AuthType, Profile, T
 from smtp_profile.domain.redaction import profile_redactor
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustMode
 from smtp_profile.domain.steps import (
-    STEP_LABELS,
     StepName,
     StepResult,
     TestMode,
@@ -45,9 +45,9 @@ from smtp_profile.domain.steps import (
 )
 from smtp_profile.mailer import certificates, diagnosis, probes
 from smtp_profile.mailer.connection import RelayConnection
-from smtp_profile.mailer.diagnosis import StepFailure
+from smtp_profile.mailer.failures import StepFailure
 from smtp_profile.mailer.message import build_test_message, envelope
-from smtp_profile.mailer.recorder import Recorder, StopConversation
+from smtp_profile.mailer.recorder import Recorder
 from smtp_profile.mailer.resolver import (
     Resolution,
     ResolvedAddress,
@@ -138,21 +138,30 @@ class Mailer:
                             redactor=profile_redactor(profile))
         conversation = _Conversation(self, profile, recipient, recorder,
                                      options or RelayOptions(), resolution, token_resolution)
+        deadline = asyncio.timeout(self.config.test_timeout)
         try:
-            async with asyncio.timeout(self.config.test_timeout):
+            async with deadline:
                 await conversation.run()
-        except StopConversation:
-            pass
-        except TimeoutError:
-            if recorder.current is not None:
-                recorder.fail(recorder.current, diagnosis.timed_out(
-                    STEP_LABELS[recorder.current], self.config.test_timeout))
         except Exception as exc:  # a fault here must become a report, never a 500
-            step = recorder.current or recorder.next_step()
-            recorder.fail(step, recorder.internal(step, exc))
+            recorder.fail(self._failure(recorder, exc, out_of_time=deadline.expired()))
         finally:
             conversation.close()
         return recorder.report()
+
+    def _failure(self, recorder: Recorder, exc: Exception, *,
+                 out_of_time: bool) -> StepFailure:
+        """What ended the conversation, as the failure of the step it belongs to.
+
+        A StepFailure knows its step. The whole test running out of time fails the step
+        it interrupted; anything else is a fault of this service, at the step that was
+        running (or the next one, between steps).
+        """
+        if isinstance(exc, StepFailure):
+            return exc
+        step = recorder.running or recorder.next_step()
+        if out_of_time:
+            return diagnosis.timed_out(step, self.config.test_timeout)
+        return recorder.internal(step, exc)
 
 
 class _Conversation:
@@ -213,8 +222,7 @@ class _Conversation:
         async with self.rec.step(StepName.RESOLVE) as step:
             resolution = self.resolution
             if resolution.host != self.host:  # judged for another name: connect to nothing
-                raise StepFailure(f"the addresses passed in are for {resolution.host!r}, "
-                                  f"not {self.host!r}")
+                raise diagnosis.wrong_resolution(resolution.host, self.host)
             step.details["lookup_ms"] = resolution.duration_ms
             if resolution.error is not None:
                 raise diagnosis.resolve_failed(self.host, resolution.error)
@@ -258,7 +266,7 @@ class _Conversation:
                                               speaks_tls=speaks_tls,
                                               port=self.profile.port) from None
             except SMTPConnectError:
-                raise diagnosis.disconnected("the greeting") from None
+                raise diagnosis.disconnected(StepName.BANNER, "the greeting") from None
             self.rec.server(reply.code, reply.message)
             step.reply_code, step.reply_text = reply.code, reply.message
 
@@ -266,70 +274,62 @@ class _Conversation:
         """TLS from the first byte: handshake, certificate and greeting in one call.
 
         aiosmtplib does the handshake and reads the greeting in `connect()`; which of the
-        three failed is told apart by the exception it raises and its cause.
+        three failed is told apart by the exception it raises and its cause
+        (`_implicit_connect_stage`), and each is then recorded as a step of its own.
         """
         smtp = self._smtp()
-        self.rec.current = StepName.TLS
-        started = time.perf_counter()
-        try:
-            reply = await smtp.connect(timeout=self.config.connect_timeout)
-        except SMTPConnectResponseError as exc:
-            self._tls_done(started)
-            if exc.code < 0:
-                self._fail(StepName.BANNER, diagnosis.not_smtp_server("the TLS connection"))
-            self.rec.server(exc.code, exc.message)
-            self._fail(StepName.BANNER, diagnosis.reply_failed("banner", exc.code, exc.message))
-        except SMTPConnectTimeoutError as exc:
-            if "ready message" in str(exc):
-                self._tls_done(started)
-                self._fail(StepName.BANNER, diagnosis.silent_server(
-                    self.config.connect_timeout, speaks_tls=True, port=self.profile.port))
-            self._fail(StepName.TLS, StepFailure(
-                f"no answer to the TLS handshake within {self.config.connect_timeout:g} s",
-                hint="The port accepted the connection but does not answer TLS: it may be "
-                "another service, or a firewall is holding the connection.",
-            ))
-        except SMTPConnectError as exc:
-            await self._implicit_connect_failed(exc, started)
-        except SMTPResponseException as exc:
-            self._tls_done(started)
-            if exc.code < 0:
-                self._fail(StepName.BANNER, diagnosis.not_smtp_server("the TLS connection"))
-            raise
-        self._tls_done(started)
-        self.rec.server(reply.code, reply.message)
-        self.rec.mark_ok(StepName.BANNER, details={"measured_with": "tls"},
-                         reply=(reply.code, reply.message))
+        greeting: SMTPResponse | None = None
+        refusal: SMTPConnectError | SMTPResponseException | None = None
+        async with self.rec.step(StepName.TLS) as step:
+            try:
+                greeting = await smtp.connect(timeout=self.config.connect_timeout)
+            except (SMTPConnectError, SMTPResponseException) as exc:
+                refusal = exc
+            stage = StepName.BANNER if refusal is None else _implicit_connect_stage(refusal)
+            if refusal is not None and stage is StepName.TLS:
+                raise await self._handshake_failure(refusal) from None
+            if stage is StepName.BANNER:  # the handshake completed
+                self.tls_active = True
+                step.details.update(session_details(self._ssl_object()))
+        async with self.rec.step(StepName.CERTIFICATE) as step:
+            if refusal is not None and stage is StepName.CERTIFICATE:
+                assert isinstance(refusal.__cause__, ssl.SSLCertVerificationError)
+                raise await self._certificate_failure(refusal.__cause__) from None
+            step.details.update(self._check_certificate())
+        async with self.rec.step(StepName.BANNER) as step:
+            if refusal is not None:
+                raise self._tls_greeting_failure(refusal) from None
+            assert greeting is not None
+            self.rec.server(greeting.code, greeting.message)
+            step.reply_code, step.reply_text = greeting.code, greeting.message
+            step.details["measured_with"] = "tls"
 
-    async def _implicit_connect_failed(self, exc: SMTPConnectError, started: float) -> None:
+    async def _handshake_failure(self, exc: SMTPConnectError | SMTPResponseException,
+                                 ) -> StepFailure:
+        """Why the implicit-TLS handshake failed: a timeout, OpenSSL's reason, or a hang-up."""
+        if isinstance(exc, SMTPConnectTimeoutError):
+            return diagnosis.tls_no_answer(self.config.connect_timeout)
         cause = exc.__cause__
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            self.rec.mark_ok(StepName.TLS, (time.perf_counter() - started) * 1000)
-            self._fail(StepName.CERTIFICATE, await self._certificate_failure(cause))
         if isinstance(cause, ssl.SSLError):
             if diagnosis.answered_in_plain_text(cause):
                 greets = await probes.greets_in_plain_text(self._address(), _PROBE_TIMEOUT)
-                self._fail(StepName.TLS, diagnosis.plaintext_reply_to_tls(
-                    cause, port=self.profile.port, greets_smtp=greets))
-            self._fail(StepName.TLS, diagnosis.tls_failed(cause))
-        if isinstance(cause, SMTPServerDisconnected):
-            self._tls_done(started)
-            self._fail(StepName.BANNER, diagnosis.disconnected("the greeting"))
-        self._fail(StepName.TLS, diagnosis.tls_disconnected(implicit=True))
+                return diagnosis.plaintext_reply_to_tls(cause, port=self.profile.port,
+                                                        greets_smtp=greets)
+            return diagnosis.tls_failed(StepName.TLS, cause)
+        return diagnosis.tls_disconnected(implicit=True)
 
-    def _tls_done(self, started: float) -> None:
-        """Record the handshake and check the certificate after an implicit-TLS connect."""
-        self.tls_active = True
-        self.rec.mark_ok(StepName.TLS, (time.perf_counter() - started) * 1000,
-                         details=session_details(self._ssl_object()))
-        cert_started = time.perf_counter()
-        self.rec.current = StepName.CERTIFICATE
-        try:
-            details = self._check_certificate()
-        except StepFailure as failure:
-            self._fail(StepName.CERTIFICATE, failure)
-        self.rec.mark_ok(StepName.CERTIFICATE, (time.perf_counter() - cert_started) * 1000,
-                         details=details)
+    def _tls_greeting_failure(self, exc: SMTPConnectError | SMTPResponseException,
+                              ) -> StepFailure:
+        """Why there is no greeting after a good handshake; a non-SMTP one is not echoed."""
+        if isinstance(exc, SMTPResponseException):
+            if exc.code < 0:
+                return diagnosis.not_smtp_server(StepName.BANNER, "the TLS connection")
+            self.rec.server(exc.code, exc.message)
+            return diagnosis.reply_failed(StepName.BANNER, exc.code, exc.message)
+        if isinstance(exc, SMTPConnectTimeoutError):
+            return diagnosis.silent_server(self.config.connect_timeout, speaks_tls=True,
+                                           port=self.profile.port)
+        return diagnosis.disconnected(StepName.BANNER, "the greeting")
 
     async def _ehlo(self) -> None:
         smtp = self._smtp()
@@ -353,9 +353,9 @@ class _Conversation:
             except ssl.SSLCertVerificationError as exc:
                 certificate_error = exc
             except ssl.SSLError as exc:
-                raise diagnosis.tls_failed(exc) from None
+                raise diagnosis.tls_failed(StepName.STARTTLS, exc) from None
             except SMTPTimeoutError:
-                raise diagnosis.read_timed_out("the TLS handshake") from None
+                raise diagnosis.read_timed_out(StepName.STARTTLS, "the TLS handshake") from None
             except SMTPServerDisconnected:
                 raise diagnosis.tls_disconnected(implicit=False) from None
             if certificate_error is None:
@@ -402,7 +402,7 @@ class _Conversation:
                     reply = await smtp.auth_login(username, password)
             except SMTPResponseException as exc:
                 self.rec.server(exc.code, exc.message)
-                raise diagnosis.reply_failed("auth", exc.code, exc.message,
+                raise diagnosis.reply_failed(StepName.AUTH, exc.code, exc.message,
                                              tls_active=self.tls_active) from None
             self.rec.server(reply.code, reply.message)
             step.reply_code, step.reply_text = reply.code, reply.message
@@ -437,7 +437,7 @@ class _Conversation:
             except SMTPResponseException as exc:
                 self.rec.server(exc.code, exc.message)
                 raise diagnosis.reply_failed(
-                    "mail_from", exc.code, exc.message, sender=self.profile.sender_account,
+                    StepName.MAIL_FROM, exc.code, exc.message, sender=self.profile.sender_account,
                     username=self.profile.username if self.profile.auth_type else None,
                 ) from None
             self.rec.server(reply.code, reply.message)
@@ -517,10 +517,6 @@ class _Conversation:
         assert self.connection is not None
         return self.connection.address
 
-    def _fail(self, name: StepName, failure: StepFailure) -> None:
-        self.rec.fail(name, failure)
-        raise StopConversation
-
     def _ssl_object(self) -> ssl.SSLObject | None:
         transport = self._smtp().transport
         return transport.get_extra_info("ssl_object") if transport is not None else None
@@ -532,6 +528,29 @@ class _Conversation:
             "auth_mechanisms": [m.upper() for m in smtp.server_auth_methods],
             "size_limit": _size_limit(smtp.esmtp_extensions.get("size")),
         }
+
+
+def _implicit_connect_stage(exc: SMTPConnectError | SMTPResponseException) -> StepName:
+    """The stage an implicit-TLS `connect()` failed at, told by the exception's type and
+    cause, as aiosmtplib 5.x (`SMTP._create_connection`) raises them:
+
+    - a reply other than 220 (SMTPConnectResponseError), or a line that is no SMTP reply
+      (SMTPResponseException, code -1): the greeting;
+    - SMTPConnectTimeoutError from SMTPReadTimeoutError: no greeting in time (from a bare
+      TimeoutError instead: no answer to the handshake);
+    - SMTPConnectError from SMTPServerDisconnected: closed before the greeting;
+    - SMTPConnectError from ssl.SSLCertVerificationError: the certificate;
+    - any other SMTPConnectError (from ssl.SSLError, ConnectionResetError, ...): the
+      handshake.
+    """
+    if isinstance(exc, SMTPResponseException):
+        return StepName.BANNER
+    cause = exc.__cause__
+    if isinstance(cause, SMTPTimeoutError | SMTPServerDisconnected):
+        return StepName.BANNER
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return StepName.CERTIFICATE
+    return StepName.TLS
 
 
 def _size_limit(value: str | None) -> int | None:

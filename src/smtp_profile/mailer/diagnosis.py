@@ -2,50 +2,52 @@
 
 Every explanation is chosen from evidence the conversation actually observed (an errno,
 an OpenSSL verify code, a reply code, the extensions offered), never guessed from the
-configuration alone.
+configuration alone. Each explanation is a failure of the stage it belongs to
+(`failures.py`); the ones that fit any stage (a refusal reply, a hang-up, a timeout)
+take the step.
 """
 
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass, field
 
 from smtp_profile.domain.steps import STEP_LABELS, StepName
+from smtp_profile.mailer.failures import (
+    AuthFailed,
+    BannerFailed,
+    CertificateFailed,
+    ConnectFailed,
+    MailFromFailed,
+    ResolveFailed,
+    StarttlsFailed,
+    StepFailure,
+    TlsFailed,
+    failure_at,
+)
 
 PORT_ADVICE = "Usual ports: 25 (relay), 587 (submission with STARTTLS), 465 (implicit TLS)."
 
 
-@dataclass
-class StepFailure(Exception):
-    """A step's failure, already explained; raised inside a step, recorded by the recorder."""
-
-    message: str
-    hint: str | None = None
-    reply_code: int | None = None
-    reply_text: str | None = None
-    details: dict[str, object] = field(default_factory=dict)
-    internal: bool = False
-    """An unexpected exception: the service's fault (see StepResult.internal)."""
-
-    def __str__(self) -> str:
-        return self.message
-
-
-def resolve_failed(host: str, exc: OSError) -> StepFailure:
+def resolve_failed(host: str, exc: OSError) -> ResolveFailed:
     reason = exc.strerror or str(exc) or type(exc).__name__
-    return StepFailure(
+    return ResolveFailed(
         f"the host name {host!r} does not resolve ({reason})",
         hint="Check the spelling of Host, or use the relay's IP address; the machine "
         "running this service must be able to resolve the name.",
     )
 
 
-def no_addresses(host: str) -> StepFailure:
-    return StepFailure(f"the host name {host!r} resolved to no usable address")
+def wrong_resolution(resolved: str, host: str) -> ResolveFailed:
+    """The lookup handed in was judged for another name: connect to nothing."""
+    return ResolveFailed(f"the addresses passed in are for {resolved!r}, not {host!r}")
+
+
+def no_addresses(host: str) -> ResolveFailed:
+    return ResolveFailed(f"the host name {host!r} resolved to no usable address")
 
 
 def connect_failed(port: int, attempts: list[tuple[str, BaseException]],
-                   timeout: float) -> StepFailure:
+                   timeout: float) -> ConnectFailed:
     summary = "; ".join(f"{ip}: {_connect_reason(exc, timeout)}" for ip, exc in attempts)
     last = attempts[-1][1]
     if isinstance(last, ConnectionRefusedError):
@@ -55,7 +57,7 @@ def connect_failed(port: int, attempts: list[tuple[str, BaseException]],
                 "is down. Check that this machine may reach the relay on that port.")
     else:
         hint = "Check the network path from this machine to the relay."
-    return StepFailure(f"could not connect to port {port} ({summary})", hint=hint,
+    return ConnectFailed(f"could not connect to port {port} ({summary})", hint=hint,
                        details={"attempts": [ip for ip, _ in attempts]})
 
 
@@ -69,17 +71,17 @@ def _connect_reason(exc: BaseException, timeout: float) -> str:
     return str(exc) or type(exc).__name__
 
 
-def silent_server(seconds: float, *, speaks_tls: bool, port: int) -> StepFailure:
+def silent_server(seconds: float, *, speaks_tls: bool, port: int) -> BannerFailed:
     message = f"the server accepted the connection but sent no greeting within {seconds:g} s"
     if speaks_tls:
-        return StepFailure(
+        return BannerFailed(
             message,
             hint=f"Port {port} expects TLS from the first byte (implicit TLS, as on port "
             "465): a TLS handshake on it succeeds. Set UseSSL with the implicit-TLS port, "
             "or use the relay's STARTTLS port (587 or 25).",
             details={"speaks_tls": True},
         )
-    return StepFailure(
+    return BannerFailed(
         message,
         hint="An SMTP server greets at once. This port accepts TCP but says nothing and "
         "does not speak TLS either: it is probably another service, or a firewall or "
@@ -88,10 +90,13 @@ def silent_server(seconds: float, *, speaks_tls: bool, port: int) -> StepFailure
     )
 
 
-def not_smtp_server(step_label: str) -> StepFailure:
-    """The peer answered with something that is not an SMTP reply; never echo it."""
-    return StepFailure(
-        f"not an SMTP server: the answer to {step_label} is not an SMTP reply",
+def not_smtp_server(step: StepName, answer_to: str | None = None) -> StepFailure:
+    """The peer answered with something that is not an SMTP reply; never echo it.
+
+    `answer_to` names what was answered when it is not the step's own command."""
+    return failure_at(step)(
+        f"not an SMTP server: the answer to {answer_to or STEP_LABELS[step]} is not an "
+        "SMTP reply",
         hint="The host and port reach another kind of service (web, database, ...). "
         "Check the relay's host name and port.",
     )
@@ -108,10 +113,10 @@ def answered_in_plain_text(exc: BaseException) -> bool:
 
 
 def plaintext_reply_to_tls(exc: BaseException, *, port: int,
-                           greets_smtp: bool | None) -> StepFailure:
+                           greets_smtp: bool | None) -> TlsFailed:
     reason = getattr(exc, "reason", None) or str(exc)
     if greets_smtp:
-        return StepFailure(
+        return TlsFailed(
             f"the server answered the TLS handshake with a plain-text SMTP greeting ({reason})",
             hint=f"Port {port} speaks plain SMTP first and upgrades with STARTTLS, so TLS "
             "from the first byte fails. Use UseSSL on this port as STARTTLS (only "
@@ -119,7 +124,7 @@ def plaintext_reply_to_tls(exc: BaseException, *, port: int,
             "port.",
             details={"plain_smtp_greeting": True},
         )
-    return StepFailure(
+    return TlsFailed(
         f"not an SMTP server over TLS: the answer to the TLS handshake is not TLS ({reason})",
         hint="The host and port reach a service that neither speaks TLS nor greets like an "
         "SMTP server. Check the relay's host name and port.",
@@ -127,21 +132,30 @@ def plaintext_reply_to_tls(exc: BaseException, *, port: int,
     )
 
 
-def tls_failed(exc: BaseException) -> StepFailure:
+def tls_no_answer(seconds: float) -> TlsFailed:
+    return TlsFailed(
+        f"no answer to the TLS handshake within {seconds:g} s",
+        hint="The port accepted the connection but does not answer TLS: it may be "
+        "another service, or a firewall is holding the connection.",
+    )
+
+
+def tls_failed(step: StepName, exc: BaseException) -> StepFailure:
+    """The handshake (implicit TLS, or after STARTTLS) failed; OpenSSL's reason says why."""
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     text = str(reason).upper()
     if any(marker in text for marker in ("UNSUPPORTED_PROTOCOL", "PROTOCOL_VERSION",
                                          "NO_PROTOCOLS_AVAILABLE")):
-        return StepFailure(
+        return failure_at(step)(
             f"no TLS version in common with the server ({reason})",
             hint="This service requires TLS 1.2 or newer; the relay must be upgraded.",
         )
-    return StepFailure(f"the TLS handshake failed ({reason})",
+    return failure_at(step)(f"the TLS handshake failed ({reason})",
                        hint="The relay's TLS configuration refused this client.")
 
 
-def tls_disconnected(*, implicit: bool) -> StepFailure:
-    return StepFailure(
+def tls_disconnected(*, implicit: bool) -> TlsFailed | StarttlsFailed:
+    return (TlsFailed if implicit else StarttlsFailed)(
         "the server closed the connection during the TLS handshake",
         hint="The server may not speak TLS on this port, or it refused this client's TLS "
         "versions and ciphers." if implicit else
@@ -160,7 +174,7 @@ _IP_MISMATCH = 64
 
 
 def certificate_failed(exc: ssl.SSLCertVerificationError, host: str, trust_source: str,
-                       certificate: dict[str, object]) -> StepFailure:
+                       certificate: dict[str, object]) -> CertificateFailed:
     code = exc.verify_code
     reason = exc.verify_message or str(exc)
     details: dict[str, object] = {**certificate, "trusted": False, "verify_code": code,
@@ -191,11 +205,11 @@ def certificate_failed(exc: ssl.SSLCertVerificationError, host: str, trust_sourc
     else:
         message = "the relay's certificate was refused"
         hint = f"If the relay is yours, check its certificate chain and {trust_source}."
-    return StepFailure(f"{message} ({reason})", hint=hint, details=details)
+    return CertificateFailed(f"{message} ({reason})", hint=hint, details=details)
 
 
-def pin_mismatch(expected: str, certificate: dict[str, object]) -> StepFailure:
-    return StepFailure(
+def pin_mismatch(expected: str, certificate: dict[str, object]) -> CertificateFailed:
+    return CertificateFailed(
         "the relay's certificate does not match the pinned SHA-256 fingerprint",
         hint="The relay presented another certificate than the one pinned: it was renewed, "
         "or the connection is intercepted. Check with the relay's administrator before "
@@ -204,15 +218,15 @@ def pin_mismatch(expected: str, certificate: dict[str, object]) -> StepFailure:
     )
 
 
-def starttls_not_offered() -> StepFailure:
-    return StepFailure(
+def starttls_not_offered() -> StarttlsFailed:
+    return StarttlsFailed(
         "UseSSL is set but the server does not offer STARTTLS",
         hint=f"Use the relay's TLS port, or clear UseSSL only if the network path is "
         f"trusted. {PORT_ADVICE}",
     )
 
 
-def auth_not_offered(*, tls_active: bool, starttls_offered: bool) -> StepFailure:
+def auth_not_offered(*, tls_active: bool, starttls_offered: bool) -> AuthFailed:
     if not tls_active and starttls_offered:
         hint = ("The server offers STARTTLS; most servers offer AUTH only after it. "
                 "Set UseSSL.")
@@ -220,83 +234,89 @@ def auth_not_offered(*, tls_active: bool, starttls_offered: bool) -> StepFailure
         hint = ("This port does not take authenticated submissions. Use Anonymous "
                 "(RelayAuthenticationType 0) if the relay trusts this machine, or the "
                 "submission port 587.")
-    return StepFailure("the server does not offer AUTH", hint=hint)
+    return AuthFailed("the server does not offer AUTH", hint=hint)
 
 
-def mechanism_not_offered(mechanism: str, offered: list[str]) -> StepFailure:
-    return StepFailure(
+def mechanism_not_offered(mechanism: str, offered: list[str]) -> AuthFailed:
+    return AuthFailed(
         f"AUTH {mechanism} was chosen but the server offers only "
         f"{' '.join(offered) or '(none)'}",
         hint="Set the mechanism back to auto, or to one the server offers.",
     )
 
 
-def no_common_mechanism(offered: list[str], supported: list[str]) -> StepFailure:
-    return StepFailure(
+def no_common_mechanism(offered: list[str], supported: list[str]) -> AuthFailed:
+    return AuthFailed(
         f"the server offers AUTH {' '.join(offered) or '(none)'}, none of which this "
         f"service supports ({', '.join(supported)})",
         hint="Enable AUTH PLAIN or LOGIN on the relay (over TLS).",
     )
 
 
-def smtputf8_unsupported() -> StepFailure:
-    return StepFailure(
+def smtputf8_unsupported() -> MailFromFailed:
+    return MailFromFailed(
         "an address has non-ASCII characters before the @ but the server does not offer "
         "SMTPUTF8",
         hint="Use an ASCII address, or a relay that supports SMTPUTF8.",
     )
 
 
-def timed_out(step_label: str, seconds: float) -> StepFailure:
-    return StepFailure(
-        f"no answer during {step_label} within the test time limit of {seconds:g} s",
+def timed_out(step: StepName, seconds: float) -> StepFailure:
+    """The whole test ran out of time while `step` was running."""
+    return failure_at(step)(
+        f"no answer during {STEP_LABELS[step]} within the test time limit of {seconds:g} s",
         hint="The relay or the network stalled; a firewall or a proxy may be holding the "
         "connection open.",
     )
 
 
-def read_timed_out(step_label: str) -> StepFailure:
-    return StepFailure(
-        f"the server did not answer {step_label} in time",
+def read_timed_out(step: StepName, waiting_for: str | None = None) -> StepFailure:
+    return failure_at(step)(
+        f"the server did not answer {waiting_for or STEP_LABELS[step]} in time",
         hint="The relay stalled mid-conversation; try again, and check its load and logs.",
     )
 
 
-def disconnected(step_label: str) -> StepFailure:
-    return StepFailure(f"the server closed the connection during {step_label}",
-                       hint="Check the relay's logs for why it dropped this client.")
+def disconnected(step: StepName, during: str | None = None) -> StepFailure:
+    return failure_at(step)(
+        f"the server closed the connection during {during or STEP_LABELS[step]}",
+        hint="Check the relay's logs for why it dropped this client.")
 
 
-def reply_failed(step: str, code: int, text: str, *, sender: str | None = None,
+def network_error(step: StepName, exc: OSError) -> StepFailure:
+    return failure_at(step)(
+        f"network error during {STEP_LABELS[step]}: {exc.strerror or exc}")
+
+
+def reply_failed(step: StepName, code: int, text: str, *, sender: str | None = None,
                  username: str | None = None, tls_active: bool = False) -> StepFailure:
-    """A refusal reply at `step` ("ehlo", "auth", "mail_from", ...), explained.
+    """A refusal reply at `step`, explained.
 
     aiosmtplib reports a line that is not an SMTP reply with code -1; its text is
     whatever the peer sent, so it is dropped here rather than echoed.
     """
     if code < 0:
-        names = {name.value: name for name in StepName}
-        return not_smtp_server(STEP_LABELS[names[step]] if step in names else step)
+        return not_smtp_server(step)
     message, hint = _reply_explanation(step, code, text, sender=sender, username=username,
                                        tls_active=tls_active)
-    return StepFailure(message, hint=hint, reply_code=code, reply_text=text)
+    return failure_at(step)(message, hint=hint, reply_code=code, reply_text=text)
 
 
-def _reply_explanation(step: str, code: int, text: str, *, sender: str | None,
+def _reply_explanation(step: StepName, code: int, text: str, *, sender: str | None,
                        username: str | None, tls_active: bool) -> tuple[str, str | None]:
     lowered = text.lower()
     if code == 421:
         return ("the server is closing the connection (421)",
                 "The relay is busy, shutting down, or refusing this client; try later.")
-    if step == "banner":
+    if step is StepName.BANNER:
         return (f"the server refused the connection ({code})",
                 "The relay does not accept connections from this machine.")
-    if step == "ehlo":
+    if step is StepName.EHLO:
         return (f"the server refused EHLO ({code})",
                 "The relay may not speak ESMTP or refuses this client's name.")
-    if step == "starttls":
+    if step is StepName.STARTTLS:
         return (f"the server refused STARTTLS ({code})", None)
-    if step == "auth":
+    if step is StepName.AUTH:
         if code == 504 or "5.7.4" in text:
             return ("the server refused the authentication mechanism",
                     "Some servers mis-handle one mechanism (Exchange: 504 5.7.4); "
@@ -309,7 +329,7 @@ def _reply_explanation(step: str, code: int, text: str, *, sender: str | None,
         return ("the server rejected the credentials",
                 "Check RelayUsername and RelayPassword. Some providers need an app "
                 "password, or have SMTP AUTH switched off for the mailbox.")
-    if step == "mail_from":
+    if step is StepName.MAIL_FROM:
         if code == 552:
             return ("the server refused the message size announced in MAIL FROM",
                     "The relay's size limit is smaller than the test message.")
@@ -320,7 +340,7 @@ def _reply_explanation(step: str, code: int, text: str, *, sender: str | None,
                     f"usually require the sender to be the authenticated mailbox "
                     f"({username!r}) or one it may send as.")
         return (f"the server refused the sender ({code})", hint)
-    if step == "rcpt_to":
+    if step is StepName.RCPT_TO:
         if code in (550, 551, 553, 554) and ("relay" in lowered or "5.7.1" in text
                                              or "5.7.54" in text):
             return ("the server refused to relay to the recipient",
@@ -331,7 +351,7 @@ def _reply_explanation(step: str, code: int, text: str, *, sender: str | None,
                     "A temporary refusal (greylisting, rate limit): try again later.")
         return (f"the server refused the recipient ({code})",
                 "Check TestRecipient; the relay does not accept it.")
-    if step == "data":
+    if step is StepName.DATA:
         if code == 552 or "5.3.4" in text:
             return ("the server refused the message as too large",
                     "The relay's size limit is smaller than the test message.")
@@ -340,7 +360,7 @@ def _reply_explanation(step: str, code: int, text: str, *, sender: str | None,
                     "The relay's content or policy checks rejected the test message; "
                     "its reply and logs say why.")
         return (f"the server did not accept the message ({code})", None)
-    if step == "quit":
+    if step is StepName.QUIT:
         return (f"the server answered QUIT with {code}", None)
     return (f"the server replied {code}", None)
 

@@ -26,13 +26,9 @@ from smtp_profile.domain.steps import (
     TestReport,
 )
 from smtp_profile.mailer import diagnosis
-from smtp_profile.mailer.diagnosis import StepFailure
+from smtp_profile.mailer.failures import StepFailure, failure_at
 
 log = logging.getLogger(__name__)
-
-
-class StopConversation(Exception):
-    """Raised after a step failed and was recorded: the remaining steps are skipped."""
 
 
 class Recorder:
@@ -43,7 +39,7 @@ class Recorder:
         self.mode = mode
         self._results = {name: StepResult(name) for name in plan}
         self._on_step = on_step
-        self.current: StepName | None = None
+        self._running: StepName | None = None
         self.transcript: list[str] = []
         self.redactor = redactor or Redactor()
 
@@ -51,42 +47,47 @@ class Recorder:
         """A secret obtained during the test (an access token): redacted from now on."""
         self.redactor = self.redactor.with_secret(secret)
 
+    @property
+    def running(self) -> StepName | None:
+        """The step inside `step()` right now: the one a whole-test timeout interrupted."""
+        return self._running
+
     @asynccontextmanager
     async def step(self, name: StepName) -> AsyncIterator[StepResult]:
-        """Time one step; an exception inside marks it failed and stops the test.
+        """Time one step and mark it ok; what leaves a failed step is a StepFailure.
 
-        A StepFailure is already explained; protocol errors get a generic explanation for
-        the step. Cancellation (the whole-test timeout) passes through untouched; the
-        caller marks the step that was running as timed out.
+        A StepFailure passes as it is; any other exception becomes the step's failure
+        here (a protocol error explained for the step, anything else an internal error)
+        and ends the test, to be recorded by `fail`. Cancellation (the whole-test
+        timeout) passes through untouched; `running` still names the step it hit.
         """
         result = self._results[name]
-        self.current = name
+        self._running = name
         started = time.perf_counter()
         try:
             yield result
+        except StepFailure:
+            self._finish(result, started)
+            raise
         except Exception as exc:
             self._finish(result, started)
-            self.fail(name, self._explain(name, exc))
-            raise StopConversation from None
-        else:
-            self._finish(result, started)
-            result.status = StepStatus.OK
-            self.current = None
-            self._announce(result)
+            raise self._explain(name, exc) from exc
+        self._finish(result, started)
+        result.status = StepStatus.OK
+        self._running = None
+        self._announce(result)
 
     def _explain(self, name: StepName, exc: Exception) -> StepFailure:
-        label = STEP_LABELS[name]
-        if isinstance(exc, StepFailure):
-            return exc
+        """An exception no code of the step explained, told apart by its type."""
         if isinstance(exc, SMTPResponseException):
             self.server(exc.code, exc.message)
-            return diagnosis.reply_failed(name.value, exc.code, exc.message)
+            return diagnosis.reply_failed(name, exc.code, exc.message)
         if isinstance(exc, SMTPTimeoutError):
-            return diagnosis.read_timed_out(label)
+            return diagnosis.read_timed_out(name)
         if isinstance(exc, SMTPServerDisconnected):
-            return diagnosis.disconnected(label)
+            return diagnosis.disconnected(name)
         if isinstance(exc, OSError):
-            return StepFailure(f"network error during {label}: {exc.strerror or exc}")
+            return diagnosis.network_error(name, exc)
         return self.internal(name, exc)
 
     def internal(self, name: StepName, exc: BaseException) -> StepFailure:
@@ -95,15 +96,22 @@ class Recorder:
         log.error("internal error during the %s step of test %s: %s", STEP_LABELS[name],
                   self.test_id,
                   self.redactor.text("".join(traceback.format_exception(exc)).rstrip()))
-        return StepFailure(
+        return failure_at(name)(
             f"internal error of this service during {STEP_LABELS[name]} "
             f"({type(exc).__name__}); this says nothing about the relay",
             hint="This is a fault in smtp-profile, not in your settings; the server log has "
                  "the details. Run the test again; if it persists, report it.",
             internal=True)
 
-    def fail(self, name: StepName, failure: StepFailure) -> None:
-        result = self._results[name]
+    def fail(self, failure: StepFailure) -> None:
+        """Record a failure as its step's result: the one place a failure is recorded.
+
+        A failure raised `from` another step's failure (AUTH failing because no new token
+        could be had) records that one first.
+        """
+        if isinstance(failure.__cause__, StepFailure):
+            self.fail(failure.__cause__)
+        result = self._results[failure.step]
         result.status = StepStatus.FAILED
         result.message = failure.message
         result.hint = failure.hint
@@ -113,20 +121,6 @@ class Recorder:
             result.reply_text = failure.reply_text
         result.details.update(failure.details)
         self._announce(result)
-
-    def mark_ok(self, name: StepName, duration_ms: float = 0.0,
-                details: dict[str, object] | None = None,
-                reply: tuple[int, str] | None = None) -> StepResult:
-        """Record a step that succeeded outside `step()`."""
-        result = self._results[name]
-        result.status = StepStatus.OK
-        result.duration_ms = round(duration_ms, 1)
-        result.details.update(details or {})
-        if reply is not None:
-            result.reply_code, result.reply_text = reply
-        self.current = None
-        self._announce(result)
-        return result
 
     def _scrub(self, result: StepResult) -> None:
         """Redact a step's texts; an AUTH reply keeps its code and enhanced status code."""

@@ -20,8 +20,8 @@ from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.steps import StepName
 from smtp_profile.mailer import diagnosis
-from smtp_profile.mailer.diagnosis import StepFailure
-from smtp_profile.mailer.recorder import Recorder, StopConversation
+from smtp_profile.mailer.failures import AuthFailed, StepFailure, TokenFailed
+from smtp_profile.mailer.recorder import Recorder
 from smtp_profile.mailer.resolver import Resolution
 from smtp_profile.oauth.token import AccessToken, TokenClient, TokenFailure, TokenRequest
 
@@ -55,8 +55,7 @@ class XOAuth2Login:
     async def run(self) -> None:
         refusal = self._precondition_failure()
         if refusal is not None:
-            self.rec.fail(StepName.AUTH, refusal)
-            raise StopConversation
+            raise refusal
         request = TokenRequest.for_profile(self.profile)
         token = await self._token(request)
         async with self.rec.step(StepName.AUTH) as step:
@@ -72,10 +71,10 @@ class XOAuth2Login:
                 raise rejected(reply.code, reply.message, error, user=self.user)
             step.reply_code, step.reply_text = reply.code, reply.message
 
-    def _precondition_failure(self) -> StepFailure | None:
+    def _precondition_failure(self) -> AuthFailed | None:
         """Why AUTH XOAUTH2 cannot even be tried; checked before any token is requested."""
         if not self.tls_active:
-            return StepFailure(
+            return AuthFailed(
                 "refusing to send an OAuth access token over an unencrypted connection",
                 hint="Set UseSSL: STARTTLS on port 587 (or 25), implicit TLS on port 465. "
                 "A bearer token is as good as a password while it lasts."
@@ -86,7 +85,7 @@ class XOAuth2Login:
                                               starttls_offered=self.starttls_offered)
         offered = [m.upper() for m in self.smtp.server_auth_methods]
         if MECHANISM not in offered:
-            return StepFailure(
+            return AuthFailed(
                 f"the server offers AUTH {' '.join(offered) or '(none)'}, but not XOAUTH2",
                 hint="OAuth client credentials need a relay that accepts AUTH XOAUTH2 "
                 "(Microsoft 365: smtp.office365.com, Google: smtp.gmail.com); use Basic "
@@ -101,21 +100,21 @@ class XOAuth2Login:
             try:
                 token = await self.tokens.get(request, self.endpoint)
             except TokenFailure as exc:
-                raise _step_failure(exc) from None
+                raise _token_failed(exc) from None
             self.rec.add_secret(token.value)
             self._describe(step.details, token)
         return token
 
     async def _renew(self, request: TokenRequest) -> AccessToken:
-        """A fresh token inside the AUTH step; a failure fails the token step as well."""
+        """A fresh token inside the AUTH step; a failure fails the token step as well
+        (raised `from` the AUTH failure, so both are recorded)."""
         try:
             token = await self.tokens.get(request, self.endpoint, fresh=True)
         except TokenFailure as exc:
-            self.rec.fail(StepName.TOKEN, _step_failure(exc))
-            raise StepFailure(
+            raise AuthFailed(
                 "the relay refused the cached access token and no new one could be "
                 "obtained (see the token step)"
-            ) from None
+            ) from _token_failed(exc)
         self.rec.add_secret(token.value)
         details = self.rec.result(StepName.TOKEN).details
         self._describe(details, token)
@@ -152,7 +151,7 @@ def rejected(code: int, text: str, error: str | None, *, user: str) -> StepFailu
     """The relay refused the access token: why, and where to look."""
     details: dict[str, object] = {"xoauth2_error": error} if error else {}
     if code == 421:
-        return diagnosis.reply_failed("auth", code, text)
+        return diagnosis.reply_failed(StepName.AUTH, code, text)
     if code == 504 or "5.5.4" in text:
         message = "the server refused the XOAUTH2 mechanism"
         hint = "The relay does not accept OAuth for this connection; check its AUTH settings."
@@ -166,11 +165,11 @@ def rejected(code: int, text: str, error: str | None, *, user: str) -> StepFailu
         )
     if error:
         message += f"; its explanation: {error}"
-    return StepFailure(message, hint=hint, reply_code=code, reply_text=text, details=details)
+    return AuthFailed(message, hint=hint, reply_code=code, reply_text=text, details=details)
 
 
-def _step_failure(exc: TokenFailure) -> StepFailure:
-    return StepFailure(exc.message, hint=exc.hint, details=dict(exc.details))
+def _token_failed(exc: TokenFailure) -> TokenFailed:
+    return TokenFailed(exc.message, hint=exc.hint, details=dict(exc.details))
 
 
 def _decode_error(challenge: str) -> str | None:
