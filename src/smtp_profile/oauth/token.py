@@ -141,10 +141,6 @@ class TokenClient:
         self.cache.put(key, token.value, token.expires_in)
         return token
 
-    def forget(self, request: TokenRequest) -> None:
-        """Drop the cached token for `request`, e.g. after the relay refused it."""
-        self.cache.forget(self.cache.key(request.identity()))
-
     async def fetch(self, request: TokenRequest, endpoint: Resolution | None) -> AccessToken:
         """Ask the token endpoint, at its vetted addresses only, for a new token; raises
         TokenFailure (failing closed when there is no usable vetted lookup)."""

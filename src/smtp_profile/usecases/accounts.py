@@ -62,11 +62,6 @@ class Accounts:
         self._verified: OrderedDict[bytes, None] = OrderedDict()
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
-    async def authenticate(self, name: str, password: Secret) -> Principal | None:
-        """The principal for valid credentials, else None; the same work either way."""
-        record = await self._repository.get(name) if name else None
-        return await self.check(record, password)
-
     async def check(self, record: UserRecord | None, password: Secret) -> Principal | None:
         """The principal if `password` is `record`'s; an unknown user costs the same."""
         stored_hash = record.password_hash if record else self._dummy_hash
