@@ -15,6 +15,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from smtp_profile.domain.host_patterns import Wildcard, host_matches
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -151,7 +153,8 @@ class OutboundPolicy:
         if any(a.version == n.version and a in n for n in self.networks
                for a in {original, address}):
             return None
-        if any(_name_matches(pattern, host) for pattern in self.names):
+        name = host.lower().rstrip(".")
+        if any(host_matches(p, name, wildcard=Wildcard.SUBDOMAINS) for p in self.names):
             return None
         return f"{host} ({shown}) is not among the hosts and networks tests may reach"
 
@@ -181,10 +184,3 @@ def carried(address: Address) -> Address:
     if int(address) >> 32 == 0 and int(address) > 1:  # ::a.b.c.d, not :: or ::1
         return ipaddress.IPv4Address(int(address))
     return address
-
-
-def _name_matches(pattern: str, host: str) -> bool:
-    host = host.lower().rstrip(".")
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    return host == pattern
