@@ -12,6 +12,7 @@ loopback stays allowed, since a local relay is common.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -50,11 +51,12 @@ class PolicyError(ValueError):
 
 
 def parse_ports(text: str) -> frozenset[int]:
-    """`25,465,1025-65535` -> the set of ports; raises PolicyError."""
+    """`25,465,1025-65535` (or `465 587`) -> the set of ports; raises PolicyError.
+
+    The grammar of every port setting: ports and ranges, separated by commas or spaces.
+    """
     ports: set[int] = set()
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
+    for part in re.sub(r"\s*-\s*", "-", text).replace(",", " ").split():
         low, dash, high = part.partition("-")
         try:
             first, last = int(low), int(high) if dash else int(low)
