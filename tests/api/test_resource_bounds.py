@@ -295,6 +295,6 @@ def test_what_a_client_is_counted_as() -> None:
     assert guard.key(None) is None  # a Unix socket
     assert ConnectionGuard(0).key("192.0.2.7") is None  # no limit
     assert ConnectionGuard(2, exempt_all=True).key("192.0.2.7") is None
-    assert [guard.admit("192.0.2.7") for _ in range(3)] == [True, True, False]
+    assert [guard.enter("192.0.2.7") for _ in range(3)] == [True, True, False]
     guard.leave("192.0.2.7")
-    assert guard.admit("192.0.2.7")
+    assert guard.enter("192.0.2.7")

@@ -149,6 +149,12 @@ def test_port_ranges() -> None:
     assert parse_ports("25, 587,1000-1002") == frozenset({25, 587, 1000, 1001, 1002})
 
 
+def test_ports_separated_by_spaces_as_the_implicit_tls_setting_always_took_them() -> None:
+    assert parse_ports("465 587") == frozenset({465, 587})
+    assert parse_ports(" 465,  587 , 1000 - 1001") == frozenset({465, 587, 1000, 1001})
+    assert parse_ports("") == frozenset()
+
+
 def test_bad_target_settings() -> None:
     with pytest.raises(PolicyError):
         parse_targets("not a/host")

@@ -15,11 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from smtp_profile.domain.permissions import ALL_PERMISSIONS, Permission
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.settings import async_url
+from smtp_profile.store.audit import AuditRepository
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.sessions import SessionRepository
+from smtp_profile.store.snapshot import SnapshotReader
+from smtp_profile.store.sqlite_writer import writer_for
 from smtp_profile.store.tables import web_sessions
+from smtp_profile.store.throttle import ThrottleRepository
 from smtp_profile.store.users import UserRepository
 from smtp_profile.usecases.accounts import Accounts
+from smtp_profile.usecases.audit_trail import AuditTrail
+from smtp_profile.usecases.signin import SignIn
 from smtp_profile.usecases.web_sessions import WebSessions
 
 T = TypeVar("T")
@@ -38,6 +44,7 @@ class Clock:
 class Stack:
     engine: AsyncEngine
     accounts: Accounts
+    sign_in: SignIn
     sessions: WebSessions
     repository: SessionRepository
     clock: Clock
@@ -50,23 +57,33 @@ def with_stack(url: str, body: Callable[[Stack], Awaitable[T]]) -> T:
 
     async def run() -> T:
         engine = create_engine_for(url)
+        writer = writer_for(url)
+        snapshots = SnapshotReader(engine)
         try:
             clock = Clock()
             repository = SessionRepository(engine)
-            stack = Stack(engine, Accounts(UserRepository(engine)),
+            accounts = Accounts(UserRepository(engine))
+            audit = AuditTrail(AuditRepository(engine, writer), retention_days=0)
+            stack = Stack(engine, accounts,
+                          SignIn(accounts, audit, ThrottleRepository(engine), snapshots),
                           WebSessions(repository, LIFETIME, clock), repository, clock)
             await stack.accounts.add("alice", Secret("alice-password-1"), ALL_PERMISSIONS)
             await stack.accounts.add("rita", Secret("rita-password-1"),
                                      frozenset({Permission.READ}))
             return await body(stack)
         finally:
+            snapshots.close()
+            if writer is not None:
+                writer.close()
             await engine.dispose()
 
     return asyncio.run(run())
 
 
 async def sign_in(stack: Stack, name: str) -> str:
-    principal = await stack.accounts.authenticate(name, Secret(f"{name}-password-1"))
+    """Signed in the way the page signs in (the sign-in use case), then a session."""
+    principal = (await stack.sign_in.admit(name, Secret(f"{name}-password-1"),
+                                           client="192.0.2.10", channel="test")).principal
     assert principal is not None
     return (await stack.sessions.open(principal)).token.reveal()
 

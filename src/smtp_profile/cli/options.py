@@ -19,9 +19,9 @@ from smtp_profile.domain.outbound import (
     DEFAULT_TOKEN_PORTS,
     OutboundPolicy,
     PolicyError,
+    parse_ports,
     parse_targets,
 )
-from smtp_profile.domain.outbound import parse_ports as parse_outbound_ports
 from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS
 from smtp_profile.domain.recipients import RecipientPolicy, parse_domains
 from smtp_profile.domain.secrets import Secret
@@ -65,7 +65,7 @@ def settings_for(data_dir: Path, database_url: str | None) -> Settings:
             connect_timeout=float(env("SMTP_PROFILE_CONNECT_TIMEOUT") or 10.0),
             test_timeout=float(env("SMTP_PROFILE_TEST_TIMEOUT") or 30.0),
             local_hostname=env("SMTP_PROFILE_LOCAL_HOSTNAME"),
-            implicit_tls_ports=parse_ports(ports) if ports else IMPLICIT_TLS_PORTS,
+            implicit_tls_ports=parse_implicit_tls_ports(ports) if ports else IMPLICIT_TLS_PORTS,
             outbound=outbound, recipients=recipients,
             tests_per_minute=int(env("SMTP_PROFILE_TESTS_PER_MINUTE")
                                  or DEFAULT_TESTS_PER_MINUTE),
@@ -86,11 +86,11 @@ def policy_limits(*, hosts: str, ports: str, allow_link_local: bool, recipient_d
     try:
         networks, names = parse_targets(hosts)
         outbound = OutboundPolicy(
-            ports=parse_outbound_ports(ports), networks=networks, names=names,
+            ports=parse_ports(ports), networks=networks, names=names,
             allow_link_local=allow_link_local,
             own_ports=frozenset() if own_port is None else frozenset({own_port}),
-            token_ports=parse_outbound_ports(token_ports),
-            token_http_ports=parse_outbound_ports(token_http_ports),
+            token_ports=parse_ports(token_ports),
+            token_http_ports=parse_ports(token_http_ports),
         )
     except PolicyError as exc:
         raise fail(f"outbound policy: {exc}") from None
@@ -101,14 +101,12 @@ def policy_limits(*, hosts: str, ports: str, allow_link_local: bool, recipient_d
     return outbound, recipients
 
 
-def parse_ports(text: str) -> frozenset[int]:
+def parse_implicit_tls_ports(text: str) -> frozenset[int]:
+    """--implicit-tls-ports, by the grammar of every port setting (domain.outbound)."""
     try:
-        ports = frozenset(int(p) for p in text.replace(",", " ").split())
-    except ValueError:
-        raise fail(f"--implicit-tls-ports must be port numbers, not {text!r}") from None
-    if any(not 1 <= p <= 65535 for p in ports):
-        raise fail("--implicit-tls-ports must be between 1 and 65535")
-    return ports
+        return parse_ports(text)
+    except PolicyError as exc:
+        raise fail(f"--implicit-tls-ports: {exc}") from None
 
 
 def read_password(from_stdin: bool, *, confirm: bool, prompt: str = "Password") -> Secret:

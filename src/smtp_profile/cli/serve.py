@@ -14,7 +14,7 @@ from smtp_profile.cli.options import (
     DatabaseUrl,
     DataDir,
     fail,
-    parse_ports,
+    parse_implicit_tls_ports,
     policy_limits,
     settings_for,
 )
@@ -163,7 +163,8 @@ def serve(
         settings_for(data_dir, database_url), base_path=base_path, ca_bundle=ca_bundle,
         connect_timeout=connect_timeout, test_timeout=test_timeout,
         auth_domain=auth_domain, local_hostname=local_hostname,
-        implicit_tls_ports=parse_ports(implicit_tls_ports), session_minutes=session_minutes,
+        implicit_tls_ports=parse_implicit_tls_ports(implicit_tls_ports),
+        session_minutes=session_minutes,
         audit_retention_days=audit_retention_days, outbound=outbound,
         recipients=recipients, tests_per_minute=tests_per_minute,
         max_concurrent_tests=max_concurrent_tests, request_read_timeout=request_read_timeout,

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TypeAlias
 
 from smtp_profile.domain.errors import DomainError, ErrorKind
+from smtp_profile.domain.moments import as_utc
 from smtp_profile.domain.profile import Profile
 
 MAX_MESSAGE_LENGTH = 2000
@@ -213,7 +214,7 @@ def parse_time(text: str, *, now: datetime, name: str) -> datetime:
                 f"{name} {text[:40]!r} is not a time: use ISO 8601 (2026-11-25 or "
                 "2026-11-25T08:00:00Z) or an age such as 30m, 24h, 7d"
             ) from None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return as_utc(parsed)
     except OverflowError:
         # An age reaching back before year 1, or an offset pushing a time past either end
         # of the calendar: the client's mistake, not the service's.

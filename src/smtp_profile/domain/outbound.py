@@ -12,8 +12,11 @@ loopback stays allowed, since a local relay is common.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from smtp_profile.domain.host_patterns import Wildcard, host_matches
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -48,11 +51,12 @@ class PolicyError(ValueError):
 
 
 def parse_ports(text: str) -> frozenset[int]:
-    """`25,465,1025-65535` -> the set of ports; raises PolicyError."""
+    """`25,465,1025-65535` (or `465 587`) -> the set of ports; raises PolicyError.
+
+    The grammar of every port setting: ports and ranges, separated by commas or spaces.
+    """
     ports: set[int] = set()
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
+    for part in re.sub(r"\s*-\s*", "-", text).replace(",", " ").split():
         low, dash, high = part.partition("-")
         try:
             first, last = int(low), int(high) if dash else int(low)
@@ -151,7 +155,8 @@ class OutboundPolicy:
         if any(a.version == n.version and a in n for n in self.networks
                for a in {original, address}):
             return None
-        if any(_name_matches(pattern, host) for pattern in self.names):
+        name = host.lower().rstrip(".")
+        if any(host_matches(p, name, wildcard=Wildcard.SUBDOMAINS) for p in self.names):
             return None
         return f"{host} ({shown}) is not among the hosts and networks tests may reach"
 
@@ -181,10 +186,3 @@ def carried(address: Address) -> Address:
     if int(address) >> 32 == 0 and int(address) > 1:  # ::a.b.c.d, not :: or ::1
         return ipaddress.IPv4Address(int(address))
     return address
-
-
-def _name_matches(pattern: str, host: str) -> bool:
-    host = host.lower().rstrip(".")
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    return host == pattern

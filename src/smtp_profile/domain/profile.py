@@ -97,10 +97,6 @@ class Profile:
         return TlsMode.IMPLICIT if self.port in implicit_ports else TlsMode.STARTTLS
 
     @property
-    def has_password(self) -> bool:
-        return self.password is not None
-
-    @property
     def sasl_user(self) -> str:
         """Who an OAuth token authenticates as: RelayUsername if set, else SenderAccount."""
         return self.username or self.sender_account or ""
@@ -168,12 +164,6 @@ def _destination(profile: Profile, binding: tuple[tuple[str, str], ...]) -> tupl
             value = endpoint_destination(value)
         values.append(value)
     return tuple(values)
-
-
-def password_destination(profile: Profile) -> tuple[object, ...]:
-    """Where a password may be sent: comparing two of these decides reuse."""
-    return _destination(profile, _PASSWORD_BINDING)
-
 
 
 def build_profile(draft: ProfileDraft, stored: Profile,

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from smtp_profile.domain.addresses import ascii_host
+from smtp_profile.domain.host_patterns import Wildcard, host_matches
 
 
 def parse_domains(text: str) -> tuple[str, ...]:
@@ -47,9 +48,8 @@ class RecipientPolicy:
             name = ascii_host(domain.strip("[]"))
         except ValueError:
             name = domain.lower()
-        for pattern in self.domains:
-            if name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
-                return None
+        if any(host_matches(p, name, wildcard=Wildcard.SUBDOMAINS) for p in self.domains):
+            return None
         return (f"test messages may only go to {', '.join(self.domains)}; "
                 f"{domain} is not among them")
 

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
+from smtp_profile.domain.host_patterns import Wildcard, host_matches
+
 
 def fingerprint_sha256(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
@@ -34,11 +36,7 @@ def name_matches(pattern: str, host: str) -> bool:
         return ipaddress.ip_address(pattern) == ipaddress.ip_address(host)
     except ValueError:
         pass
-    if pattern == host:
-        return True
-    if pattern.startswith("*.") and "." in host:
-        return host.split(".", 1)[1] == pattern[2:] and pattern.count(".") >= 2
-    return False
+    return host_matches(pattern, host, wildcard=Wildcard.ONE_LABEL)
 
 
 def describe(der: bytes, host: str, now: datetime | None = None) -> dict[str, object]:

@@ -24,6 +24,7 @@ from smtp_profile.mailer.failures import AuthFailed, StepFailure, TokenFailed
 from smtp_profile.mailer.recorder import Recorder
 from smtp_profile.mailer.resolver import Resolution
 from smtp_profile.oauth.token import AccessToken, TokenClient, TokenFailure, TokenRequest
+from smtp_profile.wire.json_decoding import decode_json
 
 MECHANISM = "XOAUTH2"
 _AUTH_OK = 235
@@ -176,7 +177,7 @@ def _decode_error(challenge: str) -> str | None:
     """The JSON a relay sends with a refused token (status, schemes, scope), as one line."""
     try:
         text = base64.b64decode(challenge.strip(), validate=True).decode("utf-8")
-        value = json.loads(text)
+        value = decode_json(text, strict=False)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     if not isinstance(value, dict):

@@ -13,7 +13,6 @@ answer's body is never shown, so the token request cannot be used to read anothe
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import socket
@@ -34,6 +33,7 @@ from smtp_profile.domain.secrets import Secret
 from smtp_profile.mailer.resolver import Resolution, ResolvedAddress
 from smtp_profile.oauth.cache import TokenCache
 from smtp_profile.oauth.pinned import PinnedTransport, same_host
+from smtp_profile.wire.json_decoding import decode_json
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +141,6 @@ class TokenClient:
         self.cache.put(key, token.value, token.expires_in)
         return token
 
-    def forget(self, request: TokenRequest) -> None:
-        """Drop the cached token for `request`, e.g. after the relay refused it."""
-        self.cache.forget(self.cache.key(request.identity()))
-
     async def fetch(self, request: TokenRequest, endpoint: Resolution | None) -> AccessToken:
         """Ask the token endpoint, at its vetted addresses only, for a new token; raises
         TokenFailure (failing closed when there is no usable vetted lookup)."""
@@ -248,15 +244,10 @@ def _root_cause(exc: BaseException) -> BaseException | None:
     return deepest
 
 
-def _number(text: str) -> int | float:
-    """A JSON integer; one too long for int() (over 4300 digits) becomes an infinite
-    float, which the lifetime check then refuses, instead of failing the whole answer."""
-    return int(text) if len(text) <= 30 else float(text)
-
-
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(body.decode("utf-8"), parse_int=_number)
+        # Lenient: a NaN or overlong expires_in is refused by _seconds, not the answer.
+        value = decode_json(body.decode("utf-8"), strict=False)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None

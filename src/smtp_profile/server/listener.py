@@ -79,7 +79,9 @@ class ConnectionGuard:
             return str(ipaddress.IPv6Network((address, 64), strict=False))
         return str(address)
 
-    def admit(self, key: str) -> bool:
+    def enter(self, key: str) -> bool:
+        """Count one more connection from `key`; False (and no count) when it is at the
+        limit. Each True is paired with one `leave`."""
         count = self.open.get(key, 0)
         if count >= self.per_address:
             if key not in self._warned:  # once per episode, not once per connection
@@ -129,7 +131,7 @@ def guarded_protocol(guard: ConnectionGuard, read_timeout: float) -> type[asynci
             super().connection_made(transport)
             key = guard.key(self.client[0] if self.client else None)
             if key is not None:
-                if not guard.admit(key):
+                if not guard.enter(key):
                     self._refuse()
                     return
                 self._counted_as = key

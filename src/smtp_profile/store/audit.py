@@ -9,7 +9,7 @@ one record, so with several instances each summary is written once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, and_, delete, func, insert, select, true
@@ -24,6 +24,7 @@ from smtp_profile.domain.audit import (
     FieldChange,
     Outcome,
 )
+from smtp_profile.domain.moments import as_utc
 from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import audit_log, audit_refusals
 
@@ -38,11 +39,6 @@ def _change(row: dict[str, Any]) -> FieldChange:
     if row.get("secret"):
         return FieldChange.secret_changed(str(row["field"]))
     return FieldChange(str(row["field"]), row.get("old"), row.get("new"))
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything is stored in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _insert(event: AuditEvent, at: datetime) -> Insert:
@@ -103,7 +99,7 @@ class AuditRepository:
                 .returning(audit_refusals.c.client, audit_refusals.c.window_start,
                            audit_refusals.c.count))).all()
             for client, window_start, count in sorted(rows, key=lambda r: (r[1], r[0])):
-                event = summary(client, _utc(window_start), int(count))
+                event = summary(client, as_utc(window_start), int(count))
                 if event is not None:
                     await self.insert(connection, event, at)
                     written += 1
@@ -135,16 +131,16 @@ class AuditRepository:
             conditions.append(audit_log.c.action.in_(sorted(a.value for a in query.actions)))
         # UTC always: SQLite compares the stored text, which carries no offset.
         if query.since is not None:
-            conditions.append(audit_log.c.at >= _utc(query.since))
+            conditions.append(audit_log.c.at >= as_utc(query.since))
         if query.until is not None:
-            conditions.append(audit_log.c.at < _utc(query.until))
+            conditions.append(audit_log.c.at < as_utc(query.until))
         return and_(true(), *conditions)
 
     @staticmethod
     def _record(row: Any) -> AuditRecord:
         return AuditRecord(
             id=int(row["id"]),
-            at=_utc(row["at"]),
+            at=as_utc(row["at"]),
             action=row["action"],
             user=row["user_name"],
             client=row["client"],

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smtp_profile.domain.errors import DomainError, ErrorKind
+from smtp_profile.domain.moments import as_utc
 from smtp_profile.domain.profile import PROFILE_ID
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions
 from smtp_profile.domain.status import LastTest
@@ -21,13 +22,6 @@ from smtp_profile.store.snapshot import Snapshot
 from smtp_profile.store.tables import relay_options, relay_status
 
 _MAX_ATTEMPTS = 20
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything stored here is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -123,14 +117,13 @@ class RelayRepository:
                 select(relay_status).where(relay_status.c.id == PROFILE_ID))).one_or_none()
         if row is None:
             return None
-        tested_at = _aware(row.tested_at)
-        assert tested_at is not None
         return LastTest(
-            test_id=row.test_id, tested_at=tested_at, tested_by=row.tested_by,
+            test_id=row.test_id, tested_at=as_utc(row.tested_at), tested_by=row.tested_by,
             mode=TestMode(row.mode), success=bool(row.success),
             failed_step=StepName(row.failed_step) if row.failed_step else None,
             message=row.message, profile_version=row.profile_version,
-            certificate_not_after=_aware(row.certificate_not_after),
+            certificate_not_after=(None if row.certificate_not_after is None
+                                   else as_utc(row.certificate_not_after)),
         )
 
     async def save_last_test(self, last: LastTest) -> None:

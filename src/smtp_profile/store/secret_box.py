@@ -108,9 +108,6 @@ class SecretBox:
             raise SecretKeyError("a stored secret does not open: it was altered or moved") from None
         return plain.decode("utf-8")
 
-    def sealed_with_current_key(self, sealed: bytes) -> bool:
-        return sealed[1 : 1 + _KEY_ID_LENGTH] == key_id(self._sealing_key)
-
     @staticmethod
     def _aad(context: str) -> bytes:
         return b"smtp-profile\x00" + context.encode("utf-8")

@@ -8,11 +8,12 @@ working at once and permission changes apply to the next request.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smtp_profile.domain.moments import as_utc
 from smtp_profile.domain.permissions import Permission, parse_permissions
 from smtp_profile.store.tables import users, web_sessions
 from smtp_profile.store.users import name_key
@@ -24,11 +25,6 @@ class SessionRecord:
     permissions: frozenset[Permission]
     created_at: datetime
     expires_at: datetime
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything here is stored in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class SessionRepository:
@@ -62,7 +58,7 @@ class SessionRepository:
         if row is None:
             return None
         return SessionRecord(row.name, parse_permissions(row.permissions.split()),
-                             aware(row.created_at), aware(row.expires_at))
+                             as_utc(row.created_at), as_utc(row.expires_at))
 
     async def remove(self, token_hash: str) -> bool:
         async with self._engine.begin() as connection:

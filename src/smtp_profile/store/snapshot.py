@@ -22,7 +22,7 @@ import sqlite3
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, Select, bindparam, select
@@ -31,6 +31,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import Label
 
+from smtp_profile.domain.moments import as_utc
 from smtp_profile.domain.permissions import parse_permissions
 from smtp_profile.domain.profile import PROFILE_ID
 from smtp_profile.domain.throttle import Counted, address_key, pair_key, user_key
@@ -69,8 +70,7 @@ class Snapshot:
 
 
 def _seconds(value: datetime) -> float:
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.timestamp()
+    return as_utc(value).timestamp()
 
 
 def _statement() -> Select[*tuple[Any, ...]]:

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Table, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from smtp_profile.domain.moments import as_utc
 from smtp_profile.domain.throttle import (
     ADDRESS,
     FORGET_AFTER_SECONDS,
@@ -34,8 +35,7 @@ def _at(seconds: float) -> datetime:
 
 
 def _seconds(value: datetime) -> float:
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.timestamp()
+    return as_utc(value).timestamp()
 
 
 def known_key(name: str) -> str:

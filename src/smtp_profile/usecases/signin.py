@@ -86,21 +86,17 @@ class SignIn:
         check the password, audit). Costs one snapshot read (none on SQLite while
         nothing was committed)."""
         snapshot = await self._snapshots.read(name, client)
-        return self._remembered(snapshot, name, password, client)
+        return self._recognised_in(snapshot, name, password, client)
 
-    def _remembered(self, snapshot: Snapshot, name: str, password: Secret,
-                    client: str) -> Admission | None:
+    def _recognised_in(self, snapshot: Snapshot, name: str, password: Secret,
+                       client: str) -> Admission | None:
         if (snapshot.user is None or not snapshot.known_address
                 or user_key(name) in snapshot.counters
                 or pair_key(name, client) in snapshot.counters
                 or must_wait(snapshot, name, client, self._clock()) > 0):
             return None
-        principal = self._accounts.remembered(snapshot.user, password)
+        principal = self._accounts.verified_before(snapshot.user, password)
         return None if principal is None else Admission(principal, snapshot)
-
-    async def check(self, name: str, password: Secret, *, client: str,
-                    channel: str) -> Principal:
-        return (await self.admit(name, password, client=client, channel=channel)).principal
 
     async def admit(self, name: str, password: Secret, *, client: str,
                     channel: str) -> Admission:
@@ -113,20 +109,20 @@ class SignIn:
         now = self._clock()
         snapshot = await self._snapshots.read(name, client)
         known = snapshot.known_address
-        remembered = (None if snapshot.user is None
-                      else self._accounts.remembered(snapshot.user, password))
-        if remembered is not None:  # right, and no guess: judged, not counted
+        verified = (None if snapshot.user is None
+                    else self._accounts.verified_before(snapshot.user, password))
+        if verified is not None:  # right, and no guess: judged, not counted
             wait = must_wait(snapshot, name, client, now)
             if wait > 0:
                 await self._refused(name, client, channel, throttled(wait))
             if (not known or user_key(name) in snapshot.counters
                     or pair_key(name, client) in snapshot.counters):
                 await self._counters.signed_in(name, client, now, counted=False, known=known)
-            return Admission(remembered, snapshot)
+            return Admission(verified, snapshot)
         wait = await self._counters.attempt(sign_in_counters(name, client, known=known), now)
         if wait > 0:
             await self._refused(name, client, channel, throttled(wait))
-        principal = await self._accounts.check(snapshot.user if name else None, password)
+        principal = await self._accounts.verify(snapshot.user if name else None, password)
         if principal is None:
             await self._refused(name, client, channel,
                                 DomainError(ErrorKind.UNAUTHENTICATED, WRONG_CREDENTIALS))

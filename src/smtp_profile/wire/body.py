@@ -1,18 +1,18 @@
 """Request bytes -> a plain mapping, refusing what is not exactly one JSON object or form.
 
-Python's json module silently keeps the last of duplicate keys and accepts NaN, and its
-int() gives up (with a ValueError of its own) on a number of thousands of digits; all are
-refused here, because an ambiguous body must not be half-understood and then stored.
+JSON is decoded strictly (wire/json_decoding.py): duplicate keys, NaN and overlong
+numbers are refused, because an ambiguous body must not be half-understood and then
+stored.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 from urllib.parse import parse_qsl
 
 from smtp_profile.domain.errors import DomainError, ErrorKind
+from smtp_profile.wire.json_decoding import InvalidJson, decode_json
 
 JSON_MEDIA_TYPES = frozenset({"application/json", "text/json", "application/json-patch+json"})
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -35,42 +35,9 @@ def _malformed(message: str) -> DomainError:
     return DomainError(ErrorKind.MALFORMED_BODY, message)
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _malformed(f"Field '{key}' appears more than once in the body")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise _malformed(f"{name} is not a valid JSON number")
-
-
-# No field holds a number near this long; longer ones are refused before int() or
-# float() sees them (int() refuses over 4300 digits with a ValueError of its own).
-MAX_NUMBER_DIGITS = 30
-
-
-def _integer(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
-        raise _malformed(f"The number {text[:20]}... is too long ({len(text)} characters)")
-    return int(text)
-
-
-def _float(text: str) -> float:
-    if len(text) > MAX_NUMBER_DIGITS:
-        raise _malformed(f"The number {text[:20]}... is too long ({len(text)} characters)")
-    value = float(text)
-    if not math.isfinite(value):
-        raise _malformed(f"The number {text} is out of range")
-    return value
-
-
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """Exactly one JSON object, UTF-8, no duplicate keys, no NaN/Infinity, no number
-    longer than MAX_NUMBER_DIGITS."""
+    """Exactly one JSON object, UTF-8, decoded strictly: no duplicate keys, no
+    NaN/Infinity, no number longer than MAX_NUMBER_DIGITS."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -80,10 +47,9 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     if not text.strip():
         raise _malformed("The body is empty; send a JSON object")
     try:
-        value = json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant,
-            parse_int=_integer, parse_float=_float,
-        )
+        value = decode_json(text, strict=True)
+    except InvalidJson as exc:
+        raise _malformed(str(exc)) from None
     except RecursionError:
         raise _malformed("The JSON body is nested too deeply") from None
     except json.JSONDecodeError as exc:

@@ -53,14 +53,5 @@ def encode_profile(profile: Profile) -> dict[str, Any]:
 
 
 def encode_test(profile: Profile, recipient: str) -> dict[str, Any]:
-    return TestV1Out(
-        Host=profile.host,
-        Id=profile.id,
-        Port=profile.port,
-        RelayAuthenticationType=int(profile.auth_type),
-        RelayUsername=profile.username,
-        SenderAccount=profile.sender_account,
-        SenderName=profile.sender_name,
-        TestRecipient=recipient,
-        UseSSL=profile.use_ssl,
-    ).model_dump(by_alias=True)
+    """The profile as GET shows it, plus the recipient (in TestV1Out's key order)."""
+    return TestV1Out(**encode_profile(profile), TestRecipient=recipient).model_dump(by_alias=True)

@@ -48,8 +48,9 @@ async def sign_in(request: Request) -> Response:
     name = login_name(body.user_name.strip(), runtime.settings.auth_domain)
     if name is None:
         raise DomainError(ErrorKind.UNAUTHENTICATED, WRONG_CREDENTIALS)
-    principal = await runtime.sign_in.check(name, Secret(body.password),
-                                            client=client_address(request), channel="web")
+    principal = (await runtime.sign_in.admit(name, Secret(body.password),
+                                             client=client_address(request),
+                                             channel="web")).principal
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:  # signing in again replaces the browser's old session, not adds to it
         await runtime.sessions.close(previous)
