@@ -1,5 +1,9 @@
 """Wiring: from Settings to the running parts (database, keys, accounts, mailer).
 
+This is the one place that knows both the use cases and the adapters: it builds the
+store and the mailer and hands them to the use cases as their ports
+(`usecases/ports.py`).
+
 Start-up is split in two: `prepare` does the blocking work once (data dir, migrations,
 key file) before any event loop runs; `Runtime.open` builds the async parts.
 """

@@ -16,9 +16,9 @@ from sqlalchemy import insert, text
 from smtp_profile.domain.errors import ErrorKind
 from smtp_profile.settings import async_url
 from smtp_profile.store.database import create_engine_for, migrate
-from smtp_profile.store.errors import StoreConflict, StoreFault, StoreUnavailable
 from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import smtp_profile
+from smtp_profile.usecases.ports import StoreConflict, StoreFault, StoreUnavailable
 from tests.support.database import check_reachable, fresh_schema
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"

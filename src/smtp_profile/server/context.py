@@ -23,9 +23,8 @@ from smtp_profile.domain.audit import AuditAction, Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import ProfileStamp, Snapshot
 from smtp_profile.runtime import Runtime
-from smtp_profile.store.profiles import ProfileStamp
-from smtp_profile.store.snapshot import Snapshot
 from smtp_profile.usecases.accounts import Principal
 
 REQUESTED_WITH = "x-keyfactor-requested-with"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +15,11 @@ from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.profile import PROFILE_ID, AuthType, Profile, RequestHeader
 from smtp_profile.domain.relay_options import TrustBinding
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import ProfileStamp, StoredProfile
 from smtp_profile.store.secret_box import SecretBox
 from smtp_profile.store.tables import smtp_profile
+from smtp_profile.store.transaction import ConnectionTransaction
+from smtp_profile.usecases.ports import OnProfileWrite
 
 # AEAD contexts (column names), not secrets.
 _PASSWORD_CONTEXT = "smtp_profile.password_sealed"  # noqa: S105
@@ -27,36 +29,6 @@ _MAX_ATTEMPTS = 20
 
 def new_generation() -> str:
     return secrets.token_hex(16)
-
-
-@dataclass(frozen=True)
-class ProfileStamp:
-    """What names one stored profile: its version, and the random generation written
-    with it. The version alone does not: a database restored from a backup counts up
-    again through version numbers already seen with other contents."""
-
-    version: int
-    generation: str
-
-
-@dataclass(frozen=True)
-class StoredProfile:
-    """A profile as stored, with the version and generation that change on every write."""
-
-    profile: Profile
-    version: int
-    updated_at: datetime | None
-    updated_by: str | None
-    generation: str = ""
-
-    @property
-    def stamp(self) -> ProfileStamp:
-        return ProfileStamp(self.version, self.generation)
-
-
-# Called inside the write's transaction with the replaced and the new profile; what it
-# writes on the connection commits or rolls back with the profile (the audit record).
-OnWrite = Callable[[AsyncConnection, StoredProfile, StoredProfile], Awaitable[None]]
 
 
 class ProfileRepository:
@@ -99,7 +71,7 @@ class ProfileRepository:
         *,
         actor: str,
         expected_version: int | None = None,
-        on_write: OnWrite | None = None,
+        on_write: OnProfileWrite | None = None,
     ) -> StoredProfile:
         """Store `build(current)` as one atomic write.
 
@@ -115,7 +87,7 @@ class ProfileRepository:
         return self._remember(stored)
 
     async def _replace(self, build: Callable[[StoredProfile], Profile], *, actor: str,
-                       expected_version: int | None, on_write: OnWrite | None,
+                       expected_version: int | None, on_write: OnProfileWrite | None,
                        ) -> StoredProfile:
         for _ in range(_MAX_ATTEMPTS):
             async with self._engine.begin() as connection:
@@ -140,7 +112,7 @@ class ProfileRepository:
                 if result.rowcount == 1:
                     stored = StoredProfile(new, current.version + 1, now, actor, generation)
                     if on_write is not None:
-                        await on_write(connection, current, stored)
+                        await on_write(ConnectionTransaction(connection), current, stored)
                     break
         else:
             raise DomainError(ErrorKind.STORE_UNAVAILABLE,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_, select, update
@@ -17,8 +15,10 @@ from smtp_profile.domain.profile import PROFILE_ID
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions
 from smtp_profile.domain.status import LastTest
 from smtp_profile.domain.steps import StepName, TestMode
-from smtp_profile.store.snapshot import Snapshot
+from smtp_profile.domain.stored import Snapshot, StoredOptions
 from smtp_profile.store.tables import relay_options, relay_status
+from smtp_profile.store.transaction import ConnectionTransaction
+from smtp_profile.usecases.ports import OnOptionsWrite
 
 _MAX_ATTEMPTS = 20
 
@@ -28,22 +28,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class StoredOptions:
-    """The relay options as stored, with the version that changes on every write."""
-
-    options: RelayOptions
-    version: int
-    updated_at: datetime | None = None
-    """As the database returns it (naive on SQLite): the snapshot's options stamp."""
-    updated_by: str | None = None
-
-
-# Called inside the write's transaction with the replaced and the new options; what it
-# writes on the connection (the audit record) commits or rolls back with them.
-OnOptionsWrite = Callable[[AsyncConnection, StoredOptions, StoredOptions], Awaitable[None]]
 
 
 class RelayRepository:
@@ -96,7 +80,7 @@ class RelayRepository:
                     if result.rowcount == 1:
                         stored = StoredOptions(options, current.version + 1, now, actor)
                         if on_write is not None:
-                            await on_write(connection, current, stored)
+                            await on_write(ConnectionTransaction(connection), current, stored)
                         break
             else:
                 raise DomainError(ErrorKind.STORE_UNAVAILABLE,

@@ -20,8 +20,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,9 +31,9 @@ from sqlalchemy.sql.elements import Label
 
 from smtp_profile.domain.permissions import parse_permissions
 from smtp_profile.domain.profile import PROFILE_ID
+from smtp_profile.domain.stored import Snapshot, UserRecord
 from smtp_profile.domain.throttle import Counted, address_key, pair_key, user_key
 from smtp_profile.store.database import blocking_sqlite_engine
-from smtp_profile.store.profiles import ProfileStamp
 from smtp_profile.store.tables import (
     relay_options,
     sign_in_addresses,
@@ -44,28 +42,10 @@ from smtp_profile.store.tables import (
     users,
 )
 from smtp_profile.store.throttle import known_key
-from smtp_profile.store.users import UserRecord, name_key
+from smtp_profile.store.users import name_key
 
 _CACHE_SIZE = 1024
 INLINE_BUSY_SECONDS = 0.02  # busy longer than this: the read goes the async way
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    profile_version: int
-    user: UserRecord | None
-    counters: Mapping[str, Counted] = field(default_factory=dict)
-    """The sign-in counters of this user and address (per user and address, per
-    address, per user), those that exist."""
-    known_address: bool = False
-    """The user signed in from this address before."""
-    options_stamp: datetime | None = None
-    """When the relay options were last saved (None: never)."""
-    profile_generation: str = ""
-
-    @property
-    def profile_stamp(self) -> ProfileStamp:
-        return ProfileStamp(self.profile_version, self.profile_generation)
 
 
 def _seconds(value: datetime) -> float:

@@ -1,4 +1,5 @@
-"""The schema. Secrets are stored only sealed (see store/secret_box.py); there is no clear-text column."""
+"""The schema. Secrets are stored only sealed (see store/secret_box.py); no column holds
+one in clear."""
 
 from __future__ import annotations
 

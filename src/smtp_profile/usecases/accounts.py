@@ -22,8 +22,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from smtp_profile.domain.permissions import ALL_PERMISSIONS, Permission
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import UserRecord
 from smtp_profile.settings import INITIAL_ADMIN_PASSWORD_FILE
-from smtp_profile.store.users import UserExists, UserRecord, UserRepository
+from smtp_profile.usecases.ports import UserExists, UserStore
 
 INITIAL_ADMIN = "admin"
 MIN_PASSWORD_LENGTH = 8
@@ -55,7 +56,7 @@ def check_new_password(password: Secret) -> None:
 
 
 class Accounts:
-    def __init__(self, repository: UserRepository, hasher: PasswordHasher | None = None) -> None:
+    def __init__(self, repository: UserStore, hasher: PasswordHasher | None = None) -> None:
         self._repository = repository
         self._hasher = hasher or PasswordHasher()
         self._cache_key = secrets.token_bytes(32)

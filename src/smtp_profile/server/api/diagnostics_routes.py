@@ -18,12 +18,12 @@ from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.relay_options import RelayOptions
+from smtp_profile.domain.stored import StoredOptions
 from smtp_profile.server.api import openapi
 from smtp_profile.server.api.smtp_routes import refusals_recorded
 from smtp_profile.server.body import read_object
 from smtp_profile.server.context import CallContext, requires, runtime_of
 from smtp_profile.server.responses import KeyfactorJSON
-from smtp_profile.store.relay import StoredOptions
 from smtp_profile.usecases.profile_service import PreparedTest, ProfileService
 from smtp_profile.wire.models import (
     DiagnoseV1In,

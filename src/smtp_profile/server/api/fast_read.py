@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smtp_profile.domain.permissions import Permission
+from smtp_profile.domain.stored import ProfileStamp
 from smtp_profile.runtime import Runtime
 from smtp_profile.server.api.smtp_routes import profile_response
 from smtp_profile.server.context import (
@@ -26,7 +27,6 @@ from smtp_profile.server.context import (
     requested_with_ok,
     version_of,
 )
-from smtp_profile.store.profiles import ProfileStamp
 
 
 class FastProfileRead:

@@ -13,11 +13,11 @@ from smtp_profile.domain.audit import AuditAction, Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.profile import Profile, ProfileDraft
+from smtp_profile.domain.stored import StoredProfile
 from smtp_profile.server.api import openapi
 from smtp_profile.server.body import read_object
 from smtp_profile.server.context import CallContext, requires, runtime_of
 from smtp_profile.server.responses import KeyfactorJSON, error_response
-from smtp_profile.store.profiles import StoredProfile
 from smtp_profile.wire import v1, v2
 from smtp_profile.wire.models import ProfileV1In, ProfileV2In, TestV1In, TestV1Out, TestV2In
 
