@@ -19,6 +19,7 @@ from smtp_profile.domain.stored import ProfileStamp, StoredProfile
 from smtp_profile.store.secret_box import SecretBox
 from smtp_profile.store.tables import smtp_profile
 from smtp_profile.store.transaction import ConnectionTransaction
+from smtp_profile.usecases.memory import LatestByStamp
 from smtp_profile.usecases.ports import OnProfileWrite
 
 # AEAD contexts (column names), not secrets.
@@ -32,10 +33,12 @@ def new_generation() -> str:
 
 
 class ProfileRepository:
-    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
+    def __init__(self, engine: AsyncEngine, box: SecretBox,
+                 memory: LatestByStamp[ProfileStamp, StoredProfile] | None = None) -> None:
         self._engine = engine
         self._box = box
-        self._latest: StoredProfile | None = None
+        self._memory: LatestByStamp[ProfileStamp, StoredProfile] = (
+            LatestByStamp() if memory is None else memory)  # see usecases/memory.py
         # Writers of one profile go one at a time anyway (SQLite has one writer; on
         # PostgreSQL the row lock queues them). Waiting in the database is slow and
         # unfair: SQLite sleeps in growing steps of up to 100 ms before it looks again,
@@ -56,13 +59,10 @@ class ProfileRepository:
         return remembered if remembered is not None else await self.load()
 
     def remembered(self, stamp: ProfileStamp) -> StoredProfile | None:
-        latest = self._latest
-        return latest if latest is not None and latest.stamp == stamp else None
+        return self._memory.get(stamp)
 
     def _remember(self, stored: StoredProfile) -> StoredProfile:
-        # The last one read or written; an older read landing late only costs a miss,
-        # as a look-up must match the stamp exactly.
-        self._latest = stored
+        self._memory.put(stored.stamp, stored)  # the last one read or written
         return stored
 
     async def replace(

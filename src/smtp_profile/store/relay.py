@@ -18,6 +18,7 @@ from smtp_profile.domain.steps import StepName, TestMode
 from smtp_profile.domain.stored import Snapshot, StoredOptions
 from smtp_profile.store.tables import relay_options, relay_status
 from smtp_profile.store.transaction import ConnectionTransaction
+from smtp_profile.usecases.memory import LatestByStamp
 from smtp_profile.usecases.ports import OnOptionsWrite
 
 _MAX_ATTEMPTS = 20
@@ -31,9 +32,11 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 class RelayRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine,
+                 memory: LatestByStamp[datetime | None, StoredOptions] | None = None) -> None:
         self._engine = engine
-        self._latest: tuple[datetime | None, StoredOptions] | None = None
+        self._memory: LatestByStamp[datetime | None, StoredOptions] = (
+            LatestByStamp() if memory is None else memory)  # see usecases/memory.py
         self._writers = asyncio.Lock()  # this process's option writes, one at a time
 
     async def options(self, known: Snapshot | None = None) -> RelayOptions:
@@ -42,12 +45,13 @@ class RelayRepository:
         return (await self.stored_options(known)).options
 
     async def stored_options(self, known: Snapshot | None = None) -> StoredOptions:
-        latest = self._latest
-        if known is not None and latest is not None and latest[0] == known.options_stamp:
-            return latest[1]
+        if known is not None:
+            remembered = self._memory.get(known.options_stamp)
+            if remembered is not None:
+                return remembered
         async with self._engine.connect() as connection:
             stored = await self._load_options(connection)
-        self._latest = (stored.updated_at, stored)
+        self._memory.put(stored.updated_at, stored)
         return stored
 
     async def replace_options(self, options: RelayOptions, *, actor: str,
@@ -86,7 +90,7 @@ class RelayRepository:
                 raise DomainError(ErrorKind.STORE_UNAVAILABLE,
                                   "The relay options are being changed by too many "
                                   "writers; retry.")
-        self._latest = None  # the next read remembers them with the stored save time
+        self._memory.forget()  # the next read remembers them with the stored save time
         return stored
 
     @staticmethod
