@@ -24,7 +24,7 @@ from smtp_profile.domain.audit import (
     FieldChange,
     Outcome,
 )
-from smtp_profile.store.errors import whole_failures
+from smtp_profile.store.errors import as_store_failures
 from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import audit_log, audit_refusals
 from smtp_profile.store.transaction import connection_of
@@ -100,7 +100,7 @@ class AuditRepository:
         """Sum up the minutes that began before `before`: each counter goes, and its
         `summary` record (if any) is written in the same transaction. How many records.
         (Also run by the periodic upkeep, which must tell every failure as the store's.)"""
-        with whole_failures():
+        with as_store_failures():
             return await self._summarize_refusals(before, at, summary)
 
     async def _summarize_refusals(

@@ -77,7 +77,7 @@ def translate_errors(engine: Engine) -> None:
 
 
 @contextlib.contextmanager
-def whole_failures() -> Iterator[None]:
+def as_store_failures() -> Iterator[None]:
     """The few SQLAlchemy errors no statement raises, so the hook never sees them (the
     pool timing out, a connection lost before use: unavailable; anything else: a
     fault), as the ports' failures too. For the store methods the periodic upkeep runs,
