@@ -99,7 +99,7 @@ class AuditRepository:
             summary: Callable[[str, datetime, int], AuditEvent | None]) -> int:
         """Sum up the minutes that began before `before`: each counter goes, and its
         `summary` record (if any) is written in the same transaction. How many records.
-        (Also run by the periodic upkeep, which must tell every failure as the store's.)"""
+        The periodic upkeep runs it too, so every failure comes out as a store failure."""
         with as_store_failures():
             return await self._summarize_refusals(before, at, summary)
 
