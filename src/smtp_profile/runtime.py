@@ -1,5 +1,10 @@
 """Wiring: from Settings to the running parts (database, keys, accounts, mailer).
 
+This is the one place that knows both the use cases and the adapters: it builds the
+store and the mailer, hands them to the use cases as their ports (`usecases/ports.py`),
+and hands the process's memories of the stored state (`usecases/memory.py`) to the
+adapters that fill them.
+
 Start-up is split in two: `prepare` does the blocking work once (data dir, migrations,
 key file) before any event loop runs; `Runtime.open` builds the async parts.
 """
@@ -31,6 +36,7 @@ from smtp_profile.store.throttle import ThrottleRepository
 from smtp_profile.store.users import UserRepository
 from smtp_profile.usecases.accounts import Accounts
 from smtp_profile.usecases.audit_trail import AuditTrail
+from smtp_profile.usecases.memory import StateMemory
 from smtp_profile.usecases.profile_service import ProfileService, TestLimits
 from smtp_profile.usecases.signin import SignIn
 from smtp_profile.usecases.web_sessions import WebSessions
@@ -66,16 +72,18 @@ class Runtime:
     service: ProfileService
     sign_in: SignIn
     sessions: WebSessions
+    memory: StateMemory
 
     @classmethod
     def open(cls, settings: Settings, *, resolver: Resolver | None = None,
              clock: Callable[[], float] = time.time) -> Runtime:
         """`clock` (epoch seconds) is the time sign-in limits and the audit trail go by."""
         quiet_libraries()
+        memory = StateMemory()
         engine = create_engine_for(settings.resolved_database_url)
         box = SecretBox(load_keys(settings.data_dir, settings.secret_key, create=False),
                         key_files=None if settings.secret_key else KeyFiles(settings.data_dir))
-        profiles = ProfileRepository(engine, box)
+        profiles = ProfileRepository(engine, box, memory.profile)
         mailer = Mailer(
             MailerConfig(
                 connect_timeout=settings.connect_timeout,
@@ -86,9 +94,11 @@ class Runtime:
             ),
             resolver=resolver,
         )
-        accounts = Accounts(UserRepository(engine))
+        memory.adapters.update({"tokens": mailer.tokens.cache,
+                                "tls contexts": mailer.trust.contexts})
+        accounts = Accounts(UserRepository(engine), verified=memory.passwords)
         counters = ThrottleRepository(engine)
-        snapshots = SnapshotReader(engine)
+        snapshots = SnapshotReader(engine, memory.snapshots)
         writer = writer_for(settings.resolved_database_url)
         audit = AuditTrail(AuditRepository(engine, writer),
                            retention_days=settings.audit_retention_days,
@@ -105,12 +115,13 @@ class Runtime:
             snapshots=snapshots,
             writer=writer,
             service=ProfileService(
-                profiles, RelayRepository(engine), mailer, audit, counters,
+                profiles, RelayRepository(engine, memory.options), mailer, audit, counters,
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
                            settings.max_concurrent_tests)),
             sign_in=SignIn(accounts, audit, counters, snapshots, clock),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),
+            memory=memory,
         )
 
     async def close(self) -> None:

@@ -19,8 +19,8 @@ from sqlalchemy import event
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.throttle import ADDRESS
 from smtp_profile.server.api.fast_read import Fallback, FastReadCounts
-from smtp_profile.store.errors import StoreUnavailable
 from smtp_profile.store.users import UserRepository
+from smtp_profile.usecases.ports import StoreUnavailable
 from smtp_profile.usecases.signin import SignIn
 from tests.support.resolver import StaticResolver
 from tests.support.service import (

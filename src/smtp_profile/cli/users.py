@@ -34,8 +34,8 @@ def _run_on(settings: Settings,
             call: Callable[[Runtime], Awaitable[object]]) -> object:
     """Open the runtime, await `call(runtime)`, close; errors become exit codes."""
     from smtp_profile.runtime import Runtime, prepare
-    from smtp_profile.store.users import UnknownUser, UserExists
     from smtp_profile.usecases.accounts import WeakPassword
+    from smtp_profile.usecases.ports import UnknownUser, UserExists
 
     async def run() -> object:
         runtime = Runtime.open(settings)

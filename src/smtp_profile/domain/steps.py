@@ -6,8 +6,14 @@ which is what an administrator needs to tell a wrong port from a wrong password.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+
+def new_test_id() -> str:
+    """A test's id: in its report, its audit record and its last-test row."""
+    return str(uuid.uuid4())
 
 
 class StepName(StrEnum):

@@ -5,18 +5,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-
-@dataclass(frozen=True)
-class ResolvedAddress:
-    family: socket.AddressFamily
-    sockaddr: tuple[Any, ...]
-
-    @property
-    def ip(self) -> str:
-        return str(self.sockaddr[0])
+# The values live in the domain (the use cases hold them); named here too, for the
+# mailer's modules that look names up.
+from smtp_profile.domain.resolution import Resolution as Resolution
+from smtp_profile.domain.resolution import ResolvedAddress as ResolvedAddress
 
 
 class Resolver(Protocol):
@@ -46,17 +40,6 @@ class SystemResolver:
             seen.add(sockaddr)
             addresses.append(ResolvedAddress(socket.AddressFamily(family), tuple(sockaddr)))
         return addresses
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """A lookup done ahead of the conversation, so a policy can judge the very addresses
-    that will be connected to (a second lookup could answer differently)."""
-
-    host: str
-    addresses: list[ResolvedAddress]
-    error: OSError | None
-    duration_ms: float
 
 
 async def resolve_once(resolver: Resolver, host: str, port: int, seconds: float) -> Resolution:

@@ -3,17 +3,20 @@
 The default is the system trust store plus the operator's optional CA bundle. A relay's own
 options may add CA certificates, pin one certificate (for a self-signed relay: the chain
 is then not checked, the SHA-256 fingerprint is), or, explicitly, skip verification.
-Contexts load trust stores from disk, so they are built once and cached.
+Contexts load trust stores from disk, so they are built once and kept (`contexts`, one
+of the memories listed in `usecases/memory.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import ssl
-from collections import OrderedDict
 from pathlib import Path
 
+from cachetools import FIFOCache
+
 from smtp_profile.domain.relay_options import RelayOptions, TrustMode
+from smtp_profile.usecases.memory import Bounded
 
 _CACHE_SIZE = 16
 
@@ -45,7 +48,8 @@ class TrustStore:
         self.ca_bundle = ca_bundle
         self._default = client_context(ca_bundle)
         self._unverified = unverified_context()
-        self._with_pem: OrderedDict[str, ssl.SSLContext] = OrderedDict()
+        # Per CA bundle text; never stale (a context depends only on that text).
+        self.contexts: Bounded[str, ssl.SSLContext] = Bounded(FIFOCache(_CACHE_SIZE))
 
     def context_for(self, options: RelayOptions) -> ssl.SSLContext:
         mode = options.trust_mode
@@ -53,12 +57,10 @@ class TrustStore:
             return self._unverified
         if mode is TrustMode.BUNDLE and options.ca_pem:
             key = hashlib.sha256(options.ca_pem.encode()).hexdigest()
-            context = self._with_pem.get(key)
+            context = self.contexts.get(key)
             if context is None:
                 context = client_context(self.ca_bundle, options.ca_pem)
-                self._with_pem[key] = context
-                if len(self._with_pem) > _CACHE_SIZE:
-                    self._with_pem.popitem(last=False)
+                self.contexts.put(key, context)
             return context
         return self._default
 

@@ -5,6 +5,9 @@ random per-process key) of everything that decides which token the identity prov
 would issue: endpoint, client id, client secret, scope, audience and extra headers. So a
 changed setting, or a wrong secret, never finds a token bought with other settings, and
 the key itself reveals nothing about the secret.
+
+One of the memories listed in `usecases/memory.py` (it has their interface: `stats`,
+`clear`); it stays here, next to the token client that fills it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.usecases.memory import MemoryStats
 
 # A token is used until this long before it expires (or a tenth of its lifetime, if
 # shorter), so a test that starts with it does not end with an expired one.
@@ -47,6 +51,7 @@ class TokenCache:
         self._max_entries = max_entries
         self._hash_key = secrets.token_bytes(32)
         self._entries: dict[bytes, _Entry] = {}
+        self.stats = MemoryStats()
 
     def key(self, identity: Sequence[str]) -> bytes:
         """The cache key of a token request; `identity` may contain the client secret."""
@@ -61,11 +66,15 @@ class TokenCache:
         """The kept token and the seconds it has left, unless it is (nearly) expired."""
         entry = self._entries.get(key)
         if entry is None:
+            self.stats.misses += 1
             return None
         now = self._clock()
         if now >= entry.usable_until:
             del self._entries[key]
+            self.stats.invalidations += 1
+            self.stats.misses += 1
             return None
+        self.stats.hits += 1
         return CachedToken(entry.token, round(entry.expires_at - now, 1))
 
     def put(self, key: bytes, token: Secret, expires_in: float | None) -> None:
@@ -82,7 +91,12 @@ class TokenCache:
         self._entries[key] = _Entry(token, now + expires_in - margin, now + expires_in)
 
     def forget(self, key: bytes) -> None:
-        self._entries.pop(key, None)
+        """Drop the token for `key` (the relay refused it, or a fresh one is wanted)."""
+        if self._entries.pop(key, None) is not None:
+            self.stats.invalidations += 1
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -31,10 +31,10 @@ from starlette.requests import Request
 
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import Snapshot
 from smtp_profile.runtime import Runtime
 from smtp_profile.server.keyfactor_headers import REQUESTED_WITH, RequestedWith, requested_with
 from smtp_profile.server.request_state import client_address, runtime_of
-from smtp_profile.store.snapshot import Snapshot
 from smtp_profile.usecases.accounts import Principal
 
 SESSION_COOKIE = "smtp_profile_session"

@@ -15,11 +15,10 @@ from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction, Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.permissions import Permission
+from smtp_profile.domain.stored import ProfileStamp, Snapshot
 from smtp_profile.server.authentication import authenticate
 from smtp_profile.server.keyfactor_headers import api_version, require_requested_with
 from smtp_profile.server.request_state import client_address, runtime_of
-from smtp_profile.store.profiles import ProfileStamp
-from smtp_profile.store.snapshot import Snapshot
 from smtp_profile.usecases.accounts import Principal
 
 

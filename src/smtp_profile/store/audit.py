@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, and_, delete, func, insert, select, true
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.domain.audit import (
     AuditEvent,
@@ -25,8 +25,11 @@ from smtp_profile.domain.audit import (
     Outcome,
 )
 from smtp_profile.domain.moments import as_utc
+from smtp_profile.store.errors import as_store_failures
 from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import audit_log, audit_refusals
+from smtp_profile.store.transaction import connection_of
+from smtp_profile.usecases.ports import Transaction
 
 
 def _change_row(change: FieldChange) -> dict[str, Any]:
@@ -61,10 +64,10 @@ class AuditRepository:
         self._engine = engine
         self._writer = writer
 
-    async def insert(self, connection: AsyncConnection, event: AuditEvent,
+    async def insert(self, transaction: Transaction, event: AuditEvent,
                      at: datetime) -> None:
         """Append within the caller's transaction (a PUT's record commits with the PUT)."""
-        await connection.execute(_insert(event, at))
+        await connection_of(transaction).execute(_insert(event, at))
 
     async def add(self, event: AuditEvent, at: datetime) -> None:
         """Append in a transaction of its own (on SQLite, in one trip to the writer)."""
@@ -72,7 +75,7 @@ class AuditRepository:
             await self._writer.execute(_insert(event, at))
             return
         async with self._engine.begin() as connection:
-            await self.insert(connection, event, at)
+            await connection.execute(_insert(event, at))
 
     async def count_refusal(self, client: str, window_start: datetime) -> int:
         """One more refusal from `client` in the minute from `window_start`; the count."""
@@ -91,7 +94,14 @@ class AuditRepository:
             self, before: datetime, at: datetime,
             summary: Callable[[str, datetime, int], AuditEvent | None]) -> int:
         """Sum up the minutes that began before `before`: each counter goes, and its
-        `summary` record (if any) is written in the same transaction. How many records."""
+        `summary` record (if any) is written in the same transaction. How many records.
+        The periodic upkeep runs it too, so every failure comes out as a store failure."""
+        with as_store_failures():
+            return await self._summarize_refusals(before, at, summary)
+
+    async def _summarize_refusals(
+            self, before: datetime, at: datetime,
+            summary: Callable[[str, datetime, int], AuditEvent | None]) -> int:
         written = 0
         async with self._engine.begin() as connection:
             rows = (await connection.execute(
@@ -101,7 +111,7 @@ class AuditRepository:
             for client, window_start, count in sorted(rows, key=lambda r: (r[1], r[0])):
                 event = summary(client, as_utc(window_start), int(count))
                 if event is not None:
-                    await self.insert(connection, event, at)
+                    await connection.execute(_insert(event, at))
                     written += 1
         return written
 

@@ -9,24 +9,31 @@ it is a conflict the caller handles (`StoreConflict`, such as a user added twice
 become `StoreFault`, answered as the internal error it is, never as "the database is
 unavailable".
 
-The translation is a `handle_error` hook on each engine the service writes through, so
-no caller sees SQLAlchemy's exceptions.
+The exceptions are the ports' (`usecases/ports.py`), so the use cases can tell them apart
+without knowing the database. The translation is a `handle_error` hook on each engine
+the service writes through, so no caller sees SQLAlchemy's exceptions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import ExceptionContext
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from smtp_profile.domain.errors import ErrorKind, Throttled
+from smtp_profile.usecases.ports import StoreConflict, StoreFault, StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-RETRY_AFTER_SECONDS = 5
 
 # Errors that say the statement itself is wrong; anything else a driver raises
 # (OperationalError, InterfaceError, InternalError, a lost connection) is the database's
@@ -37,23 +44,6 @@ _STATEMENT_ERRORS = frozenset({"IntegrityError", "DataError", "ProgrammingError"
 # a wrong statement (ERROR: no such column, syntax; TOOBIG, CONSTRAINT, MISMATCH, RANGE)
 # from the database's state (BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, ...).
 _SQLITE_STATEMENT_CODES = frozenset({1, 18, 19, 20, 25})
-
-
-class StoreUnavailable(Throttled):
-    """The database cannot be reached or written just now; the caller may retry."""
-
-    def __init__(self, cause: str) -> None:
-        super().__init__(RETRY_AFTER_SECONDS,
-                         "The database cannot be reached or written just now "
-                         f"({cause}); try again shortly.", ErrorKind.STORE_UNAVAILABLE)
-
-
-class StoreFault(Exception):
-    """The database refused a statement as inconsistent: a defect in the service."""
-
-
-class StoreConflict(StoreFault):
-    """A unique or other constraint refused the write; callers that expect it catch it."""
 
 
 def _cause(exc: DBAPIError) -> str:
@@ -84,3 +74,17 @@ def translate_errors(engine: Engine) -> None:
     """Raise this module's exceptions, not SQLAlchemy's, from `engine` (for an async
     engine, pass its `sync_engine`)."""
     event.listen(engine, "handle_error", _translate)
+
+
+@contextlib.contextmanager
+def as_store_failures() -> Iterator[None]:
+    """The few SQLAlchemy errors no statement raises, so the hook never sees them (the
+    pool timing out, a connection lost before use: unavailable; anything else: a
+    fault), as the ports' failures too. For the store methods the periodic upkeep runs,
+    which must tell a passing failure from a defect without knowing SQLAlchemy."""
+    try:
+        yield
+    except (PoolTimeout, DisconnectionError) as exc:
+        raise StoreUnavailable(type(exc).__name__) from exc
+    except SQLAlchemyError as exc:
+        raise StoreFault(f"the database layer failed: {type(exc).__name__}") from exc

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +15,12 @@ from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.profile import PROFILE_ID, AuthType, Profile, RequestHeader
 from smtp_profile.domain.relay_options import TrustBinding
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import ProfileStamp, StoredProfile
 from smtp_profile.store.secret_box import SecretBox
 from smtp_profile.store.tables import smtp_profile
+from smtp_profile.store.transaction import ConnectionTransaction
+from smtp_profile.usecases.memory import LatestByStamp
+from smtp_profile.usecases.ports import OnProfileWrite
 
 # AEAD contexts (column names), not secrets.
 _PASSWORD_CONTEXT = "smtp_profile.password_sealed"  # noqa: S105
@@ -29,41 +32,13 @@ def new_generation() -> str:
     return secrets.token_hex(16)
 
 
-@dataclass(frozen=True)
-class ProfileStamp:
-    """What names one stored profile: its version, and the random generation written
-    with it. The version alone does not: a database restored from a backup counts up
-    again through version numbers already seen with other contents."""
-
-    version: int
-    generation: str
-
-
-@dataclass(frozen=True)
-class StoredProfile:
-    """A profile as stored, with the version and generation that change on every write."""
-
-    profile: Profile
-    version: int
-    updated_at: datetime | None
-    updated_by: str | None
-    generation: str = ""
-
-    @property
-    def stamp(self) -> ProfileStamp:
-        return ProfileStamp(self.version, self.generation)
-
-
-# Called inside the write's transaction with the replaced and the new profile; what it
-# writes on the connection commits or rolls back with the profile (the audit record).
-OnWrite = Callable[[AsyncConnection, StoredProfile, StoredProfile], Awaitable[None]]
-
-
 class ProfileRepository:
-    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
+    def __init__(self, engine: AsyncEngine, box: SecretBox,
+                 memory: LatestByStamp[ProfileStamp, StoredProfile] | None = None) -> None:
         self._engine = engine
         self._box = box
-        self._latest: StoredProfile | None = None
+        self._memory: LatestByStamp[ProfileStamp, StoredProfile] = (
+            LatestByStamp() if memory is None else memory)  # see usecases/memory.py
         # Writers of one profile go one at a time anyway (SQLite has one writer; on
         # PostgreSQL the row lock queues them). Waiting in the database is slow and
         # unfair: SQLite sleeps in growing steps of up to 100 ms before it looks again,
@@ -84,13 +59,10 @@ class ProfileRepository:
         return remembered if remembered is not None else await self.load()
 
     def remembered(self, stamp: ProfileStamp) -> StoredProfile | None:
-        latest = self._latest
-        return latest if latest is not None and latest.stamp == stamp else None
+        return self._memory.get(stamp)
 
     def _remember(self, stored: StoredProfile) -> StoredProfile:
-        # The last one read or written; an older read landing late only costs a miss,
-        # as a look-up must match the stamp exactly.
-        self._latest = stored
+        self._memory.put(stored.stamp, stored)  # the last one read or written
         return stored
 
     async def replace(
@@ -99,7 +71,7 @@ class ProfileRepository:
         *,
         actor: str,
         expected_version: int | None = None,
-        on_write: OnWrite | None = None,
+        on_write: OnProfileWrite | None = None,
     ) -> StoredProfile:
         """Store `build(current)` as one atomic write.
 
@@ -115,7 +87,7 @@ class ProfileRepository:
         return self._remember(stored)
 
     async def _replace(self, build: Callable[[StoredProfile], Profile], *, actor: str,
-                       expected_version: int | None, on_write: OnWrite | None,
+                       expected_version: int | None, on_write: OnProfileWrite | None,
                        ) -> StoredProfile:
         for _ in range(_MAX_ATTEMPTS):
             async with self._engine.begin() as connection:
@@ -140,7 +112,7 @@ class ProfileRepository:
                 if result.rowcount == 1:
                     stored = StoredProfile(new, current.version + 1, now, actor, generation)
                     if on_write is not None:
-                        await on_write(connection, current, stored)
+                        await on_write(ConnectionTransaction(connection), current, stored)
                     break
         else:
             raise DomainError(ErrorKind.STORE_UNAVAILABLE,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_, select, update
@@ -18,32 +16,23 @@ from smtp_profile.domain.profile import PROFILE_ID
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions
 from smtp_profile.domain.status import LastTest
 from smtp_profile.domain.steps import StepName, TestMode
-from smtp_profile.store.snapshot import Snapshot
+from smtp_profile.domain.stored import Snapshot, StoredOptions
 from smtp_profile.store.tables import relay_options, relay_status
+from smtp_profile.store.transaction import ConnectionTransaction
+from smtp_profile.usecases.memory import LatestByStamp
+from smtp_profile.usecases.ports import OnOptionsWrite
 
 _MAX_ATTEMPTS = 20
 
 
-@dataclass(frozen=True)
-class StoredOptions:
-    """The relay options as stored, with the version that changes on every write."""
-
-    options: RelayOptions
-    version: int
-    updated_at: datetime | None = None
-    """As the database returns it (naive on SQLite): the snapshot's options stamp."""
-    updated_by: str | None = None
-
-
-# Called inside the write's transaction with the replaced and the new options; what it
-# writes on the connection (the audit record) commits or rolls back with them.
-OnOptionsWrite = Callable[[AsyncConnection, StoredOptions, StoredOptions], Awaitable[None]]
 
 
 class RelayRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine,
+                 memory: LatestByStamp[datetime | None, StoredOptions] | None = None) -> None:
         self._engine = engine
-        self._latest: tuple[datetime | None, StoredOptions] | None = None
+        self._memory: LatestByStamp[datetime | None, StoredOptions] = (
+            LatestByStamp() if memory is None else memory)  # see usecases/memory.py
         self._writers = asyncio.Lock()  # this process's option writes, one at a time
 
     async def options(self, known: Snapshot | None = None) -> RelayOptions:
@@ -52,12 +41,13 @@ class RelayRepository:
         return (await self.stored_options(known)).options
 
     async def stored_options(self, known: Snapshot | None = None) -> StoredOptions:
-        latest = self._latest
-        if known is not None and latest is not None and latest[0] == known.options_stamp:
-            return latest[1]
+        if known is not None:
+            remembered = self._memory.get(known.options_stamp)
+            if remembered is not None:
+                return remembered
         async with self._engine.connect() as connection:
             stored = await self._load_options(connection)
-        self._latest = (stored.updated_at, stored)
+        self._memory.put(stored.updated_at, stored)
         return stored
 
     async def replace_options(self, options: RelayOptions, *, actor: str,
@@ -90,13 +80,13 @@ class RelayRepository:
                     if result.rowcount == 1:
                         stored = StoredOptions(options, current.version + 1, now, actor)
                         if on_write is not None:
-                            await on_write(connection, current, stored)
+                            await on_write(ConnectionTransaction(connection), current, stored)
                         break
             else:
                 raise DomainError(ErrorKind.STORE_UNAVAILABLE,
                                   "The relay options are being changed by too many "
                                   "writers; retry.")
-        self._latest = None  # the next read remembers them with the stored save time
+        self._memory.forget()  # the next read remembers them with the stored save time
         return stored
 
     @staticmethod

@@ -7,24 +7,16 @@ working at once and permission changes apply to the next request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.domain.moments import as_utc
-from smtp_profile.domain.permissions import Permission, parse_permissions
+from smtp_profile.domain.permissions import parse_permissions
+from smtp_profile.domain.stored import SessionRecord
 from smtp_profile.store.tables import users, web_sessions
 from smtp_profile.store.users import name_key
-
-
-@dataclass(frozen=True)
-class SessionRecord:
-    user_name: str
-    permissions: frozenset[Permission]
-    created_at: datetime
-    expires_at: datetime
 
 
 class SessionRepository:

@@ -8,7 +8,8 @@ a GET that no write preceded costs one round trip: a version check.
 
 On SQLite it usually costs none: `PRAGMA data_version` changes whenever another
 connection (in this process or another instance's) commits, so while it stands still a
-snapshot read earlier is still the truth and is served from memory. When it moved, the
+snapshot read earlier is still the truth and is served from memory (the `snapshots`
+memory of usecases/memory.py, which this reader fills and consults). When it moved, the
 snapshot is read on a connection of its own, right on the event loop: in WAL mode a
 reader takes no lock a writer holds, so the read costs tens of microseconds, where the
 async driver's trips to its thread cost most of a millisecond. Should the database be
@@ -19,9 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,9 +32,9 @@ from sqlalchemy.sql.elements import Label
 from smtp_profile.domain.moments import as_utc
 from smtp_profile.domain.permissions import parse_permissions
 from smtp_profile.domain.profile import PROFILE_ID
+from smtp_profile.domain.stored import Snapshot, UserRecord
 from smtp_profile.domain.throttle import Counted, address_key, pair_key, user_key
 from smtp_profile.store.database import blocking_sqlite_engine
-from smtp_profile.store.profiles import ProfileStamp
 from smtp_profile.store.tables import (
     relay_options,
     sign_in_addresses,
@@ -45,28 +43,10 @@ from smtp_profile.store.tables import (
     users,
 )
 from smtp_profile.store.throttle import known_key
-from smtp_profile.store.users import UserRecord, name_key
+from smtp_profile.store.users import name_key
+from smtp_profile.usecases.memory import CommitGuarded
 
-_CACHE_SIZE = 1024
 INLINE_BUSY_SECONDS = 0.02  # busy longer than this: the read goes the async way
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    profile_version: int
-    user: UserRecord | None
-    counters: Mapping[str, Counted] = field(default_factory=dict)
-    """The sign-in counters of this user and address (per user and address, per
-    address, per user), those that exist."""
-    known_address: bool = False
-    """The user signed in from this address before."""
-    options_stamp: datetime | None = None
-    """When the relay options were last saved (None: never)."""
-    profile_generation: str = ""
-
-    @property
-    def profile_stamp(self) -> ProfileStamp:
-        return ProfileStamp(self.profile_version, self.profile_generation)
 
 
 def _seconds(value: datetime) -> float:
@@ -132,15 +112,17 @@ class InlineSQLite:
 
 
 class SnapshotReader:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine,
+                 memory: CommitGuarded[tuple[str, str], Snapshot] | None = None) -> None:
         self._engine = engine
         database = engine.url.database
         self._inline = (InlineSQLite(engine.url.render_as_string(hide_password=False))
                         if engine.dialect.name == "sqlite" and database not in (None, "",
                                                                                ":memory:")
                         else None)
-        self._seen: int | None = None
-        self._cache: OrderedDict[tuple[str, str], Snapshot] = OrderedDict()
+        # Only where the commit counter guards it (see usecases/memory.py).
+        self._memory: CommitGuarded[tuple[str, str], Snapshot] = (
+            CommitGuarded() if memory is None else memory)
 
     @property
     def inline_engine(self) -> Engine | None:
@@ -149,20 +131,16 @@ class SnapshotReader:
 
     def remembered(self, name: str, client: str) -> Snapshot | None:
         """The snapshot read earlier for (name, client), if nothing committed since."""
-        if self._inline is None or not self._still_valid():
+        if self._inline is None:
             return None
-        key = (name_key(name), client)
-        snapshot = self._cache.get(key)
-        if snapshot is not None:
-            self._cache.move_to_end(key)
-        return snapshot
+        return self._memory.get((name_key(name), client), self._commit_counter())
 
     async def read(self, name: str, client: str) -> Snapshot:
         """The current snapshot: remembered, or read in one query."""
         remembered = self.remembered(name, client)
         if remembered is not None:
             return remembered
-        looked_at = self._seen  # the commit counter this read is guarded by
+        looked_at = self._memory.seen  # the commit counter this read is guarded by
         parameters = {"name_key": name_key(name), "by_user_key": user_key(name),
                       "by_address_key": address_key(client),
                       "by_pair_key": pair_key(name, client),
@@ -193,32 +171,17 @@ class SnapshotReader:
             known_address=row["known_at"] is not None,
             options_stamp=row["options_stamp"],
         )
-        # Remember it only if no one saw the counter move while the read was awaited: an
-        # async read may predate a commit that a newer look already accounted for.
-        if self._inline is not None and self._seen == looked_at and looked_at is not None:
-            self._cache[(name_key(name), client)] = snapshot
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+        if self._inline is not None:
+            self._memory.put((name_key(name), client), snapshot, looked_at=looked_at)
         return snapshot
 
-    def _still_valid(self) -> bool:
-        """False (and the memory emptied) if anything committed since the last look.
-
-        The look happens before any read it guards, so a commit racing that read changes
-        the counter after the look and empties the memory at the next one.
-        """
+    def _commit_counter(self) -> int | None:
+        """SQLite's commit counter on the inline connection; None if unreadable."""
         assert self._inline is not None
         try:
-            version = self._inline.data_version()
+            return self._inline.data_version()
         except (SQLAlchemyError, sqlite3.Error):
-            self._cache.clear()
-            self._seen = None
-            return False
-        if version != self._seen:
-            self._cache.clear()
-            self._seen = version
-            return False
-        return True
+            return None
 
     def close(self) -> None:
         if self._inline is not None:

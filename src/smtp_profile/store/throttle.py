@@ -27,6 +27,7 @@ from smtp_profile.domain.throttle import (
     pair_prefix,
     user_key,
 )
+from smtp_profile.store.errors import as_store_failures
 from smtp_profile.store.tables import sign_in_addresses, throttle
 
 
@@ -166,9 +167,11 @@ class ThrottleRepository:
             (throttle.c.last_at < stale)
             & (throttle.c.blocked_until.is_(None) | (throttle.c.blocked_until < _at(now))))
             .order_by(throttle.c.key).with_for_update(skip_locked=True))
-        async with self._engine.begin() as connection:
-            result = await connection.execute(
-                delete(throttle).where(throttle.c.key.in_(forgotten.scalar_subquery())))
-            await connection.execute(delete(sign_in_addresses).where(
-                sign_in_addresses.c.last_at < _at(now) - timedelta(days=KNOWN_ADDRESS_DAYS)))
+        with as_store_failures():  # the periodic upkeep's (usecases/signin.py)
+            async with self._engine.begin() as connection:
+                result = await connection.execute(
+                    delete(throttle).where(throttle.c.key.in_(forgotten.scalar_subquery())))
+                await connection.execute(delete(sign_in_addresses).where(
+                    sign_in_addresses.c.last_at
+                    < _at(now) - timedelta(days=KNOWN_ADDRESS_DAYS)))
         return int(result.rowcount or 0)

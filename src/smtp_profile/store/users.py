@@ -6,31 +6,15 @@ same transaction: a password reset must lock out whoever knew the old one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.domain.permissions import Permission, parse_permissions
-from smtp_profile.store.errors import StoreConflict
+from smtp_profile.domain.stored import UserRecord
 from smtp_profile.store.tables import users, web_sessions
-
-
-@dataclass(frozen=True)
-class UserRecord:
-    name: str
-    password_hash: str
-    permissions: frozenset[Permission]
-    created_at: datetime
-
-
-class UserExists(Exception):
-    pass
-
-
-class UnknownUser(Exception):
-    pass
+from smtp_profile.usecases.ports import StoreConflict, UnknownUser, UserExists
 
 
 def name_key(name: str) -> str:

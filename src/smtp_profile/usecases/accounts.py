@@ -1,19 +1,16 @@
 """Local users: who may call the API, with which permissions, proven by an argon2 hash.
 
 argon2 is deliberately slow (tens of milliseconds), which would make every API call
-slow, so a successful check is remembered in memory under an HMAC of the stored hash and
-the password with a key that never leaves the process. Changing a password changes the
-stored hash and so invalidates its cache entries by construction.
+slow, so a successful check is remembered (`usecases/memory.py`, `VerifiedPasswords`):
+changing a password changes the stored hash and so invalidates its entries by
+construction.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import os
 import secrets
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +19,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from smtp_profile.domain.permissions import ALL_PERMISSIONS, Permission
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import UserRecord
 from smtp_profile.settings import INITIAL_ADMIN_PASSWORD_FILE
-from smtp_profile.store.users import UserExists, UserRecord, UserRepository
+from smtp_profile.usecases.memory import VerifiedPasswords
+from smtp_profile.usecases.ports import UserExists, UserStore
 
 INITIAL_ADMIN = "admin"
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
-_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -55,11 +53,11 @@ def check_new_password(password: Secret) -> None:
 
 
 class Accounts:
-    def __init__(self, repository: UserRepository, hasher: PasswordHasher | None = None) -> None:
+    def __init__(self, repository: UserStore, hasher: PasswordHasher | None = None,
+                 verified: VerifiedPasswords | None = None) -> None:
         self._repository = repository
         self._hasher = hasher or PasswordHasher()
-        self._cache_key = secrets.token_bytes(32)
-        self._verified: OrderedDict[bytes, None] = OrderedDict()
+        self._verified = VerifiedPasswords() if verified is None else verified
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
     async def verify(self, record: UserRecord | None, password: Secret) -> Principal | None:
@@ -72,27 +70,18 @@ class Accounts:
     def verified_before(self, record: UserRecord, password: Secret) -> Principal | None:
         """The principal if this very password was verified for this very hash before;
         None means "not known", not "wrong": only `verify` may say that."""
-        if self._token(record.password_hash, password) not in self._verified:
+        if not self._verified.knows(record.password_hash, password):
             return None
         return Principal(record.name, record.permissions)
 
-    def _token(self, stored_hash: str, password: Secret) -> bytes:
-        return hmac.new(self._cache_key, stored_hash.encode() + b"\x00" +
-                        password.reveal().encode("utf-8", "surrogatepass"),
-                        hashlib.sha256).digest()
-
     async def _verify_hash(self, stored_hash: str, password: Secret) -> bool:
-        token = self._token(stored_hash, password)
-        if token in self._verified:
-            self._verified.move_to_end(token)
+        if self._verified.knows(stored_hash, password, refresh=True):
             return True
         try:
             await asyncio.to_thread(self._hasher.verify, stored_hash, password.reveal())
         except (VerificationError, InvalidHashError):
             return False
-        self._verified[token] = None
-        if len(self._verified) > _CACHE_SIZE:
-            self._verified.popitem(last=False)
+        self._verified.keep(stored_hash, password)
         return True
 
     async def add(self, name: str, password: Secret, permissions: frozenset[Permission]) -> None:

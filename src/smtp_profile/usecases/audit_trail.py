@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smtp_profile.domain.audit import (
     MAX_CLIENT_LENGTH,
@@ -33,8 +31,13 @@ from smtp_profile.domain.audit import (
     refusal_window,
     retention_cutoff,
 )
-from smtp_profile.store.audit import AuditRepository
-from smtp_profile.store.errors import StoreFault, StoreUnavailable
+from smtp_profile.usecases.ports import (
+    AuditLog,
+    DateClock,
+    StoreFault,
+    StoreUnavailable,
+    Transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,8 @@ def utc_now() -> datetime:
 
 
 class AuditTrail:
-    def __init__(self, repository: AuditRepository, *, retention_days: int,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, repository: AuditLog, *, retention_days: int,
+                 clock: DateClock = utc_now) -> None:
         self._repository = repository
         self._retention_days = retention_days
         self._clock = clock
@@ -100,9 +103,9 @@ class AuditTrail:
         return await self._repository.summarize_refusals(refusal_window(now), now,
                                                          refusal_summary)
 
-    async def record_in(self, connection: AsyncConnection, event: AuditEvent) -> None:
-        """Append within the caller's transaction: the record commits with the change."""
-        await self._repository.insert(connection, event, self._clock())
+    async def record_in(self, transaction: Transaction, event: AuditEvent) -> None:
+        """Append within the write's transaction: the record commits with the change."""
+        await self._repository.insert(transaction, event, self._clock())
 
     async def list(self, query: AuditQuery) -> AuditPage:
         return await self._repository.list(query)

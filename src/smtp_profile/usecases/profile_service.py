@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction, FieldChange, Outcome, profile_changes
 from smtp_profile.domain.capacity import Capacity, Slot
@@ -41,16 +39,26 @@ from smtp_profile.domain.profile import (
 )
 from smtp_profile.domain.recipients import RecipientPolicy
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustBinding
+from smtp_profile.domain.resolution import Resolution
 from smtp_profile.domain.status import LastTest, summarize
-from smtp_profile.domain.steps import STEP_LABELS, StepResult, TestMode, TestReport
+from smtp_profile.domain.steps import (
+    STEP_LABELS,
+    StepResult,
+    TestMode,
+    TestReport,
+    new_test_id,
+)
+from smtp_profile.domain.stored import ProfileStamp, Snapshot, StoredOptions, StoredProfile
 from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
-from smtp_profile.mailer.conversation import Mailer, new_test_id
-from smtp_profile.mailer.resolver import Resolution
-from smtp_profile.store.profiles import ProfileRepository, ProfileStamp, StoredProfile
-from smtp_profile.store.relay import RelayRepository, StoredOptions
-from smtp_profile.store.snapshot import Snapshot
-from smtp_profile.store.throttle import ThrottleRepository
 from smtp_profile.usecases.audit_trail import AuditTrail
+from smtp_profile.usecases.ports import (
+    Clock,
+    ProfileStore,
+    RateCounters,
+    RelayMailer,
+    RelayStore,
+    Transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +113,11 @@ class ProfileStatus:
 
 
 class ProfileService:
-    def __init__(self, profiles: ProfileRepository, relay: RelayRepository, mailer: Mailer,
-                 audit: AuditTrail, counters: ThrottleRepository,
+    def __init__(self, profiles: ProfileStore, relay: RelayStore, mailer: RelayMailer,
+                 audit: AuditTrail, counters: RateCounters,
                  limits: TestLimits | None = None,
-                 clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = time.time,
+                 monotonic: Clock = time.monotonic) -> None:
         self._profiles = profiles
         self._relay = relay
         self._mailer = mailer
@@ -139,9 +147,9 @@ class ProfileService:
         with the error code and message the caller gets.
         """
 
-        async def record(connection: AsyncConnection, old: StoredProfile,
+        async def record(transaction: Transaction, old: StoredProfile,
                          new: StoredProfile) -> None:
-            await self._audit.record_in(connection, self._audit.event(
+            await self._audit.record_in(transaction, self._audit.event(
                 action=AuditAction.PUT, user=actor.name, client=actor.client,
                 outcome=Outcome.ok(), changes=profile_changes(old.profile, new.profile),
                 profile_version=new.version,
@@ -417,9 +425,9 @@ class ProfileService:
         logged loudly.
         """
 
-        async def record(connection: AsyncConnection, old: StoredOptions,
+        async def record(transaction: Transaction, old: StoredOptions,
                          new: StoredOptions) -> None:
-            await self._audit.record_in(connection, self._audit.event(
+            await self._audit.record_in(transaction, self._audit.event(
                 action=AuditAction.OPTIONS, user=actor.name, client=actor.client,
                 outcome=Outcome.ok(), changes=_option_changes(old.options, new.options)))
 

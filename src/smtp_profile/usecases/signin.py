@@ -17,22 +17,23 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from smtp_profile.domain.audit import Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled, seconds
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import ProfileStamp, Snapshot
 from smtp_profile.domain.throttle import pair_key, sign_in_counters, sign_in_wait, user_key
-from smtp_profile.store.errors import StoreFault, StoreUnavailable
-from smtp_profile.store.profiles import ProfileStamp
-from smtp_profile.store.snapshot import Snapshot, SnapshotReader
-from smtp_profile.store.throttle import ThrottleRepository
 from smtp_profile.usecases.accounts import Accounts, Principal
 from smtp_profile.usecases.audit_trail import AuditTrail
+from smtp_profile.usecases.ports import (
+    Clock,
+    SignInCounters,
+    SnapshotSource,
+    StoreFault,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,8 @@ def throttled(wait: float) -> Throttled:
 
 
 class SignIn:
-    def __init__(self, accounts: Accounts, audit: AuditTrail, counters: ThrottleRepository,
-                 snapshots: SnapshotReader, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, accounts: Accounts, audit: AuditTrail, counters: SignInCounters,
+                 snapshots: SnapshotSource, clock: Clock = time.time) -> None:
         self._accounts = accounts
         self._audit = audit
         self._counters = counters
@@ -148,7 +149,8 @@ class SignIn:
         raise error
 
     async def unlock(self, name: str, address: str | None = None) -> int:
-        """Lift the sign-in limits on `name` (see ThrottleRepository.unlock)."""
+        """Lift the sign-in limits on `name` (from `address` only, and that address's own
+        count, if given): the operator's way out of a lock. How many counters went."""
         return await self._counters.unlock(name, address)
 
     async def maintain_periodically(self, interval: float = MAINTENANCE_SECONDS) -> None:
@@ -163,6 +165,6 @@ class SignIn:
                 await self._audit.summarize_refusals()
                 if rounds % PRUNE_EVERY_ROUNDS == 0:
                     await self._counters.prune(self._clock())
-            except (StoreUnavailable, StoreFault, SQLAlchemyError) as exc:
+            except (StoreUnavailable, StoreFault) as exc:
                 log.warning("sign-in counter upkeep failed, will retry: %s",
                             type(exc).__name__)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from smtp_profile.domain.secrets import Secret
-from smtp_profile.store.sessions import SessionRepository
 from smtp_profile.usecases.accounts import Principal
+from smtp_profile.usecases.ports import DateClock, SessionStore
 
 TOKEN_BYTES = 32
 # token_urlsafe(32) gives 43 characters; anything else cannot be one of ours.
@@ -48,8 +47,8 @@ class ActiveSession:
 
 
 class WebSessions:
-    def __init__(self, repository: SessionRepository, lifetime: timedelta,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, repository: SessionStore, lifetime: timedelta,
+                 clock: DateClock = utc_now) -> None:
         self._repository = repository
         self.lifetime = lifetime
         self._clock = clock

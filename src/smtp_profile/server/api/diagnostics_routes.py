@@ -18,13 +18,13 @@ from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.relay_options import RelayOptions
+from smtp_profile.domain.stored import StoredOptions
 from smtp_profile.server.api import openapi
 from smtp_profile.server.api.refusals import refusals_recorded
 from smtp_profile.server.body import read_object
 from smtp_profile.server.permissions import CallContext, requires
 from smtp_profile.server.request_state import runtime_of
 from smtp_profile.server.responses import KeyfactorJSON
-from smtp_profile.store.relay import StoredOptions
 from smtp_profile.usecases.profile_service import PreparedTest, ProfileService
 from smtp_profile.wire.models import (
     DiagnoseV1In,

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smtp_profile.domain.permissions import Permission
+from smtp_profile.domain.stored import ProfileStamp
 from smtp_profile.runtime import Runtime
 from smtp_profile.server.api.profile_answers import profile_response
 from smtp_profile.server.authentication import basic_login
@@ -36,8 +37,7 @@ from smtp_profile.server.keyfactor_headers import (
     version_of,
 )
 from smtp_profile.server.request_state import client_address_of
-from smtp_profile.store.errors import StoreFault, StoreUnavailable
-from smtp_profile.store.profiles import ProfileStamp
+from smtp_profile.usecases.ports import StoreFault, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any
 from starlette.responses import Response
 
 from smtp_profile.domain.profile import Profile
+from smtp_profile.domain.stored import StoredProfile
 from smtp_profile.server.responses import KeyfactorJSON
-from smtp_profile.store.profiles import StoredProfile
 from smtp_profile.wire import v1, v2
 
 

@@ -1,0 +1,234 @@
+"""What this process keeps in memory of the stored state, and what makes each copy stale.
+
+Every API call needs the caller's user and counters and, for a GET, the profile: the
+copies below spare the database most of those reads (GET /SMTP reads them on every
+request). Each copy is only as right as its invalidation rule, so every rule is stated
+here, once, next to the copy; the store adapters fill and consult the copies that
+`runtime.py` hands them and never keep one of their own.
+
+- `profile` (`LatestByStamp`): the profile last read or written, valid for exactly its
+  stamp (version and random generation). Every write makes a new stamp, and a request
+  asks with the stamp its snapshot just read, so a write anywhere is a miss at once.
+- `options` (`LatestByStamp`): the relay options last read, valid for exactly their
+  save time as the snapshot carries it. A save on this instance forgets them; a save on
+  another changes the save time.
+- `snapshots` (`CommitGuarded`): per (user, address), valid while SQLite's commit
+  counter (`PRAGMA data_version`, moved by any connection's commit, in this process or
+  another) stands still; a moved or unreadable counter drops them all. PostgreSQL has
+  no such counter: there every request reads its snapshot.
+- `passwords` (`VerifiedPasswords`): keyed HMACs of (stored hash, password) that argon2
+  accepted. Never stale: a changed password is a changed stored hash, so its entries
+  simply stop matching; beyond a bound the least recently used are forgotten.
+
+Two memories stay in their adapters, since moving them would bring the adapters' types
+inward; they have the same small interface (`Memory`: `stats`, `clear`) and are listed
+in `StateMemory.adapters`:
+
+- the token cache (`oauth/cache.py`): an access token until shortly before it expires,
+  keyed by an HMAC of everything that decides which token would be issued;
+- the TLS contexts (`mailer/tls.py`, a `Bounded` memory): per CA bundle text, first in
+  first out; a context depends only on the text it was built from, so none is stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from cachetools import LRUCache
+
+from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import ProfileStamp, Snapshot, StoredOptions, StoredProfile
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+SNAPSHOTS = 1024
+VERIFIED_PASSWORDS = 1024
+
+
+@dataclass
+class MemoryStats:
+    """How a memory fared: answers it had, answers it lacked, and how often the stored
+    state moved on under it (copies dropped or replaced by a newer one)."""
+
+    hits: int = 0
+    misses: int = 0
+    invalidations: int = 0
+
+
+class Memory(Protocol):
+    """The one interface every in-memory copy has, whoever holds it."""
+
+    @property
+    def stats(self) -> MemoryStats: ...
+
+    def clear(self) -> None:
+        """Forget everything (the next look is a miss); never wrong, only slower."""
+        ...
+
+
+class LatestByStamp(Generic[K, V]):
+    """One value, valid for exactly the stamp it was kept with."""
+
+    def __init__(self) -> None:
+        self._latest: tuple[K, V] | None = None
+        self.stats = MemoryStats()
+
+    def get(self, stamp: K) -> V | None:
+        latest = self._latest
+        if latest is not None and latest[0] == stamp:
+            self.stats.hits += 1
+            return latest[1]
+        self.stats.misses += 1
+        return None
+
+    def put(self, stamp: K, value: V) -> None:
+        """Keep `value` as the latest. The last one kept wins: an older read landing
+        late only costs a miss, as a look-up must match the stamp exactly."""
+        latest = self._latest
+        if latest is not None and latest[0] != stamp:
+            self.stats.invalidations += 1
+        self._latest = (stamp, value)
+
+    def forget(self) -> None:
+        """The stored value changed here and its new stamp is not known yet."""
+        if self._latest is not None:
+            self.stats.invalidations += 1
+        self._latest = None
+
+    def clear(self) -> None:
+        self._latest = None
+
+
+class CommitGuarded(Generic[K, V]):
+    """Copies valid while a commit counter stands still; beyond `maxsize`, the least
+    recently used go first."""
+
+    def __init__(self, maxsize: int = SNAPSHOTS) -> None:
+        self._copies: LRUCache[K, V] = LRUCache(maxsize)
+        self._seen: int | None = None
+        self.stats = MemoryStats()
+
+    @property
+    def seen(self) -> int | None:
+        """The counter at the last look (None: not looked, or unreadable)."""
+        return self._seen
+
+    def get(self, key: K, counter: int | None) -> V | None:
+        """The copy for `key` if the counter still reads as at the last look. A moved
+        counter (or None: it could not be read) drops every copy first.
+
+        Look before any read this guards: a commit racing that read then moves the
+        counter after the look, and the next look drops what the read kept."""
+        if counter is None or counter != self._seen:
+            if self._seen is not None:
+                self.stats.invalidations += 1
+            self._copies.clear()
+            self._seen = counter
+            self.stats.misses += 1
+            return None
+        copy = self._copies.get(key)
+        if copy is None:
+            self.stats.misses += 1
+        else:
+            self.stats.hits += 1
+        return copy
+
+    def put(self, key: K, value: V, *, looked_at: int | None) -> None:
+        """Keep `value`, read after a look that saw `looked_at`, unless a look since saw
+        the counter move (an awaited read may predate a commit a newer look saw)."""
+        if looked_at is not None and looked_at == self._seen:
+            self._copies[key] = value
+
+    def clear(self) -> None:
+        self._copies.clear()
+        self._seen = None
+
+
+class Bounded(Generic[K, V]):
+    """Values that never go stale, bounded by the cachetools cache given (its class
+    says which go first)."""
+
+    def __init__(self, cache: MutableMapping[K, V]) -> None:
+        self._cache = cache
+        self.stats = MemoryStats()
+
+    def get(self, key: K) -> V | None:
+        value = self._cache.get(key)
+        if value is None:
+            self.stats.misses += 1
+        else:
+            self.stats.hits += 1
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._cache[key] = value
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+class VerifiedPasswords:
+    """Passwords argon2 accepted for a stored hash, as HMACs under a key that never
+    leaves the process: the memory holds no password and no hash."""
+
+    def __init__(self, maxsize: int = VERIFIED_PASSWORDS) -> None:
+        self._key = secrets.token_bytes(32)
+        self._verified: LRUCache[bytes, None] = LRUCache(maxsize)
+        self.stats = MemoryStats()
+
+    def _token(self, stored_hash: str, password: Secret) -> bytes:
+        return hmac.new(self._key, stored_hash.encode() + b"\x00" +
+                        password.reveal().encode("utf-8", "surrogatepass"),
+                        hashlib.sha256).digest()
+
+    def knows(self, stored_hash: str, password: Secret, *, refresh: bool = False) -> bool:
+        """Whether `password` was accepted for `stored_hash`; `refresh` makes it the most
+        recently used (a real check's look, not a fast path's glance)."""
+        token = self._token(stored_hash, password)
+        if token not in self._verified:
+            self.stats.misses += 1
+            return False
+        if refresh:
+            _ = self._verified[token]  # reading it makes it the most recently used
+        self.stats.hits += 1
+        return True
+
+    def keep(self, stored_hash: str, password: Secret) -> None:
+        self._verified[self._token(stored_hash, password)] = None
+
+    def clear(self) -> None:
+        self._verified.clear()
+
+
+@dataclass
+class StateMemory:
+    """The process's memories, made once by `runtime.py` and handed to the adapters that
+    fill them; `stats()` tells how each fared (tests read it)."""
+
+    profile: LatestByStamp[ProfileStamp, StoredProfile] = field(
+        default_factory=LatestByStamp)
+    options: LatestByStamp[datetime | None, StoredOptions] = field(
+        default_factory=LatestByStamp)
+    snapshots: CommitGuarded[tuple[str, str], Snapshot] = field(
+        default_factory=CommitGuarded)
+    passwords: VerifiedPasswords = field(default_factory=VerifiedPasswords)
+    adapters: dict[str, Memory] = field(default_factory=dict)
+    """The memories adapters hold themselves (the token cache, the TLS contexts)."""
+
+    def all(self) -> dict[str, Memory]:
+        return {"profile": self.profile, "options": self.options,
+                "snapshots": self.snapshots, "passwords": self.passwords, **self.adapters}
+
+    def stats(self) -> dict[str, MemoryStats]:
+        return {name: memory.stats for name, memory in self.all().items()}
+
+    def clear(self) -> None:
+        for memory in self.all().values():
+            memory.clear()

@@ -1,0 +1,228 @@
+"""What the use cases need from the world, as small ports; the adapters implement them.
+
+The store (`store/`), the mailer (`mailer/`) and the clocks are wired to these in
+`runtime.py`, the one place that knows both sides. The use cases see plain values
+(`domain/stored.py`, `domain/resolution.py`) and, for a write that must commit together
+with its audit record, an opaque `Transaction`; never a database type.
+
+A store reports a database it cannot reach or write as `StoreUnavailable` (a 503 the
+caller may retry) and a statement the database refused as `StoreFault` (a defect).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Protocol
+
+from smtp_profile.domain.audit import AuditEvent, AuditPage, AuditQuery
+from smtp_profile.domain.errors import ErrorKind, Throttled
+from smtp_profile.domain.permissions import Permission
+from smtp_profile.domain.profile import Profile
+from smtp_profile.domain.relay_options import RelayOptions
+from smtp_profile.domain.resolution import Resolution
+from smtp_profile.domain.status import LastTest
+from smtp_profile.domain.steps import StepResult, TestMode, TestReport
+from smtp_profile.domain.stored import (
+    ProfileStamp,
+    SessionRecord,
+    Snapshot,
+    StoredOptions,
+    StoredProfile,
+    UserRecord,
+)
+from smtp_profile.domain.throttle import Judged
+
+RETRY_AFTER_SECONDS = 5
+
+Clock = Callable[[], float]
+"""Seconds since the epoch (sign-in limits, test rates)."""
+DateClock = Callable[[], datetime]
+"""An aware UTC datetime (audit records, web sessions)."""
+
+
+# --- failures every store may raise ---------------------------------------------------
+
+class StoreUnavailable(Throttled):
+    """The database cannot be reached or written just now; the caller may retry."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(RETRY_AFTER_SECONDS,
+                         "The database cannot be reached or written just now "
+                         f"({cause}); try again shortly.", ErrorKind.STORE_UNAVAILABLE)
+
+
+class StoreFault(Exception):
+    """The database refused a statement as inconsistent: a defect in the service."""
+
+
+class StoreConflict(StoreFault):
+    """A unique or other constraint refused the write; callers that expect it catch it."""
+
+
+class UserExists(Exception):
+    pass
+
+
+class UnknownUser(Exception):
+    pass
+
+
+# --- a write in progress --------------------------------------------------------------
+
+class Transaction:
+    """A store's write in progress, opaque to the use cases: they only hand it to the
+    audit log, so that the record commits or rolls back with the write. Each store
+    subclasses it around its own connection."""
+
+    __slots__ = ()
+
+
+OnProfileWrite = Callable[[Transaction, StoredProfile, StoredProfile], Awaitable[None]]
+"""Called inside a profile write with the replaced and the new profile."""
+OnOptionsWrite = Callable[[Transaction, StoredOptions, StoredOptions], Awaitable[None]]
+"""Called inside an options write with the replaced and the new options."""
+
+
+# --- the stores -----------------------------------------------------------------------
+
+class ProfileStore(Protocol):
+    async def load(self) -> StoredProfile: ...
+
+    async def load_version(self, stamp: ProfileStamp | None) -> StoredProfile:
+        """The profile at `stamp` (just read by the caller); from memory when it can."""
+        ...
+
+    async def replace(self, build: Callable[[StoredProfile], Profile], *, actor: str,
+                      expected_version: int | None = None,
+                      on_write: OnProfileWrite | None = None) -> StoredProfile:
+        """Store `build(current)` in one atomic write; a stale `expected_version` is a
+        PRECONDITION_FAILED DomainError."""
+        ...
+
+
+class RelayStore(Protocol):
+    """The relay's options and its last test."""
+
+    async def options(self, known: Snapshot | None = None) -> RelayOptions: ...
+
+    async def stored_options(self, known: Snapshot | None = None) -> StoredOptions: ...
+
+    async def replace_options(self, options: RelayOptions, *, actor: str,
+                              expected_version: int | None = None,
+                              on_write: OnOptionsWrite | None = None) -> StoredOptions: ...
+
+    async def last_test(self) -> LastTest | None: ...
+
+    async def save_last_test(self, last: LastTest) -> None:
+        """Keep `last` unless a newer test is stored already."""
+        ...
+
+
+class AuditLog(Protocol):
+    async def insert(self, transaction: Transaction, event: AuditEvent,
+                     at: datetime) -> None:
+        """Append within `transaction`: the record commits with the write."""
+        ...
+
+    async def add(self, event: AuditEvent, at: datetime) -> None:
+        """Append in a transaction of its own, committed when this returns."""
+        ...
+
+    async def count_refusal(self, client: str, window_start: datetime) -> int:
+        """One more refused sign-in from `client` in the minute; the count."""
+        ...
+
+    async def summarize_refusals(
+            self, before: datetime, at: datetime,
+            summary: Callable[[str, datetime, int], AuditEvent | None]) -> int: ...
+
+    async def list(self, query: AuditQuery) -> AuditPage: ...
+
+    async def prune(self, before: datetime) -> int: ...
+
+
+class RateCounters(Protocol):
+    """Counts per key and quiet hour, shared by every instance (tests per minute)."""
+
+    async def increment(self, key: str, now: float) -> int: ...
+
+
+class SignInCounters(Protocol):
+    """The sign-in throttle's counters, shared by every instance."""
+
+    async def attempt(self, counters: tuple[Judged, ...], now: float) -> float:
+        """Count one attempt unless a binding counter must still wait (its seconds)."""
+        ...
+
+    async def signed_in(self, name: str, address: str, now: float, *, counted: bool,
+                        known: bool) -> None: ...
+
+    async def unlock(self, name: str, address: str | None = None) -> int: ...
+
+    async def prune(self, now: float) -> int: ...
+
+
+class SnapshotSource(Protocol):
+    async def read(self, name: str, client: str) -> Snapshot:
+        """What a request by `name` from `client` must know, read at one moment."""
+        ...
+
+
+class UserStore(Protocol):
+    async def get(self, name: str) -> UserRecord | None: ...
+
+    async def list(self) -> list[UserRecord]: ...
+
+    async def count(self) -> int: ...
+
+    async def add(self, name: str, password_hash: str,
+                  permissions: frozenset[Permission]) -> None:
+        """Raises UserExists."""
+        ...
+
+    async def set_password_hash(self, name: str, password_hash: str) -> None:
+        """Raises UnknownUser; ends the user's web sessions."""
+        ...
+
+    async def remove(self, name: str) -> None:
+        """Raises UnknownUser; ends the user's web sessions."""
+        ...
+
+
+class SessionStore(Protocol):
+    async def add(self, token_hash: str, user_name: str, created_at: datetime,
+                  expires_at: datetime) -> None: ...
+
+    async def find(self, token_hash: str, now: datetime) -> SessionRecord | None: ...
+
+    async def remove(self, token_hash: str) -> bool: ...
+
+
+# --- the relay ------------------------------------------------------------------------
+
+class Timeouts(Protocol):
+    @property
+    def connect_timeout(self) -> float: ...
+
+    @property
+    def test_timeout(self) -> float: ...
+
+
+class RelayMailer(Protocol):
+    """Looks the relay up and runs one test conversation with it."""
+
+    @property
+    def config(self) -> Timeouts: ...
+
+    async def resolve(self, profile: Profile) -> Resolution: ...
+
+    async def resolve_token_endpoint(self, profile: Profile) -> Resolution | None: ...
+
+    async def run(self, profile: Profile, recipient: str, *, resolution: Resolution,
+                  token_resolution: Resolution | None = None,
+                  mode: TestMode = TestMode.SEND,
+                  options: RelayOptions | None = None, test_id: str | None = None,
+                  on_step: Callable[[StepResult], None] | None = None) -> TestReport:
+        """Never raises for SMTP: every failure is a step of the report."""
+        ...

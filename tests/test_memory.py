@@ -1,0 +1,151 @@
+"""The process's memories of the stored state (usecases/memory.py): each one's
+invalidation rule, its bound, its counters, and that a running service's GET is
+answered from them (the counters move), not merely answered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import trustme
+from cachetools import FIFOCache
+
+from smtp_profile.domain.profile import Profile
+from smtp_profile.domain.relay_options import RelayOptions
+from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import ProfileStamp, StoredProfile
+from smtp_profile.mailer.tls import TrustStore
+from smtp_profile.oauth.cache import TokenCache
+from smtp_profile.usecases.memory import (
+    Bounded,
+    CommitGuarded,
+    LatestByStamp,
+    MemoryStats,
+    StateMemory,
+    VerifiedPasswords,
+)
+from tests.support.service import RunningService
+
+API = "/KeyfactorAPI/SMTP"
+PROFILE = {"Host": "relay.corp.local", "Port": 587, "RelayAuthenticationType": 2,
+           "RelayUsername": "svc", "RelayPassword": "relay-pw-1", "UseSSL": True,
+           "SenderAccount": "pki@corp.local", "SenderName": "PKI"}
+
+
+def stored(version: int, generation: str) -> StoredProfile:
+    return StoredProfile(Profile(), version, None, None, generation)
+
+
+def test_a_profile_is_remembered_for_exactly_its_stamp() -> None:
+    memory: LatestByStamp[ProfileStamp, StoredProfile] = LatestByStamp()
+    first = stored(1, "a")
+    memory.put(first.stamp, first)
+    assert memory.get(ProfileStamp(1, "a")) is first
+    # The same version with another generation (a restored backup) is another profile.
+    assert memory.get(ProfileStamp(1, "b")) is None
+    second = stored(2, "c")
+    memory.put(second.stamp, second)
+    assert memory.get(first.stamp) is None
+    assert memory.stats == MemoryStats(hits=1, misses=2, invalidations=1)
+
+
+def test_options_saved_here_are_forgotten_until_read_again() -> None:
+    memory: LatestByStamp[datetime | None, str] = LatestByStamp()
+    memory.put(None, "never saved")  # None is a stamp too: options never saved
+    assert memory.get(None) == "never saved"
+    memory.forget()
+    assert memory.get(None) is None
+    assert memory.stats.invalidations == 1
+
+
+def test_snapshots_hold_while_the_commit_counter_stands_still() -> None:
+    memory: CommitGuarded[str, int] = CommitGuarded(maxsize=2)
+    assert memory.get("alice", 7) is None  # the first look: nothing yet
+    memory.put("alice", 1, looked_at=7)
+    memory.put("bob", 2, looked_at=7)
+    assert memory.get("alice", 7) == 1
+    memory.put("carol", 3, looked_at=7)  # beyond the bound: bob, least recently used, goes
+    assert memory.get("bob", 7) is None
+    assert memory.get("alice", 7) == 1
+    assert memory.get("alice", 8) is None  # a commit: everything goes
+    assert memory.get("carol", 8) is None
+    assert memory.stats.invalidations == 1
+
+
+def test_a_read_that_raced_a_commit_is_not_kept() -> None:
+    memory: CommitGuarded[str, int] = CommitGuarded()
+    memory.get("alice", 7)
+    looked_at = memory.seen
+    memory.get("bob", 8)  # another request saw the counter move while alice's read ran
+    memory.put("alice", 1, looked_at=looked_at)
+    assert memory.get("alice", 8) is None
+    memory.get("alice", None)  # an unreadable counter: nothing is trusted, nothing kept
+    memory.put("alice", 1, looked_at=memory.seen)
+    assert memory.get("alice", None) is None
+
+
+def test_verified_passwords_hold_no_secret_and_follow_the_stored_hash() -> None:
+    memory = VerifiedPasswords(maxsize=1)
+    memory.keep("$argon2id$hash-1", Secret("password-1"))
+    assert memory.knows("$argon2id$hash-1", Secret("password-1"))
+    assert not memory.knows("$argon2id$hash-2", Secret("password-1"))  # a changed password
+    assert not memory.knows("$argon2id$hash-1", Secret("password-2"))
+    state = repr(vars(memory)) + repr(list(vars(memory)["_verified"]))
+    assert "password-1" not in state and "hash-1" not in state
+    memory.keep("$argon2id$hash-2", Secret("password-1"))  # beyond the bound
+    assert not memory.knows("$argon2id$hash-1", Secret("password-1"))
+    assert memory.stats.hits == 1
+
+
+def test_the_token_cache_counts_like_the_others() -> None:
+    now = [0.0]
+    tokens = TokenCache(clock=lambda: now[0])
+    key = tokens.key(["endpoint", "client"])
+    assert tokens.get(key) is None
+    tokens.put(key, Secret("token"), 3600)
+    assert tokens.get(key) is not None
+    now[0] = 3600.0
+    assert tokens.get(key) is None  # expired: dropped
+    assert tokens.stats == MemoryStats(hits=1, misses=2, invalidations=1)
+
+
+def test_a_tls_context_is_built_once_per_bundle(ca: trustme.CA) -> None:
+    trust = TrustStore(None)
+    options = RelayOptions(ca_pem=ca.cert_pem.bytes().decode())
+    assert trust.context_for(options) is trust.context_for(options)
+    assert trust.contexts.stats == MemoryStats(hits=1, misses=1)
+    bounded: Bounded[str, int] = Bounded(FIFOCache(1))
+    bounded.put("a", 1)
+    bounded.put("b", 2)
+    assert (bounded.get("a"), bounded.get("b")) == (None, 2)
+
+
+def test_one_owner_lists_every_memory() -> None:
+    memory = StateMemory(adapters={"tokens": TokenCache()})
+    assert set(memory.stats()) == {"profile", "options", "snapshots", "passwords", "tokens"}
+    memory.passwords.keep("hash", Secret("password"))
+    memory.clear()
+    assert not memory.passwords.knows("hash", Secret("password"))
+
+
+def test_a_get_is_answered_from_memory(service: RunningService,
+                                       database_url: str | None) -> None:
+    stats = service.runtime.memory.stats()
+    assert {"tokens", "tls contexts"} <= set(stats)
+    with service.client() as client:
+        assert client.put(API, json=PROFILE).status_code == 200
+        assert client.get(API).status_code == 200
+        before = {name: MemoryStats(**vars(s)) for name, s in stats.items()}
+        for _ in range(3):
+            assert client.get(API).status_code == 200
+        assert stats["passwords"].hits - before["passwords"].hits >= 3
+        assert stats["profile"].hits - before["profile"].hits >= 3
+        if database_url is None:  # SQLite: the commit counter stood still
+            assert stats["snapshots"].hits - before["snapshots"].hits >= 3
+        # A write replaces the remembered profile (an invalidation); the next GET is
+        # answered from the new one, which the write left in memory.
+        invalidations = stats["profile"].invalidations
+        assert client.put(API, json={**PROFILE, "Port": 25}).status_code == 200
+        assert stats["profile"].invalidations == invalidations + 1
+        hits = stats["profile"].hits
+        assert client.get(API).json()["Port"] == 25
+        assert stats["profile"].hits == hits + 1
