@@ -19,53 +19,13 @@ import typer
 from pydantic import ValidationError
 from pydantic.types import PathType
 from pydantic_core import ErrorDetails
+from typer.models import OptionInfo
 
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.settings import Settings, bounds, env_var, flag, shown_default
 
 Given = Mapping[str, object]
 """Settings given on the command line, by field name; None: not given."""
-
-
-def _admin_option(name: str) -> Any:
-    """The commands other than `serve` take the data dir and database as options bound to
-    their variables, with the setting's own description."""
-    return typer.Option(flag(name), envvar=env_var(name),
-                        help=Settings.model_fields[name].description)
-
-
-DataDir = Annotated[Path, _admin_option("data_dir")]
-DatabaseUrl = Annotated[str | None, _admin_option("database_url")]
-PasswordStdin = Annotated[bool, typer.Option(
-    "--password-stdin", help="Read the password from the first line of standard input.",
-)]
-
-
-def settings_options() -> list[inspect.Parameter]:
-    """One keyword parameter per setting that has a flag, for a command's signature.
-
-    Each defaults to None (not given), so the environment and the default apply; the help
-    is the field's description with its variable, default and range. click converts the
-    flag to int, float, bool or Path; Settings checks everything else, flags and
-    variables alike.
-    """
-    parameters = []
-    for name, info in Settings.model_fields.items():
-        option = flag(name)
-        if option is None:
-            continue
-        kind, is_file = _flag_type(info.annotation)
-        notes = [f"env var: {env_var(name)}", f"default: {shown_default(name)}"]
-        notes += [rule] if (rule := bounds(name)) else []
-        help_text = f"{info.description}  [{'; '.join(notes)}]"
-        if kind is bool:  # --allow-link-local/--no-allow-link-local
-            option = f"{option}/--no-{option.removeprefix('--')}"
-        typed = Annotated[kind | None, typer.Option(  # type: ignore[valid-type]
-            option, help=help_text, show_default=False,
-            **({"dir_okay": False} if is_file else {}))]
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                                            default=None, annotation=typed))
-    return parameters
 
 
 def _flag_type(annotation: object) -> tuple[type, bool]:
@@ -80,6 +40,42 @@ def _flag_type(annotation: object) -> tuple[type, bool]:
     if member in (int, float, bool, Path):
         return member, is_file
     return str, False
+
+
+def setting_option(name: str) -> OptionInfo:
+    """The option of setting `name`: None when not given (so the variable or the default
+    applies), the field's description with its variable, default and range as help."""
+    info = Settings.model_fields[name]
+    option = flag(name)
+    if option is None:
+        raise ValueError(f"{name} is read from the environment only")
+    notes = [f"env var: {env_var(name)}", f"default: {shown_default(name)}"]
+    notes += [rule] if (rule := bounds(name)) else []
+    kind, is_file = _flag_type(info.annotation)
+    if kind is bool:  # --allow-link-local/--no-allow-link-local
+        option = f"{option}/--no-{option.removeprefix('--')}"
+    described: OptionInfo = typer.Option(
+        option, help=f"{info.description}  [{'; '.join(notes)}]", show_default=False,
+        dir_okay=not is_file)
+    return described
+
+
+DataDir = Annotated[Path | None, setting_option("data_dir")]
+DatabaseUrl = Annotated[str | None, setting_option("database_url")]
+PasswordStdin = Annotated[bool, typer.Option(
+    "--password-stdin", help="Read the password from the first line of standard input.",
+)]
+
+
+def settings_options() -> list[inspect.Parameter]:
+    """One keyword parameter per setting that has a flag, for `serve`'s signature: the
+    type click converts the flag to (int, float, bool, Path or text; Settings checks the
+    rest), None by default."""
+    return [inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=None,
+        annotation=Annotated[_flag_type(info.annotation)[0] | None,
+                             setting_option(name)])
+        for name, info in Settings.model_fields.items() if flag(name) is not None]
 
 
 def read_settings(given: Given) -> Settings:
@@ -107,10 +103,10 @@ def _problem(error: ErrorDetails, given: Given) -> str:
     return f"{source or env_var(name)}: {reason}"
 
 
-def settings_for(data_dir: Path, database_url: str | None) -> Settings:
-    """Settings for commands other than `serve`: their data dir and database options, and
-    the environment, so a local `test` behaves like the server. The key comes only from
-    the environment."""
+def settings_for(data_dir: Path | None, database_url: str | None) -> Settings:
+    """Settings for commands other than `serve`: their data dir and database options (None:
+    not given), and the environment, so a local `test` behaves like the server. The key
+    comes only from the environment."""
     return read_settings({"data_dir": data_dir, "database_url": database_url})
 
 
