@@ -1,55 +1,237 @@
-"""Settings from command-line flags and SMTP_PROFILE_* environment variables.
+"""The service's settings: one pydantic-settings object, read from flags, SMTP_PROFILE_*
+environment variables and defaults.
 
-The CLI binds each flag to its environment variable (typer's `envvar`), so this module
-only holds the resolved values and the defaults that make a bare `smtp-profile serve` work.
+Each field is one setting: its name gives the flag (`--connect-timeout`) and the variable
+(`SMTP_PROFILE_CONNECT_TIMEOUT`), its `Field` the default, the accepted values and the
+description that `serve --help` shows (cli/options.py builds the options from the
+fields) and that tests/test_settings_docs.py holds the README's table to. Flags win over
+the environment, the environment over the defaults; an empty variable counts as unset.
+
+The operator's limits on Test and Diagnose are turned into domain objects here, once:
+`outbound` (OutboundPolicy) and `recipients` (RecipientPolicy).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
+from typing import Annotated, Any
 
-from smtp_profile.domain.outbound import OutboundPolicy
+from annotated_types import Ge, Le
+from pydantic import AfterValidator, BeforeValidator, Field, FilePath, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from smtp_profile.domain.outbound import (
+    DEFAULT_PORTS,
+    DEFAULT_TOKEN_PORTS,
+    OutboundPolicy,
+    parse_ports,
+    parse_targets,
+)
 from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS
-from smtp_profile.domain.recipients import RecipientPolicy
+from smtp_profile.domain.recipients import RecipientPolicy, parse_domains
 
+ENV_PREFIX = "SMTP_PROFILE_"
 DEFAULT_DATA_DIR = Path("smtp-profile-data")
 DEFAULT_BASE_PATH = "/KeyfactorAPI"
 DATABASE_FILE_NAME = "smtp-profile.db"
 INITIAL_ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
 MAX_BODY_BYTES = 64 * 1024
-DEFAULT_SESSION_MINUTES = 60
-DEFAULT_AUDIT_RETENTION_DAYS = 365
-DEFAULT_TESTS_PER_MINUTE = 30
-DEFAULT_MAX_CONCURRENT_TESTS = 50
-DEFAULT_REQUEST_READ_TIMEOUT = 10.0
-DEFAULT_CONNECTIONS_PER_ADDRESS = 100
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything the service needs to start; built once by the CLI or a test."""
+def _stripped(value: object) -> object:
+    """Flags and variables are compared without surrounding blanks, as click did."""
+    return value.strip() if isinstance(value, str) else value
 
-    data_dir: Path = DEFAULT_DATA_DIR
-    database_url: str | None = None
-    base_path: str = DEFAULT_BASE_PATH
-    secret_key: str | None = None
-    ca_bundle: Path | None = None
-    connect_timeout: float = 10.0
-    test_timeout: float = 30.0
-    auth_domain: str | None = None
-    local_hostname: str | None = None
-    implicit_tls_ports: frozenset[int] = IMPLICIT_TLS_PORTS
-    session_minutes: int = DEFAULT_SESSION_MINUTES
-    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS  # 0 keeps records forever
-    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
-    recipients: RecipientPolicy = field(default_factory=RecipientPolicy)
-    tests_per_minute: int = DEFAULT_TESTS_PER_MINUTE  # per user; 0: no limit
-    max_concurrent_tests: int = DEFAULT_MAX_CONCURRENT_TESTS  # on this instance, all users
-    # The HTTP server's guard against slow and greedy clients (server/listener.py):
-    request_read_timeout: float = DEFAULT_REQUEST_READ_TIMEOUT  # seconds for headers + body
-    connections_per_address: int = DEFAULT_CONNECTIONS_PER_ADDRESS  # open at once; 0: no limit
+
+def _port_list(text: str) -> str:
+    """`25,465,1025-65535` (the outbound grammar: commas, ranges); kept as written."""
+    parse_ports(text)  # raises PolicyError (a ValueError) naming the bad part
+    return text
+
+
+def _implicit_tls_ports(value: object) -> object:
+    """`465, 587`, `465 587` or a range: the grammar of every port setting (domain.outbound)."""
+    return parse_ports(value) if isinstance(value, str) else value
+
+
+def _ports_in_range(ports: frozenset[int]) -> frozenset[int]:
+    if any(not 1 <= p <= 65535 for p in ports):
+        raise ValueError("must be between 1 and 65535")
+    return ports
+
+
+def _targets(text: str) -> str:
+    parse_targets(text)  # raises PolicyError (a ValueError) naming the bad part
+    return text
+
+
+def _domains(value: object) -> object:
+    return parse_domains(value) if isinstance(value, str) else value
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+    return value
+
+
+def _log_level(level: str) -> str:
+    if level.lower() not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    return level
+
+
+Switch = Annotated[bool, BeforeValidator(_stripped)]
+PortList = Annotated[str, AfterValidator(_port_list)]
+ImplicitTlsPorts = Annotated[frozenset[int], NoDecode, BeforeValidator(_implicit_tls_ports),
+                             AfterValidator(_ports_in_range)]
+Domains = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_domains)]
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
+
+
+def _unset(text: str) -> dict[str, Any]:
+    """What leaving a setting unset means, for `--help` and the README."""
+    return {"unset": text}
+
+
+ENVIRONMENT_ONLY: dict[str, Any] = {"flag": False}
+"""A setting with no flag, so its value stays out of shell history and `ps`."""
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to start; built once by the CLI or a test.
+
+    `outbound` and `recipients` are built from the fields; a test may hand ready ones
+    (`Settings(outbound=OutboundPolicy(...))`) instead.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True,
+                                      frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port to listen on.")
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR,
+        description="Directory for the SQLite database, the key file and the initial "
+        "admin password.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the database (postgresql://... or "
+        "sqlite:///...).", json_schema_extra=_unset("SQLite in the data dir"))
+    base_path: str = Field(DEFAULT_BASE_PATH, description="Path the API is served under.")
+    ca_bundle: FilePath | None = Field(
+        None, description="Extra PEM CA certificates trusted for relay TLS (besides the "
+        "system store).", json_schema_extra=_unset("none"))
+    connect_timeout: float = Field(
+        10.0, ge=0.1, description="Seconds to wait for the relay's TCP connection and "
+        "greeting.")
+    test_timeout: float = Field(
+        30.0, ge=0.1, description="Seconds a whole test e-mail conversation may take.")
+    auth_domain: str | None = Field(
+        None, description="If set, a DOMAIN\\user login must name this domain; otherwise "
+        "it is ignored.", json_schema_extra=_unset("none"))
+    local_hostname: str | None = Field(
+        None, description="Name sent in EHLO.", json_schema_extra=_unset("this host's name"))
+    implicit_tls_ports: ImplicitTlsPorts = Field(
+        IMPLICIT_TLS_PORTS, description="Ports where UseSSL means TLS from the first byte "
+        "(a list like 465, 587 or a range); on other ports UseSSL means STARTTLS.")
+    session_minutes: int = Field(
+        60, ge=1, le=7 * 24 * 60, description="Minutes a web page sign-in lasts before the "
+        "user must sign in again.")
+    log_level: Annotated[str, AfterValidator(_log_level)] = Field(
+        "info", description="debug, info, warning or error.")
+    audit_retention_days: int = Field(
+        365, ge=0, description="Days audit records are kept (pruned at start and hourly); "
+        "0 keeps them forever.")
+    outbound_hosts: Annotated[str, AfterValidator(_targets)] = Field(
+        "", description="Hosts and networks Test and Diagnose may connect to, "
+        "comma-separated (smtp.corp.example, *.corp.example, 10.0.0.0/8).",
+        json_schema_extra=_unset("any host"))
+    outbound_ports: PortList = Field(
+        DEFAULT_PORTS, description="Ports Test and Diagnose may connect to "
+        "(this service's own port never).")
+    allow_link_local: Switch = Field(
+        False, description="Let tests reach link-local addresses (169.254.0.0/16, "
+        "fe80::/10), where cloud metadata services live.")
+    token_endpoint_ports: PortList = Field(
+        DEFAULT_TOKEN_PORTS, description="Ports an https OAuth TokenEndpoint "
+        "may use (this service's own port never).")
+    token_endpoint_http_ports: PortList = Field(
+        "", description="Ports a plain-http OAuth TokenEndpoint on this machine "
+        "(loopback) may use; unset: plain http is refused.", json_schema_extra=_unset("none"))
+    test_recipient_domains: Domains = Field(
+        (), description="If set, test messages may only go to these domains "
+        "(comma-separated, *.example for subdomains).", json_schema_extra=_unset("any"))
+    tests_per_minute: int = Field(
+        30, ge=0, description="Tests and diagnoses each user may run per minute, across all "
+        "instances; 0: no limit.")
+    max_concurrent_tests: int = Field(
+        50, ge=1, description="Tests and diagnoses this instance runs at once, for all users "
+        "together; beyond it a test is refused with 503 and Retry-After.")
+    request_read_timeout: float = Field(
+        10.0, ge=0.1, description="Seconds a client has to send a whole request (headers "
+        "and body) once it connects or its previous answer ends; a slower connection is "
+        "closed.")
+    connections_per_address: int = Field(
+        100, ge=0, description="Connections one client address (IPv6: one /64) may hold "
+        "open at once; more are answered 429 and closed. Trusted proxies are exempt. "
+        "0: no limit.")
+    tls_cert: FilePath | None = Field(
+        None, description="PEM certificate (chain) to serve HTTPS; needs --tls-key.",
+        json_schema_extra=_unset("none"))
+    tls_key: FilePath | None = Field(
+        None, description="PEM private key for --tls-cert.", json_schema_extra=_unset("none"))
+    trusted_proxies: CommaList = Field(
+        (), description="Addresses of reverse proxies whose X-Forwarded-For/-Proto headers "
+        "are believed (comma-separated IPs or networks).", json_schema_extra=_unset("none"))
+    secret_key: str | None = Field(
+        None, repr=False,
+        description="Base64 AES-256 key for secrets at rest (smtp-profile new-key makes "
+        "one).",
+        json_schema_extra={**ENVIRONMENT_ONLY,
+                           **_unset("key file `<data-dir>/secret.key`")})
+
+    _outbound: OutboundPolicy
+    _recipients: RecipientPolicy
+
+    def __init__(self, *, outbound: OutboundPolicy | None = None,
+                 recipients: RecipientPolicy | None = None, **values: Any) -> None:
+        super().__init__(**values)
+        if outbound is None:
+            networks, names = parse_targets(self.outbound_hosts)
+            outbound = OutboundPolicy(
+                ports=parse_ports(self.outbound_ports), networks=networks, names=names,
+                allow_link_local=self.allow_link_local,
+                token_ports=parse_ports(self.token_endpoint_ports),
+                token_http_ports=parse_ports(self.token_endpoint_http_ports))
+        self._outbound = outbound
+        self._recipients = (RecipientPolicy(self.test_recipient_domains) if recipients is None
+                            else recipients)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key (SMTP_PROFILE_TLS_CERT, "
+                             "SMTP_PROFILE_TLS_KEY) go together")
+        return self
+
+    @property
+    def outbound(self) -> OutboundPolicy:
+        """Where Test and Diagnose may connect (hosts, ports, token endpoints)."""
+        return self._outbound
+
+    @property
+    def recipients(self) -> RecipientPolicy:
+        """Where test messages may go."""
+        return self._recipients
+
+    def serving(self) -> Settings:
+        """These settings for `serve`: Test and Diagnose never reach its own port."""
+        served = self.model_copy()
+        served._outbound = replace(self._outbound, own_ports=frozenset({self.port}))
+        return served
 
     @property
     def resolved_database_url(self) -> str:
@@ -62,6 +244,53 @@ class Settings:
     def normalized_base_path(self) -> str:
         path = "/" + self.base_path.strip("/")
         return "" if path == "/" else path
+
+
+def env_var(name: str) -> str:
+    """The environment variable of the setting `name`."""
+    return ENV_PREFIX + name.upper()
+
+
+def flag(name: str) -> str | None:
+    """The command-line flag of the setting `name`; None for environment-only ones."""
+    extra = _extra(Settings.model_fields[name])
+    return None if extra.get("flag") is False else "--" + name.replace("_", "-")
+
+
+def shown_default(name: str) -> str:
+    """The default as `--help` and the README show it: the value, or what unset means."""
+    info = Settings.model_fields[name]
+    value = info.default
+    unset = _extra(info).get("unset")
+    if unset is not None and value in (None, "", ()):
+        return str(unset)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, frozenset):
+        return ",".join(str(port) for port in sorted(value))
+    return str(value)
+
+
+def bounds(name: str) -> str | None:
+    """The field's numeric range as click writes it (`x>=0.1`, `1<=x<=10080`)."""
+    low = high = None
+    for rule in Settings.model_fields[name].metadata:
+        if isinstance(rule, Ge):
+            low = rule.ge
+        elif isinstance(rule, Le):
+            high = rule.le
+    if low is not None and high is not None:
+        return f"{low}<=x<={high}"
+    if low is not None:
+        return f"x>={low}"
+    return None if high is None else f"x<={high}"
+
+
+def _extra(info: FieldInfo) -> dict[str, Any]:
+    extra = info.json_schema_extra
+    return dict(extra) if isinstance(extra, dict) else {}
 
 
 def async_url(url: str) -> str:
@@ -80,7 +309,3 @@ def sync_url(url: str) -> str:
     """The blocking-driver twin of an async URL, for Alembic migrations."""
     return url.replace("sqlite+aiosqlite://", "sqlite://", 1)
 
-
-def env(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value if value else None

@@ -10,7 +10,6 @@ import typer
 
 from smtp_profile.cli.app import app
 from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, settings_for
-from smtp_profile.settings import DEFAULT_DATA_DIR
 
 
 @app.command("audit")
@@ -32,7 +31,7 @@ def audit_command(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the records as JSON, in the shape GET /SMTP/Audit returns.",
     )] = False,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Print the audit trail (PUTs, Tests, failed sign-ins), newest first.

@@ -12,7 +12,6 @@ import typer
 from smtp_profile.cli.app import app
 from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, settings_for
 from smtp_profile.domain.errors import DomainError
-from smtp_profile.settings import DEFAULT_DATA_DIR
 from smtp_profile.store.secret_box import (
     KEY_FILE_NAME,
     NEXT_KEY_FILE_NAME,
@@ -54,7 +53,7 @@ def rotate_key(
         "--new-key-stdin",
         help="With SMTP_PROFILE_SECRET_KEY: read the new key (base64) from standard input.",
     )] = False,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Re-encrypt every stored secret under a new key.
@@ -68,6 +67,7 @@ def rotate_key(
     from smtp_profile.store.database import create_engine_for
 
     settings = settings_for(data_dir, database_url)
+    data_dir = settings.data_dir
     try:
         prepare(settings)
         ring = load_keys(data_dir, settings.secret_key, create=False)

@@ -22,7 +22,7 @@ from smtp_profile.cli.app import app
 from smtp_profile.cli.client import ClientError, LocalClient, ProfileClient, RemoteClient
 from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, read_password, settings_for
 from smtp_profile.cli.terminal import failure_lines, profile_lines, step_line, verdict
-from smtp_profile.settings import DEFAULT_BASE_PATH, DEFAULT_DATA_DIR
+from smtp_profile.settings import DEFAULT_BASE_PATH
 from smtp_profile.store.secret_box import SecretKeyError
 
 T = TypeVar("T")
@@ -44,7 +44,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")
 AUTH_TYPES = {"anonymous": 0, "basic": 2, "oauth": 3}
 
 
-def _client(url: str | None, user: str, base_path: str, data_dir: Path,
+def _client(url: str | None, user: str, base_path: str, data_dir: Path | None,
             database_url: str | None) -> ProfileClient:
     if url:
         password = os.environ.get("SMTP_PROFILE_PASSWORD")
@@ -88,7 +88,7 @@ def show(
     url: Url = None,
     user: User = "admin",
     base_path: BasePath = DEFAULT_BASE_PATH,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show the SMTP profile, whether secrets are stored, and its last test.
@@ -128,7 +128,7 @@ def set_profile(
     url: Url = None,
     user: User = "admin",
     base_path: BasePath = DEFAULT_BASE_PATH,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Change fields of the SMTP profile; the others keep their values.
@@ -183,7 +183,7 @@ def run_test_command(
     url: Url = None,
     user: User = "admin",
     base_path: BasePath = DEFAULT_BASE_PATH,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Test the stored profile step by step; exit 0 on success, 1 if a step failed.

@@ -19,7 +19,7 @@ from smtp_profile.cli.app import app
 from smtp_profile.cli.client import ProfileClient
 from smtp_profile.cli.options import DatabaseUrl, DataDir, fail
 from smtp_profile.cli.profile import AsJson, BasePath, Url, User, _client, _run
-from smtp_profile.settings import DEFAULT_BASE_PATH, DEFAULT_DATA_DIR
+from smtp_profile.settings import DEFAULT_BASE_PATH
 
 options_app = typer.Typer(
     help="Show or change the relay's trust (CA bundle, pinned certificate, insecure) and "
@@ -50,7 +50,7 @@ def show_options(
     url: Url = None,
     user: User = "admin",
     base_path: BasePath = DEFAULT_BASE_PATH,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show the relay options: trust mode, CA bundle, pinned certificate, mechanism.
@@ -103,7 +103,7 @@ def set_options(
     url: Url = None,
     user: User = "admin",
     base_path: BasePath = DEFAULT_BASE_PATH,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Change the relay options; the others keep their values.

@@ -18,7 +18,7 @@ from smtp_profile.cli.options import (
     settings_for,
 )
 from smtp_profile.domain.permissions import parse_permissions
-from smtp_profile.settings import DEFAULT_DATA_DIR, Settings
+from smtp_profile.settings import Settings
 from smtp_profile.store.secret_box import SecretKeyError
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def user_add(
         help="/system_settings/read/ or /system_settings/modify/; repeat for both.",
     )],
     password_stdin: PasswordStdin = False,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a user with a password and permissions.
@@ -87,7 +87,7 @@ def user_add(
 def user_passwd(
     name: Annotated[str, typer.Argument(help="Login name.")],
     password_stdin: PasswordStdin = False,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Set a user's password.
@@ -101,7 +101,7 @@ def user_passwd(
 
 @user_app.command("list")
 def user_list(
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """List users and their permissions.
@@ -120,7 +120,7 @@ def user_list(
 @user_app.command("remove")
 def user_remove(
     name: Annotated[str, typer.Argument(help="Login name.")],
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Remove a user.
@@ -138,7 +138,7 @@ def user_unlock(
         "--address", help="Only the limits on this client address (the user's from it, "
         "and the address's own count); without it, the user's from every address.",
     )] = None,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Lift the sign-in limits on a user after failed sign-ins (429 0xA0110017).
