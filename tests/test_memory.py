@@ -130,7 +130,7 @@ def test_one_owner_lists_every_memory() -> None:
 def test_a_get_is_answered_from_memory(service: RunningService,
                                        database_url: str | None) -> None:
     stats = service.runtime.memory.stats()
-    assert {"tokens", "tls contexts"} <= set(stats)
+    assert {"tokens", "tls contexts", "answers_v1", "answers_v2"} <= set(stats)
     with service.client() as client:
         assert client.put(API, json=PROFILE).status_code == 200
         assert client.get(API).status_code == 200
@@ -139,6 +139,9 @@ def test_a_get_is_answered_from_memory(service: RunningService,
             assert client.get(API).status_code == 200
         assert stats["passwords"].hits - before["passwords"].hits >= 3
         assert stats["profile"].hits - before["profile"].hits >= 3
+        answered = sum(stats[f"answers_v{v}"].hits - before[f"answers_v{v}"].hits
+                       for v in (1, 2))
+        assert answered == 3  # the fast path's bytes, kept for the profile's stamp
         if database_url is None:  # SQLite: the commit counter stood still
             assert stats["snapshots"].hits - before["snapshots"].hits >= 3
         # A write replaces the remembered profile (an invalidation); the next GET is

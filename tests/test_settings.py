@@ -93,7 +93,8 @@ def test_a_bad_value_names_the_flag_or_the_variable_it_came_from(
 
 
 @pytest.mark.parametrize(("given", "expected"), [
-    ({"implicit_tls_ports": "465 x"}, "--implicit-tls-ports: 'x' is not a port or a range like 1025-65535"),
+    ({"implicit_tls_ports": "465 x"},
+     "--implicit-tls-ports: 'x' is not a port or a range like 1025-65535"),
     ({"implicit_tls_ports": "0"}, "--implicit-tls-ports: '0' is outside 1-65535"),
     ({"test_recipient_domains": "-x-"}, "--test-recipient-domains: has an invalid label"),
     ({"outbound_hosts": "a/b"}, "--outbound-hosts: 'a/b' is neither a network nor a host"),

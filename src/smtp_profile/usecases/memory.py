@@ -20,14 +20,16 @@ here, once, next to the copy; the store adapters fill and consult the copies tha
   accepted. Never stale: a changed password is a changed stored hash, so its entries
   simply stop matching; beyond a bound the least recently used are forgotten.
 
-Two memories stay in their adapters, since moving them would bring the adapters' types
-inward; they have the same small interface (`Memory`: `stats`, `clear`) and are listed
-in `StateMemory.adapters`:
+Three memories stay in their adapters, since moving them would bring the adapters'
+types inward; they have the same small interface (`Memory`: `stats`, `clear`) and are
+listed in `StateMemory.adapters`:
 
 - the token cache (`oauth/cache.py`): an access token until shortly before it expires,
   keyed by an HMAC of everything that decides which token would be issued;
 - the TLS contexts (`mailer/tls.py`, a `Bounded` memory): per CA bundle text, first in
   first out; a context depends only on the text it was built from, so none is stale.
+- the fast GET path's answers (`server/api/fast_read.py`, a `LatestByStamp` per API
+  version): the response bytes for exactly the profile's stamp, like `profile` above.
 """
 
 from __future__ import annotations

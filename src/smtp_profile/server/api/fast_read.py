@@ -37,6 +37,7 @@ from smtp_profile.server.keyfactor_headers import (
     version_of,
 )
 from smtp_profile.server.request_state import client_address_of
+from smtp_profile.usecases.memory import LatestByStamp
 from smtp_profile.usecases.ports import StoreFault, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,12 @@ class FastProfileRead:
         self.runtime = runtime
         self.path = path.rstrip("/").lower()
         self.counts = counts
-        self._responses: dict[tuple[ProfileStamp, int], Response] = {}
+        # The answer bytes per API version, valid for exactly the profile's stamp; listed
+        # with the process's other memories (usecases/memory.py) as answers_v1/answers_v2.
+        self._answers: dict[int, LatestByStamp[ProfileStamp, Response]] = {
+            version: LatestByStamp() for version in (1, 2)}
+        for version, memory in self._answers.items():
+            runtime.memory.adapters[f"answers_v{version}"] = memory
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] == "GET"
@@ -113,10 +119,9 @@ class FastProfileRead:
         stored = self.runtime.profiles.remembered(admission.profile_stamp)
         if stored is None:
             return Fallback.PROFILE_NOT_IN_MEMORY
-        key = (stored.stamp, version)
-        response = self._responses.get(key)
+        answers = self._answers[version]
+        response = answers.get(stored.stamp)
         if response is None:
-            if any(stamp != stored.stamp for stamp, _ in self._responses):
-                self._responses.clear()
-            response = self._responses[key] = profile_response(stored, version)
+            response = profile_response(stored, version)
+            answers.put(stored.stamp, response)
         return response
