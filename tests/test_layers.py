@@ -19,7 +19,7 @@ STDLIB = frozenset(sys.stdlib_module_names)
 DOMAIN_LIBRARIES = frozenset({"cryptography", "idna"})
 FRAMEWORKS = frozenset({"sqlalchemy", "alembic", "fastapi", "starlette", "uvicorn", "httpx",
                         "aiosmtplib", "typer"})
-ADAPTERS = ("store", "server", "cli", "mailer", "oauth", "wire", "runtime")
+ADAPTERS = ("store", "server", "cli", "mailer", "oauth", "identity", "wire", "runtime")
 
 
 def module_name(path: Path, root: Path = PACKAGE.parent) -> str:
@@ -89,7 +89,8 @@ def test_the_use_cases_know_their_ports_not_the_adapters() -> None:
 
 def test_the_store_depends_inward_only() -> None:
     def allowed(name: str) -> bool:
-        return not inside(name, "server", "cli", "mailer", "oauth", "wire", "runtime")
+        return not inside(name, "server", "cli", "mailer", "oauth", "identity", "wire",
+                          "runtime")
 
     assert offending("store", allowed) == {}
 
@@ -102,7 +103,8 @@ def test_the_http_layer_speaks_no_sql() -> None:
 
 
 @pytest.mark.parametrize("layer", ["domain", "usecases", "store", "server", "mailer",
-                                   "oauth", "wire", "runtime", "settings", "logs"])
+                                   "oauth", "identity", "wire", "runtime", "settings",
+                                   "logs"])
 def test_only_the_cli_imports_the_cli(layer: str) -> None:
     assert offending(layer, lambda name: not inside(name, "cli")) == {}
 

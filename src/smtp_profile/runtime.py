@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smtp_profile.identity.provider import OidcProvider
 from smtp_profile.logs import quiet_libraries
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from smtp_profile.mailer.resolver import Resolver
@@ -36,6 +37,7 @@ from smtp_profile.store.throttle import ThrottleRepository
 from smtp_profile.store.users import UserRepository
 from smtp_profile.usecases.accounts import Accounts
 from smtp_profile.usecases.audit_trail import AuditTrail
+from smtp_profile.usecases.bearer import BearerSignIn
 from smtp_profile.usecases.memory import StateMemory
 from smtp_profile.usecases.profile_service import ProfileService, TestLimits
 from smtp_profile.usecases.signin import SignIn
@@ -73,6 +75,8 @@ class Runtime:
     sign_in: SignIn
     sessions: WebSessions
     memory: StateMemory
+    bearer: BearerSignIn | None = None
+    """Bearer tokens from the operator's identity provider (None: not configured)."""
 
     @classmethod
     def open(cls, settings: Settings, *, resolver: Resolver | None = None,
@@ -100,6 +104,7 @@ class Runtime:
         counters = ThrottleRepository(engine)
         snapshots = SnapshotReader(engine, memory.snapshots)
         writer = writer_for(settings.resolved_database_url)
+        rules = settings.bearer_rules
         audit = AuditTrail(AuditRepository(engine, writer),
                            retention_days=settings.audit_retention_days,
                            clock=lambda: datetime.fromtimestamp(clock(), UTC))
@@ -122,6 +127,10 @@ class Runtime:
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),
             memory=memory,
+            bearer=None if rules is None else BearerSignIn(
+                OidcProvider(rules, refetch_seconds=settings.oidc_refetch_seconds,
+                             timeout=settings.connect_timeout, ca_bundle=settings.ca_bundle),
+                settings.claim_mapping, audit, counters, clock),
         )
 
     async def close(self) -> None:

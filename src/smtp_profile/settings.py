@@ -22,6 +22,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, FilePath, model_val
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from smtp_profile.domain.bearer import ClaimMapping, TokenRules, check_provider_url
 from smtp_profile.domain.outbound import (
     DEFAULT_PORTS,
     DEFAULT_TOKEN_PORTS,
@@ -76,6 +77,10 @@ def _comma_list(value: object) -> object:
     if isinstance(value, str):
         return tuple(p.strip() for p in value.split(",") if p.strip())
     return value
+
+
+def _provider_url(url: str | None) -> str | None:
+    return None if url is None else check_provider_url(url)
 
 
 def _log_level(level: str) -> str:
@@ -186,6 +191,32 @@ class Settings(BaseSettings):
     trusted_proxies: CommaList = Field(
         (), description="Addresses of reverse proxies whose X-Forwarded-For/-Proto headers "
         "are believed (comma-separated IPs or networks).", json_schema_extra=_unset("none"))
+    basic_auth: Switch = Field(
+        True, description="Accept HTTP Basic sign-ins on the API (local users); switch off "
+        "to accept only bearer tokens there.")
+    oidc_issuer: Annotated[str | None, AfterValidator(_provider_url)] = Field(
+        None, description="Issuer URL of the OpenID Connect identity provider whose bearer "
+        "tokens the API accepts (https; plain http only on loopback).",
+        json_schema_extra=_unset("none: no bearer tokens"))
+    oidc_audiences: CommaList = Field(
+        (), description="Audiences (aud) a bearer token must name one of, comma-separated; "
+        "needed with --oidc-issuer.", json_schema_extra=_unset("none"))
+    oidc_user_claims: CommaList = Field(
+        ("preferred_username", "sub"), description="Claims that name a token's user, "
+        "tried in order (comma-separated).")
+    oidc_permission_claims: CommaList = Field(
+        ("realm_access.roles", "roles", "scope", "scp"), description="Claims (dotted paths "
+        "into nested ones) whose values grant permissions: lists, or space-separated "
+        "strings like scope.")
+    oidc_read_values: CommaList = Field(
+        (), description="Claim values that grant /system_settings/read/ (comma-separated).",
+        json_schema_extra=_unset("none"))
+    oidc_modify_values: CommaList = Field(
+        (), description="Claim values that grant /system_settings/modify/ "
+        "(comma-separated).", json_schema_extra=_unset("none"))
+    oidc_refetch_seconds: float = Field(
+        30.0, ge=0, description="Least seconds between two fetches of the provider's keys "
+        "when tokens name a key not seen yet.")
     secret_key: str | None = Field(
         None, repr=False,
         description="Base64 AES-256 key for secrets at rest (smtp-profile new-key makes "
@@ -216,6 +247,31 @@ class Settings(BaseSettings):
             raise ValueError("--tls-cert and --tls-key (SMTP_PROFILE_TLS_CERT, "
                              "SMTP_PROFILE_TLS_KEY) go together")
         return self
+
+    @model_validator(mode="after")
+    def _identity_provider(self) -> Settings:
+        if self.oidc_issuer is None:
+            return self
+        if not self.oidc_audiences:
+            raise ValueError("--oidc-issuer needs --oidc-audiences (SMTP_PROFILE_OIDC_AUDIENCES)")
+        if not (self.oidc_read_values or self.oidc_modify_values):
+            raise ValueError("--oidc-issuer needs --oidc-read-values or --oidc-modify-values: "
+                             "which role, group or scope values grant the permissions")
+        return self
+
+    @property
+    def bearer_rules(self) -> TokenRules | None:
+        """What bearer tokens must say (None: bearer tokens are not accepted)."""
+        if self.oidc_issuer is None:
+            return None
+        return TokenRules(self.oidc_issuer, self.oidc_audiences)
+
+    @property
+    def claim_mapping(self) -> ClaimMapping:
+        """How a verified token's claims name its user and grant permissions."""
+        return ClaimMapping(self.oidc_user_claims, self.oidc_permission_claims,
+                            frozenset(self.oidc_read_values),
+                            frozenset(self.oidc_modify_values))
 
     @property
     def outbound(self) -> OutboundPolicy:
@@ -270,6 +326,8 @@ def shown_default(name: str) -> str:
         return f"{value:g}"
     if isinstance(value, frozenset):
         return ",".join(str(port) for port in sorted(value))
+    if isinstance(value, tuple):
+        return ",".join(value)
     return str(value)
 
 

@@ -72,6 +72,12 @@ class ErrorKind(Enum):
         "The client's address has too many connections open; close some, or wait "
         "Retry-After seconds.",
     )
+    IDENTITY_PROVIDER_UNAVAILABLE = (
+        "0xA0110024",
+        503,
+        "The identity provider's signing keys cannot be fetched, so bearer tokens cannot be "
+        "checked; wait Retry-After seconds.",
+    )
 
     def __init__(self, code: str, status: int, meaning: str) -> None:
         self.code = code

@@ -15,6 +15,13 @@ added to that list ahead of any scheme that would also claim its requests.
   defence against cross-site request forgery. Its 401 challenge is `Session`, never
   `Basic`, so the browser never opens its own password dialog.
 
+- Bearer tokens (`Authorization: Bearer`, from the operator's OpenID Connect identity
+  provider) are claimed only when a provider is configured; checked by the bearer
+  use case (usecases/bearer.py). A refused token's 401 challenges with RFC 6750's
+  `Bearer error="invalid_token", error_description="..."`.
+- The operator can switch Basic off (`--no-basic-auth`): Basic credentials are then
+  refused with a 401 that challenges for Bearer only.
+
 Refused passwords are counted, throttled (429 with Retry-After) and audited by the
 sign-in use case (usecases/signin.py), one throttle for Basic and the page's form alike.
 """
@@ -36,10 +43,12 @@ from smtp_profile.runtime import Runtime
 from smtp_profile.server.keyfactor_headers import REQUESTED_WITH, RequestedWith, requested_with
 from smtp_profile.server.request_state import client_address, runtime_of
 from smtp_profile.usecases.accounts import Principal
+from smtp_profile.usecases.bearer import TokenRefused
 
 SESSION_COOKIE = "smtp_profile_session"
 BASIC_CHALLENGE = 'Basic realm="smtp-profile", charset="UTF-8"'
 SESSION_CHALLENGE = 'Session realm="smtp-profile"'
+BEARER_CHALLENGE = 'Bearer realm="smtp-profile"'
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,50 @@ def is_browser_call(request: Request) -> bool:
             and "authorization" not in request.headers)
 
 
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None for another scheme."""
+    scheme, _, token = (header or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _quoted(text: str) -> str:
+    """Text safe inside a quoted-string of a challenge (RFC 6750's error_description
+    allows printable ASCII but `"` and `\\`)."""
+    return "".join(c for c in text if " " <= c <= "~" and c not in '"\\')
+
+
+class BearerToken:
+    """`Authorization: Bearer`, when the operator configured an identity provider."""
+
+    challenge = BEARER_CHALLENGE
+
+    def claims(self, request: Request) -> bool:
+        return (runtime_of(request).bearer is not None
+                and bearer_token(request.headers.get("authorization")) is not None)
+
+    def offered_to(self, request: Request) -> bool:
+        return runtime_of(request).bearer is not None and not is_browser_call(request)
+
+    def ignored(self, request: Request) -> str:
+        return ""
+
+    async def authenticate(self, request: Request, runtime: Runtime) -> Authenticated:
+        assert runtime.bearer is not None  # claims() said so
+        token = bearer_token(request.headers.get("authorization")) or ""
+        try:
+            caller = await runtime.bearer.admit(
+                token, client=client_address(request),
+                channel=f"bearer {request.method} {request.url.path}")
+        except TokenRefused as refused:
+            request.state.bearer_error = _quoted(refused.reason)
+            raise
+        return Authenticated(caller.principal)
+
+
+def basic_allowed(request: Request) -> bool:
+    return runtime_of(request).settings.basic_auth
+
+
 class HttpBasic:
     """`Authorization: Basic`, checked by the sign-in use case (counted, throttled,
     audited); claims any Authorization header, so it stays last of those that read one."""
@@ -132,12 +185,16 @@ class HttpBasic:
         return "authorization" in request.headers
 
     def offered_to(self, request: Request) -> bool:
-        return not is_browser_call(request)
+        return basic_allowed(request) and not is_browser_call(request)
 
     def ignored(self, request: Request) -> str:
         return ""
 
     async def authenticate(self, request: Request, runtime: Runtime) -> Authenticated:
+        if not runtime.settings.basic_auth:
+            raise DomainError(ErrorKind.UNAUTHENTICATED,
+                              "HTTP Basic is switched off on this service; send a bearer "
+                              "token from its identity provider.")
         header = request.headers.get("authorization")
         login = basic_login(header, runtime.settings.auth_domain)
         client = client_address(request)
@@ -180,7 +237,7 @@ class PageSession:
         return Authenticated(active.principal, expires_at=active.expires_at)
 
 
-SCHEMES: tuple[Scheme, ...] = (HttpBasic(), PageSession())
+SCHEMES: tuple[Scheme, ...] = (BearerToken(), HttpBasic(), PageSession())
 """Every sign-in scheme, in the order they are asked whether they claim a request."""
 
 
@@ -190,11 +247,20 @@ async def authenticate(request: Request) -> Authenticated:
         if scheme.claims(request):
             return await scheme.authenticate(request, runtime_of(request))
     hints = "".join(scheme.ignored(request) for scheme in SCHEMES)
+    ways = [way for way, offered in (("HTTP Basic", basic_allowed(request)),
+                                     ("a bearer token", runtime_of(request).bearer is not None))
+            if offered]
     raise DomainError(ErrorKind.UNAUTHENTICATED,
-                      "Authentication is required: send valid credentials with HTTP Basic "
+                      f"Authentication is required: send valid credentials with "
+                      f"{' or '.join(ways) or 'no API scheme (none is enabled)'} "
                       f"or sign in on the web page.{hints}")
 
 
 def challenge(request: Request) -> str:
-    """The WWW-Authenticate value of a 401 to this request."""
-    return ", ".join(scheme.challenge for scheme in SCHEMES if scheme.offered_to(request))
+    """The WWW-Authenticate value of a 401 to this request; a refused bearer token's
+    challenge says why (RFC 6750 section 3)."""
+    refused = getattr(request.state, "bearer_error", None)
+    return ", ".join(
+        f'{BEARER_CHALLENGE}, error="invalid_token", error_description="{refused}"'
+        if scheme.challenge == BEARER_CHALLENGE and refused is not None else scheme.challenge
+        for scheme in SCHEMES if scheme.offered_to(request))

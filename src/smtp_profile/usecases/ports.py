@@ -11,9 +11,9 @@ caller may retry) and a statement the database refused as `StoreFault` (a defect
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from smtp_profile.domain.audit import AuditEvent, AuditPage, AuditQuery
 from smtp_profile.domain.errors import ErrorKind, Throttled
@@ -50,6 +50,38 @@ class StoreUnavailable(Throttled):
         super().__init__(RETRY_AFTER_SECONDS,
                          "The database cannot be reached or written just now "
                          f"({cause}); try again shortly.", ErrorKind.STORE_UNAVAILABLE)
+
+
+class IdentityProviderUnavailable(Throttled):
+    """The identity provider's discovery document or keys cannot be fetched: no client
+    can fix that by sending another token, so a 503 the caller may retry."""
+
+    def __init__(self, cause: str, retry_after: int = RETRY_AFTER_SECONDS) -> None:
+        super().__init__(max(1, retry_after),
+                         "The identity provider's signing keys cannot be fetched "
+                         f"({cause}), so bearer tokens cannot be checked; try again "
+                         "shortly or ask the operator.",
+                         ErrorKind.IDENTITY_PROVIDER_UNAVAILABLE)
+
+
+class TokenRejected(Exception):
+    """A bearer token that is not acceptable; `reason` says why in words safe to send
+    back (RFC 6750's error_description), `claims` are what it claimed, unverified (for
+    the audit trail only)."""
+
+    def __init__(self, reason: str, claims: Mapping[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.claims: Mapping[str, Any] = claims or {}
+
+
+class TokenVerifier(Protocol):
+    """Checks a bearer token against the identity provider's published keys."""
+
+    async def verify(self, token: str) -> Mapping[str, Any]:
+        """The token's verified claims; raises TokenRejected or
+        IdentityProviderUnavailable."""
+        ...
 
 
 class StoreFault(Exception):
