@@ -28,6 +28,8 @@ def test_openapi_describes_every_route_header_field_and_error(service: RunningSe
         assert put["responses"][status]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorOut"}
     assert document["components"]["securitySchemes"]["basicAuth"]["scheme"] == "basic"
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearerAuth": []}, {"basicAuth": []}]
     assert "0xA0110007" in document["info"]["x-error-codes"]
 
 

@@ -250,10 +250,11 @@ async def authenticate(request: Request) -> Authenticated:
     ways = [way for way, offered in (("HTTP Basic", basic_allowed(request)),
                                      ("a bearer token", runtime_of(request).bearer is not None))
             if offered]
+    offered = " or ".join(ways) + ("," if len(ways) > 1 else "")
     raise DomainError(ErrorKind.UNAUTHENTICATED,
-                      f"Authentication is required: send valid credentials with "
-                      f"{' or '.join(ways) or 'no API scheme (none is enabled)'} "
-                      f"or sign in on the web page.{hints}")
+                      f"Authentication is required: send valid credentials with {offered} "
+                      f"or sign in on the web page.{hints}" if ways else
+                      f"Authentication is required: sign in on the web page.{hints}")
 
 
 def challenge(request: Request) -> str:

@@ -2,7 +2,7 @@
 
 Routes read their bodies themselves (to fold key case, accept forms and refuse duplicate
 keys), so FastAPI cannot infer the request schemas; this module declares them, the
-Keyfactor headers, Basic authentication and the error body for every status.
+Keyfactor headers, Basic and Bearer authentication and the error body for every status.
 """
 
 from __future__ import annotations
@@ -147,8 +147,24 @@ def responses(success: dict[int, dict[str, Any]], *errors: int) -> dict[int | st
     return result
 
 
+SECURITY_SCHEMES: dict[str, Any] = {
+    "basicAuth": {
+        "type": "http", "scheme": "basic",
+        "description": "A local user: `user`, `DOMAIN\\user`; switched off by "
+                       "--no-basic-auth.",
+    },
+    "bearerAuth": {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "An access token from the operator's OpenID Connect identity "
+                       "provider (--oidc-issuer); refused tokens are answered 401 with "
+                       "WWW-Authenticate: Bearer error=\"invalid_token\".",
+    },
+}
+"""Both ways an API client signs in (RFC 7617 Basic, RFC 6750 Bearer); either will do."""
+
+
 def install(app: FastAPI) -> None:
-    """Complete the generated document with the wire models and Basic auth."""
+    """Complete the generated document with the wire models and both auth schemes."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -165,8 +181,8 @@ def install(app: FastAPI) -> None:
         schemas = components.setdefault("schemas", {})
         schemas.update(in_schemas.get("$defs", {}))
         schemas.update(out_schemas.get("$defs", {}))
-        components["securitySchemes"] = {"basicAuth": {"type": "http", "scheme": "basic"}}
-        document["security"] = [{"basicAuth": []}]
+        components["securitySchemes"] = SECURITY_SCHEMES
+        document["security"] = [{"bearerAuth": []}, {"basicAuth": []}]
         document.setdefault("info", {})["x-error-codes"] = {
             kind.code: kind.meaning for kind in ErrorKind
         }
