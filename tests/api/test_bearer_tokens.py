@@ -4,10 +4,12 @@ signed by PyJWT). Every refusal is followed by a success on the same instance.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -290,3 +292,44 @@ def test_the_published_python_client_signs_in_with_a_bearer_token(
     assert smtp_smtp.sync_detailed(client=denied).status_code == 401
     assert smtp_smtp.sync_detailed(client=client).status_code == 200
     assert CLIENT
+
+
+def test_a_provider_served_over_https_is_trusted_through_the_ca_bundle(
+        tmp_path: Path, ca_bundle: Path, server_context: ssl.SSLContext) -> None:
+    provider = IdentityProvider()
+    served = ServedProvider(provider, server_context)
+    values = {"oidc_audiences": AUDIENCE, "oidc_modify_values": "smtp-admin",
+              "oidc_read_values": "smtp-admin"}
+    untrusting = start_service(service_settings(tmp_path / "a", None, oidc_issuer=provider.issuer,
+                                                **values))
+    trusting = start_service(service_settings(tmp_path / "b", ca_bundle,
+                                              oidc_issuer=provider.issuer, **values))
+    try:
+        assert provider.issuer.startswith("https://localhost:")
+        answer = call(untrusting, provider.token())
+        assert answer.status_code == 503, answer.text  # an unknown CA: never trusted
+        assert "ConnectError" in answer.json()["Message"]
+        assert call(trusting, provider.token()).status_code == 200
+    finally:
+        untrusting.stop()
+        trusting.stop()
+        served.close()
+
+
+def test_a_burst_of_tokens_after_rotation_fetches_the_keys_once(
+        service: RunningService, idp: IdentityProvider) -> None:
+    """Even with no interval between fetches, concurrent requests share one fetch."""
+    succeeds(service, idp)
+    before = idp.jwks_requests()
+    idp.rotate()
+    token = idp.token()
+
+    async def burst() -> list[int]:
+        headers = {**REQUESTED_WITH, "authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
+            answers = await asyncio.gather(*(client.get(API, headers=headers)
+                                             for _ in range(20)))
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(burst()) == [200] * 20
+    assert idp.jwks_requests() == before + 1
