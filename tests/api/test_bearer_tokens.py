@@ -259,6 +259,21 @@ def test_basic_switched_off_refuses_passwords_and_challenges_for_bearer(
     succeeds(service, idp)
 
 
+def test_basic_switched_off_holds_on_the_fast_read_after_a_page_sign_in(
+        start: Callable[..., RunningService], idp: IdentityProvider) -> None:
+    """The page's sign-in remembers a right password; Basic must still not get in."""
+    service = start(basic_auth=False)
+    page = {"x-keyfactor-requested-with": "XMLHttpRequest"}
+    with httpx.Client(base_url=service.url, timeout=30) as browser:
+        signed_in = browser.post("/web/session", headers=page, json={
+            "UserName": "admin", "Password": service.admin_password})
+        assert signed_in.status_code == 200, signed_in.text
+    for _ in range(3):
+        with service.client() as client:
+            assert client.get(API).status_code == 401
+    succeeds(service, idp)
+
+
 def test_without_a_provider_bearer_tokens_are_not_accepted(
         tmp_path: Path, ca_bundle: Path, idp: IdentityProvider) -> None:
     service = start_service(service_settings(tmp_path / "data", ca_bundle))

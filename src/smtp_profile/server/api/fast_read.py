@@ -49,8 +49,8 @@ class Fallback(StrEnum):
     HEADERS = "headers"
     """x-keyfactor-requested-with or x-keyfactor-api-version the routes will refuse."""
     NO_BASIC_CREDENTIALS = "no-basic-credentials"
-    """No Authorization header (a cookie, or none), or one that holds no acceptable
-    Basic credentials."""
+    """No Authorization header (a cookie, or none), one that holds no acceptable
+    Basic credentials, or Basic switched off."""
     NOT_RECOGNISED = "sign-in-not-recognised"
     """The sign-in must be decided by the routes: a password not verified before, a
     changed user, failed sign-ins counted, a wait, an address new for the user."""
@@ -103,7 +103,7 @@ class FastProfileRead:
         if version is None or requested_with(headers.get(REQUESTED_WITH)) is None:
             return Fallback.HEADERS
         login = basic_login(headers.get("authorization"), self.runtime.settings.auth_domain)
-        if login is None:
+        if login is None or not self.runtime.settings.basic_auth:  # --no-basic-auth
             return Fallback.NO_BASIC_CREDENTIALS
         try:
             admission = await self.runtime.sign_in.recognised(
