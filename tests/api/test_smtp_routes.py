@@ -516,3 +516,25 @@ def test_a_test_body_is_read_the_same_way(service: RunningService,
         assert response.content == b""
     [received] = relay.received
     assert IGNORED_CANARY not in received.message.as_string()
+
+
+def test_the_published_v1_client_with_an_additional_property(service: RunningService) -> None:
+    """keyfactor-v-1-client sends its model's `additional_properties` along (a form body);
+    Keyfactor's server ignores what it does not know, and so does this service."""
+    from keyfactor_v_1_client.api.smtp import smtp_update_smtp
+    from keyfactor_v_1_client.client import Client
+    from keyfactor_v_1_client.models.keyfactor_api_models_smtpsmtp_request import (
+        KeyfactorAPIModelsSMTPSMTPRequest,
+    )
+
+    credentials = base64.b64encode(f"admin:{service.admin_password}".encode()).decode()
+    client = Client(base_url=f"{service.url}/KeyfactorAPI",
+                    headers={"Authorization": f"Basic {credentials}"})
+    request = KeyfactorAPIModelsSMTPSMTPRequest(
+        host="mail.test", id=1, port=2527, relay_authentication_type=0,
+        sender_account="kf@corp.local", sender_name="KF client", use_ssl=True)
+    request["SenderDisplayFormat"] = "Name <address>"
+    answer = smtp_update_smtp.sync_detailed(client=client, form_data=request, json_body=request)
+    assert answer.status_code == 200, answer.content
+    assert answer.parsed is not None and answer.parsed.port == 2527
+    assert answer.parsed.use_ssl is True and answer.parsed.additional_properties == {}
