@@ -147,9 +147,22 @@ def test_bad_diagnose_requests_are_400s(service: RunningService) -> None:
     with service.client() as client:
         for payload, wording in (({"Mode": "deliver"}, "Mode must be send or verify"),
                                  ({"Mechanism": "CRAM-MD5"}, "Mechanism must be"),
-                                 ({**body(25), "Port": "25"}, "Port: must be a whole number")):
+                                 ({**body(25), "Port": "25.5"}, "Port: must be a whole number")):
             response = client.post("/KeyfactorAPI/SMTP/Diagnose", json=payload)
             assert wording in error(response, 400, "0xA0110001")
+
+
+def test_a_test_body_is_diagnosed_as_test_reads_it(service: RunningService,
+                                                   smtp_server: Callable[..., SmtpServer]) -> None:
+    """Diagnose explains a failed Test, so it reads a Test body as Test does (issue 15):
+    strings for numbers and booleans, unknown properties ignored."""
+    relay = smtp_server()
+    loose = {**body(relay.port), "Port": str(relay.port), "UseSSL": "False", "Unknown": 1}
+    with service.client() as client:
+        refused = client.post("/KeyfactorAPI/SMTP/Diagnose", json={**loose, "UseSSL": "no"})
+        assert "UseSSL: must be true or false" in error(refused, 400, "0xA0110001")
+    report = diagnose(service, {**loose, "Mode": "verify"})
+    assert report["Success"] is True and report["Mode"] == "verify"
 
 
 def test_steps_stream_as_ndjson(service: RunningService,

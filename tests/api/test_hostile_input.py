@@ -6,6 +6,7 @@ is covered without touching this file.
 
 from __future__ import annotations
 
+import json
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -212,16 +213,16 @@ def test_each_route_refuses_other_methods(hostile_service: RunningService, path:
     ("Port", 0, "Port must be between 1 and 65535"),
     ("Port", 65536, "Port must be between 1 and 65535"),
     ("Port", -1, "Port must be between 1 and 65535"),
-    ("Port", "25", "Port: must be a whole number"),
+    ("Port", "25.0", "Port: must be a whole number"),
     ("Port", 2**70, "Port must be between 1 and 65535"),
-    ("UseSSL", "false", "UseSSL: must be true or false"),
+    ("UseSSL", "no", "UseSSL: must be true or false"),
     ("UseSSL", 0, "UseSSL: must be true or false"),
-    ("RelayAuthenticationType", "2", "RelayAuthenticationType: must be a whole number"),
-    ("Id", "1", "Id: must be a whole number"),
+    ("RelayAuthenticationType", "0x2", "RelayAuthenticationType: must be a whole number"),
+    ("Id", "one", "Id: must be a whole number"),
     ("Host", ["a"], "Host: must be a string"),
     ("Host", {"a": 1}, "Host: must be a string"),
     ("RelayUsername", 5, "RelayUsername: must be a string"),
-    ("NotAField", 1, "Unknown field 'NotAField'"),
+    ("NotAField", "\x00", "NotAField must not contain line breaks or other control"),
     ("Host", "xn--zz.example", "Host has an invalid punycode label"),
     ("Host", "ex\u200bample.test", "Host must not contain line breaks or other control"),
     ("SenderName", "Admin\u202egnp.exe", "SenderName must not contain line breaks"),
@@ -289,3 +290,38 @@ def test_smtputf8_addresses(hostile_service: RunningService,
     assert received.rcpt_tos == ["Üser@xn--exmple-cua.test"]
     [step] = [s for s in refused.json()["Steps"] if s["Status"] == "failed"]
     assert step["Name"] == "mail_from" and "SMTPUTF8" in step["Message"]
+
+
+@pytest.mark.parametrize("route", list(valid_bodies(25)))
+def test_a_deeply_nested_unknown_property_is_a_400_not_a_500(hostile_service: RunningService,
+                                                              tripwire: ScriptedServer,
+                                                              route: str) -> None:
+    """Deep enough to pass the JSON decoder but not Python's recursion limit in a walk of
+    the body (once a 500); refused for the NUL at the bottom, on every route."""
+    method, url, version, _, valid = valid_bodies(tripwire.port)[route]
+    before, connections = snapshot(hostile_service), tripwire.connections
+    depth = 900
+    nested = '{"a": ' * depth + '"\\u0000"' + "}" * depth
+    text = json.dumps(valid)[:-1] + ', "NotAField": ' + nested + "}"
+    with hostile_service.client(version=version) as client:
+        response = client.request(method, url, content=text.encode(),
+                                  headers={"content-type": "application/json"})
+    error(response, 400, "0xA0110001")
+    assert snapshot(hostile_service) == before
+    assert tripwire.connections == connections
+
+
+def test_keyfactor_routes_ignore_unknown_properties_this_services_own_refuse_them(
+        hostile_service: RunningService) -> None:
+    """PUT /SMTP and Test read as Keyfactor's server reads (issue 15); Options, this
+    service's own route, names the misspelt field instead of dropping a trust setting."""
+    _, url, _, _, options = valid_bodies(25)["options"]
+    before = snapshot(hostile_service)
+    with hostile_service.client() as client:
+        refused = client.put(url, json={**options, "PinnedSHA_256": "ab" * 32})
+        assert "Unknown field 'PinnedSHA_256'" in error(refused, 400, "0xA0110001")
+        assert snapshot(hostile_service) == before
+        _, put_url, _, _, profile = valid_bodies(25)["put-v1"]
+        accepted = client.put(put_url, json={**profile, "NotAField": {"a": [1, None]}})
+    assert accepted.status_code == 200, accepted.text
+    assert "NotAField" not in accepted.text

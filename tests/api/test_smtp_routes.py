@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -10,6 +12,7 @@ import pytest
 
 from tests.support.database import query, raw_contents
 from tests.support.service import RunningService, add_user, start_service
+from tests.support.smtp import SmtpServer
 
 CANARY = "Canary-Pa55word-7f3c9e"
 
@@ -230,9 +233,9 @@ def test_permissions_gate_each_route(service: RunningService) -> None:
     ({"Port": 0}, "Port must be between 1 and 65535"),
     ({"Port": 65536}, "Port must be between 1 and 65535"),
     ({"Port": -1}, "Port"),
-    ({"Port": "25"}, "Port: must be a whole number"),
+    ({"Port": "25.5"}, "Port: must be a whole number"),
     ({"Port": 25.5}, "Port: must be a whole number"),
-    ({"UseSSL": "true"}, "UseSSL: must be true or false"),
+    ({"UseSSL": "yes"}, "UseSSL: must be true or false"),
     ({"SenderAccount": None}, "SenderAccount is required"),
     ({"SenderAccount": "not-an-address"}, "SenderAccount"),
     ({"SenderAccount": "a@b@c"}, "SenderAccount"),
@@ -244,7 +247,7 @@ def test_permissions_gate_each_route(service: RunningService) -> None:
     ({"RelayPassword": "pa\nss"}, "RelayPassword"),
     ({"RelayAuthenticationType": 5}, "RelayAuthenticationType must be 0 (Anonymous), 2"),
     ({"Id": 2}, "Id must be 1"),
-    ({"Unexpected": 1}, "Unknown field 'Unexpected'"),
+    ({"Unexpected": "a\r\nBcc: x@y.test"}, "Unexpected must not contain line breaks"),
 ])
 def test_invalid_fields_are_named_and_nothing_is_stored(service: RunningService,
                                                         change: dict[str, Any],
@@ -417,3 +420,121 @@ def test_etag_and_if_match(service: RunningService) -> None:
                            headers={"if-match": etag})
     error(stale, 412, "0xA0110014")
     assert stored(service)["SenderName"] == "Keyfactor Command"
+
+
+# -- tolerant reading, as Keyfactor's server reads (issue 15) ------------------------------
+
+IGNORED_CANARY = "Ignored-Canary-0b7d21"
+
+
+def test_keyfactor_bodies_are_read_as_keyfactors_server_reads_them(
+        service: RunningService, caplog: pytest.LogCaptureFixture) -> None:
+    """What stays refused first, then on the same instance: unknown properties ignored
+    (never stored, echoed or logged by value), numbers and booleans as strings, null
+    Parameters; the answers keep Keyfactor's exact shapes."""
+    caplog.set_level(logging.DEBUG)
+    before = stored(service)
+    loose_v1 = {**BASIC_V1, "Port": " 2526 ", "Id": "1", "RelayAuthenticationType": "2",
+                "UseSSL": "False", "Unknown": IGNORED_CANARY, "Nested": {"a": [IGNORED_CANARY]}}
+    with service.client() as v1, service.client(version=2) as v2:
+        for change, wording in (({"Port": "25.5"}, "Port: must be a whole number"),
+                                ({"UseSSL": "yes"}, "UseSSL: must be true or false"),
+                                ({"UseSSL": 1}, "UseSSL: must be true or false"),
+                                ({"Unknown": "a\r\nb"}, "Unknown must not contain line breaks")):
+            assert wording in error(v1.put("/KeyfactorAPI/SMTP", json={**loose_v1, **change}),
+                                    400, "0xA0110001")
+        pam = {"SecretValue": "x", "Provider": 1, "Parameters": {"SecretName": None}}
+        error(v2.put("/KeyfactorAPI/SMTP", json={**loose_v1, "RelayUsername": {"SecretValue": "u"},
+                                                 "RelayPassword": pam}), 400, "0xA0110006")
+        unknown_option = v1.put("/KeyfactorAPI/SMTP/Options", json={"PinnedSha265": "ab" * 32})
+        assert "Unknown field 'PinnedSha265'" in error(unknown_option, 400, "0xA0110001")
+        assert stored(service) == before
+
+        put_v1 = v1.put("/KeyfactorAPI/SMTP", json=loose_v1)
+        assert put_v1.status_code == 200, put_v1.text
+        assert list(put_v1.json()) == V1_KEYS
+        assert (put_v1.json()["Port"], put_v1.json()["UseSSL"]) == (2526, False)
+        assert service.runtime_password() == CANARY
+
+        loose_v2 = {**loose_v1, "Port": "587", "UseSSL": "true",
+                    "RelayUsername": {"SecretValue": "svc", "HasValue": True},
+                    "RelayPassword": {"SecretValue": "v2-" + CANARY, "Provider": None,
+                                      "Parameters": {"SecretName": None},
+                                      "Extra": IGNORED_CANARY}}
+        put_v2 = v2.put("/KeyfactorAPI/SMTP", json=loose_v2)
+        assert put_v2.status_code == 200, put_v2.text
+        assert list(put_v2.json()) == V2_KEYS
+        assert put_v2.json()["RelayUsername"] == {"SecretValue": "svc", "Provider": None,
+                                                  "Parameters": None}
+        assert (put_v2.json()["Port"], put_v2.json()["UseSSL"]) == (587, True)
+        assert service.runtime_password() == "v2-" + CANARY
+        answers = [put_v1, put_v2, v1.get("/KeyfactorAPI/SMTP"), v2.get("/KeyfactorAPI/SMTP")]
+    for answer in answers:
+        assert IGNORED_CANARY not in answer.text and "Unknown" not in answer.text
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "'Unknown'" in logged and "'RelayPassword.Extra'" in logged
+    assert IGNORED_CANARY not in logged
+    assert IGNORED_CANARY.encode() not in raw_contents(service.settings)
+
+
+def test_a_form_is_read_by_the_same_rules(service: RunningService) -> None:
+    form = ("Host=127.0.0.1&Id=1&Port=2526&RelayAuthenticationType=0&RelayUsername="
+            "&SenderAccount=kf%40corp.local&SenderName=KF+client&UseSSL={}&Extra=1")
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    with service.client() as client:
+        before = stored(service)
+        for refused in ("1", "on", "yes"):
+            response = client.put("/KeyfactorAPI/SMTP", content=form.format(refused),
+                                  headers=headers)
+            assert "UseSSL: must be true or false" in error(response, 400, "0xA0110001")
+        assert stored(service) == before
+        response = client.put("/KeyfactorAPI/SMTP", content=form.format("True"),
+                              headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["UseSSL"] is True and list(response.json()) == V1_KEYS
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_test_body_is_read_the_same_way(service: RunningService,
+                                          smtp_server: Callable[..., SmtpServer],
+                                          version: int) -> None:
+    relay = smtp_server()
+    body: dict[str, Any] = {
+        "Host": "127.0.0.1", "Port": str(relay.port), "RelayAuthenticationType": "0",
+        "SenderAccount": "noreply@corp.local", "SenderName": "KF", "UseSSL": "false",
+        "TestRecipient": "pki@corp.local", "Unknown": IGNORED_CANARY,
+    }
+    with service.client(version=version) as client:
+        refused = client.post("/KeyfactorAPI/SMTP/Test", json={**body, "Port": "0x19"})
+        assert "Port: must be a whole number" in error(refused, 400, "0xA0110001")
+        assert relay.received == []
+        response = client.post("/KeyfactorAPI/SMTP/Test", json=body)
+    assert response.status_code == 200, response.text
+    if version == 1:
+        assert response.json()["Port"] == relay.port and "Unknown" not in response.json()
+    else:
+        assert response.content == b""
+    [received] = relay.received
+    assert IGNORED_CANARY not in received.message.as_string()
+
+
+def test_the_published_v1_client_with_an_additional_property(service: RunningService) -> None:
+    """keyfactor-v-1-client sends its model's `additional_properties` along (a form body);
+    Keyfactor's server ignores what it does not know, and so does this service."""
+    from keyfactor_v_1_client.api.smtp import smtp_update_smtp
+    from keyfactor_v_1_client.client import Client
+    from keyfactor_v_1_client.models.keyfactor_api_models_smtpsmtp_request import (
+        KeyfactorAPIModelsSMTPSMTPRequest,
+    )
+
+    credentials = base64.b64encode(f"admin:{service.admin_password}".encode()).decode()
+    client = Client(base_url=f"{service.url}/KeyfactorAPI",
+                    headers={"Authorization": f"Basic {credentials}"})
+    request = KeyfactorAPIModelsSMTPSMTPRequest(
+        host="mail.test", id=1, port=2527, relay_authentication_type=0,
+        sender_account="kf@corp.local", sender_name="KF client", use_ssl=True)
+    request["SenderDisplayFormat"] = "Name <address>"
+    answer = smtp_update_smtp.sync_detailed(client=client, form_data=request, json_body=request)
+    assert answer.status_code == 200, answer.content
+    assert answer.parsed is not None and answer.parsed.port == 2527
+    assert answer.parsed.use_ssl is True and answer.parsed.additional_properties == {}

@@ -2,11 +2,20 @@
 
 Keys are matched case-insensitively (ASP.NET does; Keyfactor clients send `host` and
 `Host`), then the strict pydantic model checks types. Two keys that differ only in case
-are refused rather than guessed between.
+are refused rather than guessed between (ASP.NET would keep the last; what it keeps is
+not what a reader of the body may think it said).
+
+A model of Keyfactor's shapes (`extra="ignore"`, wire/models.py) ignores properties it does
+not know, as Keyfactor's server does: they are dropped here, before validation, so they
+are never stored or echoed, and their names (never their values) are logged at debug
+level. A model of this service's own shapes (`extra="forbid"`) refuses them by name.
+Control characters are refused anywhere in a body, in ignored properties and in names
+too: the rule stays one simple rule, and an ignored name is logged.
 """
 
 from __future__ import annotations
 
+import logging
 import types
 from functools import cache
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -15,8 +24,14 @@ from pydantic import BaseModel, ValidationError
 
 from smtp_profile.domain.addresses import is_unsafe_char
 from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
+from smtp_profile.wire.json_decoding import MAX_NUMBER_DIGITS
 
 M = TypeVar("M", bound=BaseModel)
+
+log = logging.getLogger(__name__)
+
+_LOGGED_NAMES = 20
+_LOGGED_NAME_LENGTH = 64
 
 
 @cache
@@ -42,11 +57,27 @@ def _nested_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def fold_keys(data: dict[str, Any], model: type[BaseModel], path: str = "") -> dict[str, Any]:
-    """Rename keys to the model's exact aliases, recursively; unknown keys pass through."""
+def ignores_unknown(model: type[BaseModel]) -> bool:
+    """True for Keyfactor's shapes, read as Keyfactor's server reads them."""
+    return model.model_config.get("extra") == "ignore"
+
+
+Ignored = list[tuple[str, str, Any]]
+"""Properties dropped by fold_keys: (the path of the object that held it, name, value)."""
+
+
+def fold_keys(data: dict[str, Any], model: type[BaseModel], path: str = "",
+              ignored: Ignored | None = None) -> dict[str, Any]:
+    """Rename keys to the model's exact aliases, recursively. Unknown keys are dropped
+    (and added to `ignored`) where the model ignores them; elsewhere they pass through,
+    for the model to refuse."""
     shape = _shape(model)
     folded: dict[str, Any] = {}
     for key, value in data.items():
+        if key.lower() not in shape and ignores_unknown(model):
+            if ignored is not None:
+                ignored.append((path.removesuffix("."), key, value))
+            continue
         alias, nested = shape.get(key.lower(), (key, None))
         if alias in folded:
             raise DomainError(
@@ -55,10 +86,10 @@ def fold_keys(data: dict[str, Any], model: type[BaseModel], path: str = "") -> d
             )
         if nested is not None:
             if isinstance(value, dict):
-                value = fold_keys(value, nested, f"{path}{alias}.")
+                value = fold_keys(value, nested, f"{path}{alias}.", ignored)
             elif isinstance(value, list):
                 value = [
-                    fold_keys(item, nested, f"{path}{alias}[{i}].")
+                    fold_keys(item, nested, f"{path}{alias}[{i}].", ignored)
                     if isinstance(item, dict) else item
                     for i, item in enumerate(value)
                 ]
@@ -71,37 +102,67 @@ MULTILINE_FIELDS = frozenset({"CaBundle"})
 
 
 def control_character_problems(value: Any, path: str = "") -> list[str]:
-    """Every string anywhere in a body that holds a control character (CR, LF, NUL...).
+    """Every string anywhere in a body, names included, that holds a control character
+    (CR, LF, NUL...).
 
-    Checked for all fields, used or not: a value that could inject a protocol line or a
-    header is refused even where the profile's type would ignore it.
+    Checked for all fields, used, ignored or unknown: a value that could inject a protocol
+    line or a header is refused even where the profile's type would ignore it. Walked
+    with a list, not by recursion: a body may nest hundreds of levels deep within its
+    size limit, and Python's own recursion limit must not turn that into a 500.
     """
-    if isinstance(value, str):
-        field = path.rsplit(".", 1)[-1]
-        allowed = "\r\n\t" if field in MULTILINE_FIELDS else ""
-        if any(is_unsafe_char(ch) and ch not in allowed for ch in value):
-            return [f"{path or 'value'} must not contain line breaks or other control "
-                    "characters"]
-        return []
-    if isinstance(value, dict):
-        return [p for key, item in value.items()
-                for p in control_character_problems(item, f"{path}.{key}" if path else key)]
-    if isinstance(value, list):
-        return [p for i, item in enumerate(value)
-                for p in control_character_problems(item, f"{path}[{i}]")]
-    return []
+    problems: list[str] = []
+    pending: list[tuple[str, Any]] = [(path, value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, str):
+            field = where.rsplit(".", 1)[-1]
+            allowed = "\r\n\t" if field in MULTILINE_FIELDS else ""
+            if any(is_unsafe_char(ch) and ch not in allowed for ch in item):
+                problems.append(f"{where or 'value'} must not contain line breaks or other "
+                                "control characters")
+        elif isinstance(item, dict):
+            if any(is_unsafe_char(ch) for key in item for ch in key):
+                problems.append(f"{'Field names in ' + where if where else 'Field names'} "
+                                "must not contain line breaks or other control characters")
+            pending.extend(reversed([(f"{where}.{key}" if where else key, inner)
+                                     for key, inner in item.items()
+                                     if not any(is_unsafe_char(ch) for ch in key)]))
+        elif isinstance(item, list):
+            pending.extend(reversed([(f"{where}[{i}]", inner) for i, inner in enumerate(item)]))
+    return list(dict.fromkeys(problems))
 
 
-def bind(model: type[M], data: dict[str, Any], *, lax: bool = False) -> M:
-    """Validate `data` against `model`; `lax` converts strings, for form bodies only."""
-    folded = fold_keys(data, model)
-    problems = control_character_problems(folded)
+def bind(model: type[M], data: dict[str, Any]) -> M:
+    """Validate `data` against `model`, as the model says it is read (see the module).
+
+    Form bodies come through here too: their values are all strings, read by the same
+    rules as strings in JSON (wire/scalars.py), as ASP.NET reads forms.
+    """
+    ignored: Ignored = []
+    folded = fold_keys(data, model, ignored=ignored)
+    problems = control_character_problems(folded) + [
+        problem for parent, name, value in ignored
+        for problem in control_character_problems({name: value}, parent)]
     if problems:
         raise ValidationFailed(problems)
+    if ignored:
+        _log_ignored(model, [f"{parent}.{name}" if parent else name
+                             for parent, name, _ in ignored])
     try:
-        return model.model_validate(folded, strict=not lax, by_alias=True, by_name=False)
+        return model.model_validate(folded, strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise ValidationFailed(_problems(exc)) from None
+
+
+def _log_ignored(model: type[BaseModel], names: list[str]) -> None:
+    """The names of ignored properties, at debug level: never their values, which may
+    hold a secret sent under a misspelt or newer name. Names hold no control character
+    (refused before) and are shortened, and only so many listed."""
+    shown = [name if len(name) <= _LOGGED_NAME_LENGTH else name[:_LOGGED_NAME_LENGTH] + "..."
+             for name in names[:_LOGGED_NAMES]]
+    more = f" and {len(names) - _LOGGED_NAMES} more" if len(names) > _LOGGED_NAMES else ""
+    log.debug("Ignored unknown properties of %s: %s%s", model.__name__,
+              ", ".join(repr(name) for name in shown), more)
 
 
 def _problems(exc: ValidationError) -> list[str]:
@@ -134,6 +195,11 @@ def _wording(kind: str, message: str) -> str:
         "int_from_float": "must be a whole number",
         "bool_type": "must be true or false",
         "bool_parsing": "must be true or false",
+        "whole_number_string": 'must be a whole number; a string holding one may have only '
+                               'digits, a sign and spaces around, like "25"',
+        "whole_number_too_long": f"must be a whole number of at most {MAX_NUMBER_DIGITS} "
+                                 "digits",
+        "boolean_string": 'must be true or false; as a string, "true" or "false" (any case)',
         "string_type": "must be a string",
         "model_type": "must be an object",
         "dict_type": "must be an object",

@@ -1,10 +1,21 @@
 """The Keyfactor SMTP request and response shapes, as pydantic models.
 
-Incoming models are strict (JSON types are not coerced: `"25"` is not a port) and forbid
-unknown fields; names are matched case-insensitively before these models see them
-(`keys.fold_keys`). Outgoing models fix the exact PascalCase spellings Keyfactor clients
-match on, including the odd `UseSSL` and `Id`. The OpenAPI document is generated from
-these same classes, so it describes what the server really accepts.
+Incoming models come in two kinds, and the model says which (wire/binding.py reads it):
+
+- Keyfactor's shapes (`_TolerantIn`: PUT /SMTP, POST /SMTP/Test, their secret and header
+  objects, and Diagnose, which reads a Test body) are read as Keyfactor's own server
+  (ASP.NET, Json.NET) reads them: unknown properties are ignored, and whole numbers and
+  booleans may come as strings (wire/scalars.py). Clients written against the real
+  server send both; refusing them would turn those clients away.
+- This service's own shapes (`_In`: relay Options, the page's sign-in) forbid unknown
+  fields: their only clients are this service's page and CLI, and there a misspelt name
+  would silently drop a trust setting, since a PUT replaces them all.
+
+Both are strict about JSON types otherwise (`25.5` is not a port, `1` not a boolean);
+names are matched case-insensitively before these models see them
+(`binding.fold_keys`). Outgoing models fix the exact PascalCase spellings Keyfactor
+clients match on, including the odd `UseSSL` and `Id`. The OpenAPI document is generated
+from these same classes, so it describes what the server really accepts.
 """
 
 from __future__ import annotations
@@ -12,6 +23,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from smtp_profile.wire.scalars import Boolean, WholeNumber
 
 
 class _In(BaseModel):
@@ -21,30 +34,40 @@ class _In(BaseModel):
     )
 
 
+class _TolerantIn(_In):
+    """Read as Keyfactor's server reads: unknown properties ignored (see the module)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(populate_by_name=False, frozen=True)
 
 
-class SecretIn(_In):
-    """KeyfactorAPISecret: a literal `SecretValue`, or a PAM `Provider` with `Parameters`."""
+class SecretIn(_TolerantIn):
+    """KeyfactorAPISecret: a literal `SecretValue`, or a PAM `Provider` with `Parameters`.
+
+    Keyfactor's schema lets a `Parameters` value be null; a map of nulls alone, without a
+    `Provider`, names no PAM reference.
+    """
 
     secret_value: str | None = Field(None, alias="SecretValue")
     provider: int | str | None = Field(None, alias="Provider")
-    parameters: dict[str, str] | None = Field(None, alias="Parameters")
+    parameters: dict[str, str | None] | None = Field(None, alias="Parameters")
 
 
-class RequestHeaderIn(_In):
+class RequestHeaderIn(_TolerantIn):
     name: str | None = Field(None, alias="Name")
     value: str | None = Field(None, alias="Value")
 
 
-class ProfileV1In(_In):
+class ProfileV1In(_TolerantIn):
     """Body of a version-1 PUT /SMTP (JSON or form-encoded)."""
 
-    id: int | None = Field(None, alias="Id", description="Must be 1 when sent.")
+    id: WholeNumber = Field(None, alias="Id", description="Must be 1 when sent.")
     host: str | None = Field(None, alias="Host", description="SMTP relay host name or IP.")
-    port: int | None = Field(None, alias="Port", description="Defaults to 25 in version 1.")
-    relay_authentication_type: int | None = Field(
+    port: WholeNumber = Field(None, alias="Port", description="Defaults to 25 in version 1.")
+    relay_authentication_type: WholeNumber = Field(
         None, alias="RelayAuthenticationType",
         description="0 Anonymous, 2 Basic, 3 OAuth client credentials. Version 1 cannot "
         "carry the OAuth settings: with 3 it keeps the stored ones, and it cannot switch a "
@@ -61,7 +84,7 @@ class ProfileV1In(_In):
         None, alias="SenderAddress", description="Deprecated by Keyfactor; accepted and ignored."
     )
     sender_name: str | None = Field(None, alias="SenderName")
-    use_ssl: bool | None = Field(
+    use_ssl: Boolean = Field(
         None, alias="UseSSL", description="Implicit TLS on port 465, STARTTLS elsewhere."
     )
 
@@ -74,13 +97,13 @@ class TestV1In(ProfileV1In):
     test_recipient: str | None = Field(None, alias="TestRecipient")
 
 
-class ProfileV2In(_In):
+class ProfileV2In(_TolerantIn):
     """Body of a version-2 PUT /SMTP."""
 
-    id: int | None = Field(None, alias="Id", description="Must be 1 when sent.")
+    id: WholeNumber = Field(None, alias="Id", description="Must be 1 when sent.")
     host: str | None = Field(None, alias="Host")
-    port: int | None = Field(None, alias="Port", description="Required in version 2.")
-    relay_authentication_type: int | None = Field(
+    port: WholeNumber = Field(None, alias="Port", description="Required in version 2.")
+    relay_authentication_type: WholeNumber = Field(
         None, alias="RelayAuthenticationType",
         description="0 Anonymous, 2 Basic, 3 OAuth client credentials (AUTH XOAUTH2).",
     )
@@ -99,7 +122,7 @@ class ProfileV2In(_In):
         None, alias="SenderAddress", description="Deprecated by Keyfactor; accepted and ignored."
     )
     sender_name: str | None = Field(None, alias="SenderName")
-    use_ssl: bool | None = Field(None, alias="UseSSL")
+    use_ssl: Boolean = Field(None, alias="UseSSL")
     client_id: SecretIn | None = Field(None, alias="ClientId",
                                        description="OAuth: required.")
     client_secret: SecretIn | None = Field(
@@ -197,7 +220,7 @@ class ErrorOut(_Out):
 
 # -- extensions (not Keyfactor shapes, same conventions) -------------------------------------
 
-class _DiagnoseFields(_In):
+class _DiagnoseFields(_TolerantIn):
     mode: str | None = Field(None, alias="Mode", description="send (default) or verify.")
     mechanism: str | None = Field(
         None, alias="Mechanism",

@@ -30,8 +30,9 @@ def _draft(body: ProfileV1In) -> ProfileDraft:
     )
 
 
-def decode_profile(data: dict[str, Any], *, form: bool = False) -> ProfileDraft:
-    return _draft(bind(ProfileV1In, data, lax=form))
+def decode_profile(data: dict[str, Any]) -> ProfileDraft:
+    """A JSON or form body: form values are strings, read as strings in JSON are."""
+    return _draft(bind(ProfileV1In, data))
 
 
 def decode_test(data: dict[str, Any]) -> tuple[ProfileDraft, str | None]:

@@ -23,13 +23,19 @@ def _secret_text(name: str, secret: SecretIn | None) -> str | None:
     """The literal value of a secret object; PAM references are refused, not faked."""
     if secret is None:
         return None
-    if secret.provider not in (None, "", 0, "0") or secret.parameters:
+    if secret.provider not in (None, "", 0, "0") or _names_a_parameter(secret):
         raise DomainError(
             ErrorKind.UNSUPPORTED_SECRET_PROVIDER,
             f"{name}: PAM providers are not supported by this service; send the value as "
             '{"SecretValue": "..."} and it is stored encrypted here.',
         )
     return secret.secret_value or None
+
+
+def _names_a_parameter(secret: SecretIn) -> bool:
+    """Parameters with a value; Keyfactor's schema allows null (or blank) ones, which
+    alone name nothing, so `{"SecretValue": "x", "Parameters": {"a": null}}` is a literal."""
+    return any(value not in (None, "") for value in (secret.parameters or {}).values())
 
 
 def _headers(items: list[RequestHeaderIn] | None) -> tuple[RequestHeader, ...] | None:

@@ -78,9 +78,8 @@ async def get_smtp(request: Request, context: CallContext = _read) -> Response:
 )
 async def put_smtp(request: Request, context: CallContext = _modify_put) -> Response:
     async def decode() -> tuple[ProfileDraft, int | None]:
-        data, is_form = await read_object(request, allow_form=context.version == 1)
-        draft = (v1.decode_profile(data, form=is_form) if context.version == 1
-                 else v2.decode_profile(data))
+        data, _ = await read_object(request, allow_form=context.version == 1)
+        draft = v1.decode_profile(data) if context.version == 1 else v2.decode_profile(data)
         return draft, expected_version(request)
 
     draft, expected = await refusals_recorded(request, context, AuditAction.PUT, decode())
