@@ -25,6 +25,7 @@ from smtp_profile.server.errors import install_error_handlers
 from smtp_profile.server.page import files as web_page
 from smtp_profile.server.page.session_routes import router as web_session_router
 from smtp_profile.server.paths import CaseInsensitivePaths
+from smtp_profile.server.product_version import ProductVersionHeader
 from smtp_profile.server.security_headers import SecurityHeaders
 from smtp_profile.store.secret_box import SecretKeyError
 
@@ -112,5 +113,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.fast_read = FastReadCounts()
     app.add_middleware(FastProfileRead, runtime=runtime, path=f"{base}/SMTP",
                        counts=app.state.fast_read)
-    app.add_middleware(SecurityHeaders)  # last added, outermost: every answer passes it
+    # The last two added are outermost: every answer passes them.
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(ProductVersionHeader)
     return app
