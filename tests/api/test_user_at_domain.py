@@ -10,6 +10,9 @@ import httpx
 import pytest
 
 from smtp_profile.server.authentication import login_name
+from smtp_profile.server.keyfactor_headers import BROWSER_REQUESTED_WITH
+from smtp_profile.server.keyfactor_headers import REQUESTED_WITH as REQUESTED_WITH_HEADER
+from smtp_profile.server.page.session_routes import SESSION_PATH
 from tests.support.service import REQUESTED_WITH, RunningService, service_settings, start_service
 
 SMTP = "/KeyfactorAPI/SMTP"
@@ -74,5 +77,21 @@ def test_a_configured_domain_must_match_in_either_form(tmp_path: Path) -> None:
                 records = admin.get(f"{SMTP}/Audit").json()
         users = {record.get("User") for record in records}
         assert "admin@OTHER" in users  # a refused domain is recorded as typed
+    finally:
+        running.stop()
+
+
+def test_the_web_pages_sign_in_reads_names_the_same_way(tmp_path: Path) -> None:
+    running = start_service(service_settings(tmp_path / "d", auth_domain="CORP"))
+    page = {REQUESTED_WITH_HEADER: BROWSER_REQUESTED_WITH}
+    try:
+        with httpx.Client(base_url=running.url) as client:
+            for user in ["admin@OTHER", "a@b@c", "@"]:
+                refused_form = client.post(SESSION_PATH, headers=page, json={
+                    "UserName": user, "Password": running.admin_password})
+                assert refused_form.status_code == 401, user
+            signed_in = client.post(SESSION_PATH, headers=page, json={
+                "UserName": "admin@CORP", "Password": running.admin_password})
+            assert signed_in.status_code == 200, signed_in.text
     finally:
         running.stop()
