@@ -4,13 +4,18 @@ it builds a client, kfutil judges features by its major number."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
+from smtp_profile.runtime import Runtime, prepare
 from smtp_profile.server.api.fast_read import FastReadCounts
+from smtp_profile.server.app import create_app
 from smtp_profile.server.product_version import PRODUCT_VERSION, PRODUCT_VERSION_HEADER
-from tests.support.service import REQUESTED_WITH, RunningService
+from smtp_profile.settings import Settings
+from tests.support.database import current_database_url
+from tests.support.service import REQUESTED_WITH, RunningService, run_async
 
 
 def test_the_version_is_written_as_command_writes_it() -> None:
@@ -52,3 +57,29 @@ def test_every_answer_carries_it(service: RunningService) -> None:
                         "health": 200}
     for name, answer in answers.items():
         assert answer.headers.get_list(PRODUCT_VERSION_HEADER) == [PRODUCT_VERSION], name
+
+
+def test_an_unexpected_error_carries_it_too(tmp_path: Path) -> None:
+    """Starlette answers an unexpected exception from outside every middleware."""
+    settings = Settings(data_dir=tmp_path / "d", database_url=current_database_url())
+    prepare(settings)
+    runtime = Runtime.open(settings)
+    app = create_app(runtime)
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/broken", broken)
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/broken")
+
+    try:
+        answer = run_async(get())
+    finally:
+        run_async(runtime.close())
+    assert answer.status_code == 500
+    assert answer.json()["ErrorCode"] == "0xA0110020"
+    assert answer.headers.get_list(PRODUCT_VERSION_HEADER) == [PRODUCT_VERSION]
