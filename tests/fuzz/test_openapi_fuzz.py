@@ -58,7 +58,8 @@ def api_schema(fuzzed_service: RunningService) -> Any:
 BASE = "/KeyfactorAPI/SMTP"
 OPERATIONS = [("GET", BASE), ("PUT", BASE), ("POST", f"{BASE}/Test"),
               ("POST", f"{BASE}/Diagnose"), ("GET", f"{BASE}/Status"),
-              ("GET", f"{BASE}/Options"), ("PUT", f"{BASE}/Options"), ("GET", f"{BASE}/Audit")]
+              ("GET", f"{BASE}/Options"), ("PUT", f"{BASE}/Options"), ("GET", f"{BASE}/Audit"),
+              ("GET", "/KeyfactorAPI/Status/Endpoints")]
 
 
 def forget_failed_sign_ins(service: RunningService) -> None:

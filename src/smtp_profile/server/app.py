@@ -19,10 +19,13 @@ from smtp_profile.server.api.audit_routes import router as audit_router
 from smtp_profile.server.api.diagnostics_routes import router as diagnostics_router
 from smtp_profile.server.api.fast_read import FastProfileRead, FastReadCounts
 from smtp_profile.server.api.smtp_routes import router as smtp_router
+from smtp_profile.server.api.status_routes import catalogue
+from smtp_profile.server.api.status_routes import router as status_router
 from smtp_profile.server.errors import install_error_handlers
 from smtp_profile.server.page import files as web_page
 from smtp_profile.server.page.session_routes import router as web_session_router
 from smtp_profile.server.paths import CaseInsensitivePaths
+from smtp_profile.server.product_version import ProductVersionHeader
 from smtp_profile.server.security_headers import SecurityHeaders
 from smtp_profile.store.secret_box import SecretKeyError
 
@@ -84,6 +87,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(smtp_router, prefix=base, tags=["SMTP"])
     app.include_router(diagnostics_router, prefix=base, tags=["Diagnostics (extension)"])
     app.include_router(audit_router, prefix=base, tags=["Audit (extension)"])
+    app.include_router(status_router, prefix=base, tags=["Status"])
     docs.install(app, docs_path=f"{base}/Documentation", openapi_path=f"{base}/openapi.json")
     app.include_router(web_session_router)
     web_page.install(app, api_base=base)
@@ -95,16 +99,21 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     allowed: dict[str, list[str]] = {}
     for prefix, router in ((base, smtp_router), (base, diagnostics_router),
-                           (base, audit_router), ("", web_session_router)):
+                           (base, audit_router), (base, status_router),
+                           ("", web_session_router)):
         for route in router.routes:
             if isinstance(route, Route):
                 allowed.setdefault(prefix + route.path, []).extend(sorted(route.methods or ()))
     app.state.allowed_methods = allowed
+    app.state.endpoints = catalogue(smtp_router, diagnostics_router, audit_router,
+                                    status_router)
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
     paths += list(allowed)
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)
     app.state.fast_read = FastReadCounts()
     app.add_middleware(FastProfileRead, runtime=runtime, path=f"{base}/SMTP",
                        counts=app.state.fast_read)
-    app.add_middleware(SecurityHeaders)  # last added, outermost: every answer passes it
+    # The last two added are outermost: every answer passes them.
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(ProductVersionHeader)
     return app

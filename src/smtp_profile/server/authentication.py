@@ -87,7 +87,7 @@ class BasicCredentials:
     """An `Authorization: Basic` header, decoded."""
 
     user: str
-    """The user name as sent, `DOMAIN\\` prefix included."""
+    """The user name as sent, `DOMAIN\\` prefix or `@domain` suffix included."""
     password: Secret | None
     """None when the decoded text has no colon: not a credential, only a name."""
 
@@ -106,10 +106,16 @@ def decode_basic(header: str | None) -> BasicCredentials | None:
 
 
 def login_name(user: str, auth_domain: str | None) -> str | None:
-    """The local user name in `user` or `DOMAIN\\user`; None for a domain not accepted."""
+    """The local user name in `user`, `DOMAIN\\user` or `user@domain` (what Keyfactor's
+    Go SDK 1.x and Python client send); None for a domain not accepted, or an `@` form
+    with an empty part or a second `@`. One domain rule for both forms."""
     domain, backslash, name = user.rpartition("\\")
     if not backslash:
-        return user
+        name, at, domain = user.partition("@")
+        if not at:
+            return user
+        if not name or not domain or "@" in domain:
+            return None
     if auth_domain is not None and domain.lower() != auth_domain.lower():
         return None
     return name

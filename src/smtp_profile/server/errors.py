@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from smtp_profile.domain.errors import DomainError, ErrorKind, Throttled
 from smtp_profile.server.authentication import challenge
+from smtp_profile.server.product_version import PRODUCT_VERSION, PRODUCT_VERSION_HEADER
 from smtp_profile.server.responses import error_response
 from smtp_profile.store.secret_box import SecretKeyError
 
@@ -66,9 +67,12 @@ async def _key_error(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     reference = uuid.uuid4().hex[:12]
     log.exception("unexpected error %s on %s %s", reference, request.method, request.url.path)
+    # Starlette sends this answer from outside every middleware, so the header they add to
+    # every other answer is set here.
     return error_response(ErrorKind.INTERNAL,
                           f"An unexpected error occurred (reference {reference}); "
-                          "the server log has the details.")
+                          "the server log has the details.",
+                          {PRODUCT_VERSION_HEADER: PRODUCT_VERSION})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -6,7 +6,6 @@ credentials (401, or 429 while failed sign-ins must wait), then the permission (
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -41,31 +40,41 @@ class CallContext:
         return Actor(self.principal.name, self.client)
 
 
-def requires(permission: Permission, *, audited: AuditAction | None = None,
-             ) -> Callable[[Request], Awaitable[CallContext]]:
-    """A FastAPI dependency: the Keyfactor headers, the caller, and `permission`.
+class Requirement:
+    """A FastAPI dependency: the Keyfactor headers, the caller, and `permission` (None:
+    any signed-in caller). A class, so that GET /Status/Endpoints can read off each
+    route what it requires (server/api/status_routes.py)."""
 
-    With `audited`, a caller refused for lack of the permission is recorded under that
-    action (a read-only user trying a PUT is worth knowing about).
-    """
+    def __init__(self, permission: Permission | None, audited: AuditAction | None) -> None:
+        self.permission = permission
+        self.audited = audited
 
-    async def dependency(request: Request) -> CallContext:
+    async def __call__(self, request: Request) -> CallContext:
         require_requested_with(request)
         version = api_version(request)
         caller = await authenticate(request)
         principal = caller.principal
         client = client_address(request)
-        if not principal.may(permission):
+        if self.permission is not None and not principal.may(self.permission):
             error = DomainError(
                 ErrorKind.FORBIDDEN,
-                f"User '{principal.name}' does not have the permission {permission.value}.",
+                f"User '{principal.name}' does not have the permission "
+                f"{self.permission.value}.",
             )
-            if audited is not None:
+            if self.audited is not None:
                 await runtime_of(request).audit.record(
-                    action=audited, user=principal.name, client=client,
+                    action=self.audited, user=principal.name, client=client,
                     outcome=Outcome.of_error(error),
                 )
             raise error
         return CallContext(principal, version, client, caller.snapshot)
 
-    return dependency
+
+def requires(permission: Permission | None, *,
+             audited: AuditAction | None = None) -> Requirement:
+    """A FastAPI dependency: the Keyfactor headers, the caller, and `permission`.
+
+    With `audited`, a caller refused for lack of the permission is recorded under that
+    action (a read-only user trying a PUT is worth knowing about).
+    """
+    return Requirement(permission, audited)
