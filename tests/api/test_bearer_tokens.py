@@ -348,3 +348,30 @@ def test_a_burst_of_tokens_after_rotation_fetches_the_keys_once(
 
     assert asyncio.run(burst()) == [200] * 20
     assert idp.jwks_requests() == before + 1
+
+
+def test_a_client_built_like_go_sdk_2_in_oauth_mode_reads_and_writes(
+        service: RunningService, idp: IdentityProvider) -> None:
+    """keyfactor-auth-client-go's OAuth mode: Status/Endpoints first with the bearer token
+    (the client is only built on a 200 holding a JSON array of strings), then the
+    generated SDK's GET and PUT /SMTP with the same token; a refused token builds none."""
+    go_headers = {"Content-Type": "application/json", "Accept": "application/json",
+                  "x-keyfactor-api-version": "1", "x-keyfactor-requested-with": "APIClient"}
+    with httpx.Client(base_url=service.url + "/KeyfactorAPI", timeout=30) as client:
+        expired = client.get("/Status/Endpoints", headers={
+            **go_headers, "Authorization": f"Bearer {idp.token(lifetime=-120)}"})
+        assert expired.status_code == 401
+        assert json.loads(expired.content)["ErrorCode"] == "0xA0110010"
+        client.headers["Authorization"] = f"Bearer {idp.token()}"
+        answer = client.get("/Status/Endpoints", headers=go_headers)
+        assert answer.status_code == 200, answer.text
+        endpoints = json.loads(answer.content)
+        assert "GET /SMTP" in endpoints and "PUT /SMTP" in endpoints
+        assert answer.headers["x-keyfactor-product-version"]
+        body = {"Host": "smtp.corp.local", "Port": 587, "RelayAuthenticationType": 0,
+                "SenderAccount": "pki@corp.local", "SenderName": "Keyfactor Command"}
+        written = client.put("/SMTP", content=json.dumps(body), headers=go_headers)
+        assert written.status_code == 200, written.text
+        read = client.get("/SMTP", headers=go_headers)
+        assert read.status_code == 200
+        assert read.json()["Host"] == "smtp.corp.local"
