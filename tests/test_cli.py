@@ -124,6 +124,12 @@ def test_user_commands(tmp_path: Path) -> None:
     unknown = run("user", "add", "bob", "-p", "/nope/", "--password-stdin", "--data-dir",
                   data_dir, stdin="long-enough-pw\n", check=False)
     assert unknown.returncode == 1 and "unknown permission" in unknown.stderr
+    for unusable in ("bob@corp", "CORP\\bob", "bob:x"):  # sign-in reads these as other names
+        refused = run("user", "add", unusable, "-p", "/system_settings/read/",
+                      "--password-stdin", "--data-dir", data_dir, stdin="long-enough-pw\n",
+                      check=False)
+        assert refused.returncode == 1 and "without ':', '\\' or '@'" in refused.stderr
+    assert "bob" not in run("user", "list", "--data-dir", data_dir).stdout
 
     settings = plain_settings(Path(data_dir))
     running = start_service(settings)

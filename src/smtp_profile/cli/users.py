@@ -72,8 +72,11 @@ def user_add(
 
     Example: smtp-profile user add alice -p /system_settings/read/ -p /system_settings/modify/
     """
-    if not name.strip() or ":" in name or "\\" in name or len(name) > 128:
-        raise fail("the name must be 1-128 characters without ':' or '\\'")
+    # '\\' and '@' would be read as DOMAIN\\user and user@domain at sign-in, ':' ends a
+    # Basic user name: a name holding one could never sign in.
+    if not name.strip() or any(mark in name for mark in ":\\@") or len(name) > 128:
+        raise fail("the name must be 1-128 characters without ':', '\\' or '@' "
+                   "(sign-in reads DOMAIN\\user and user@domain)")
     try:
         permissions = parse_permissions(permission)
     except ValueError as exc:
