@@ -19,7 +19,7 @@ STDLIB = frozenset(sys.stdlib_module_names)
 DOMAIN_LIBRARIES = frozenset({"cryptography", "idna"})
 FRAMEWORKS = frozenset({"sqlalchemy", "alembic", "fastapi", "starlette", "uvicorn", "httpx",
                         "aiosmtplib", "typer"})
-ADAPTERS = ("store", "server", "cli", "mailer", "oauth", "identity", "wire", "runtime")
+ADAPTERS = ("store", "server", "cli", "mailer", "oauth", "identity", "pam", "wire", "runtime")
 
 
 def module_name(path: Path, root: Path = PACKAGE.parent) -> str:
@@ -89,10 +89,19 @@ def test_the_use_cases_know_their_ports_not_the_adapters() -> None:
 
 def test_the_store_depends_inward_only() -> None:
     def allowed(name: str) -> bool:
-        return not inside(name, "server", "cli", "mailer", "oauth", "identity", "wire",
-                          "runtime")
+        return not inside(name, "server", "cli", "mailer", "oauth", "identity", "pam",
+                          "wire", "runtime")
 
     assert offending("store", allowed) == {}
+
+
+def test_pam_providers_depend_inward_only() -> None:
+    """A provider type is an adapter: it may use the domain and the ports, nothing beside."""
+    def allowed(name: str) -> bool:
+        return not inside(name, "server", "cli", "mailer", "oauth", "identity", "store",
+                          "wire", "runtime")
+
+    assert offending("pam", allowed) == {}
 
 
 def test_the_http_layer_speaks_no_sql() -> None:
@@ -103,8 +112,8 @@ def test_the_http_layer_speaks_no_sql() -> None:
 
 
 @pytest.mark.parametrize("layer", ["domain", "usecases", "store", "server", "mailer",
-                                   "oauth", "identity", "wire", "runtime", "settings",
-                                   "logs"])
+                                   "oauth", "identity", "pam", "wire", "runtime",
+                                   "settings", "logs"])
 def test_only_the_cli_imports_the_cli(layer: str) -> None:
     assert offending(layer, lambda name: not inside(name, "cli")) == {}
 

@@ -21,6 +21,7 @@ from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.relay_options import RelayOptions
 from smtp_profile.domain.resolution import Resolution
+from smtp_profile.domain.secret_reference import ParameterSpec
 from smtp_profile.domain.status import LastTest
 from smtp_profile.domain.steps import StepResult, TestMode, TestReport
 from smtp_profile.domain.stored import (
@@ -258,3 +259,35 @@ class RelayMailer(Protocol):
                   on_step: Callable[[StepResult], None] | None = None) -> TestReport:
         """Never raises for SMTP: every failure is a step of the report."""
         ...
+
+
+# --- PAM providers (secrets that live in a vault) --------------------------------------
+
+class SecretSource(Protocol):
+    """One configured PAM provider, ready to fetch values by reference.
+
+    Raises `domain.secret_reference.SecretUnavailable` for every failure; never returns an
+    empty value (that is `SecretFailure.EMPTY`).
+    """
+
+    async def fetch(self, parameters: Mapping[str, str]) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+class PamProviderType(Protocol):
+    """A kind of PAM provider (HashiCorp Vault, AWS Secrets Manager, a command).
+
+    `name` is the type's name on the wire (Keyfactor's ProviderType.Name);
+    `parameters` lists both the provider-level settings and the per-reference ones.
+    `validate` raises `domain.errors.ValidationFailed` for settings that cannot work
+    (before anything is stored); `open` builds a source from the provider-level values
+    (secret ones already decrypted) and `timeout` seconds for each fetch.
+    """
+
+    name: str
+    parameters: tuple[ParameterSpec, ...]
+
+    def validate(self, settings: Mapping[str, str]) -> None: ...
+
+    def open(self, settings: Mapping[str, str], *, timeout: float) -> SecretSource: ...
