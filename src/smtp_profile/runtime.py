@@ -125,7 +125,8 @@ class Runtime:
                            settings.max_concurrent_tests)),
             sign_in=SignIn(accounts, audit, counters, snapshots, clock),
             sessions=WebSessions(SessionRepository(engine),
-                                 timedelta(minutes=settings.session_minutes)),
+                                 timedelta(minutes=settings.session_minutes),
+                                 maximum=timedelta(minutes=settings.session_max_minutes)),
             memory=memory,
             bearer=None if rules is None else BearerSignIn(
                 OidcProvider(rules, refetch_seconds=settings.oidc_refetch_seconds,

@@ -143,8 +143,11 @@ class Settings(BaseSettings):
         IMPLICIT_TLS_PORTS, description="Ports where UseSSL means TLS from the first byte "
         "(a list like 465, 587 or a range); on other ports UseSSL means STARTTLS.")
     session_minutes: int = Field(
-        60, ge=1, le=7 * 24 * 60, description="Minutes a web page sign-in lasts before the "
-        "user must sign in again.")
+        60, ge=1, le=7 * 24 * 60, description="Minutes a web page sign-in lasts without "
+        "activity; each use extends it (sliding) up to --session-max-minutes.")
+    session_max_minutes: int = Field(
+        720, ge=1, le=30 * 24 * 60, description="Minutes a web page sign-in lasts at most, "
+        "however active the user; then the page asks to sign in again.")
     log_level: Annotated[str, AfterValidator(_log_level)] = Field(
         "info", description="debug, info, warning or error.")
     audit_retention_days: int = Field(

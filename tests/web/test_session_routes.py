@@ -89,7 +89,11 @@ def test_sign_in_sets_a_strict_http_only_cookie(service: RunningService) -> None
     attributes = [part.strip().lower() for part in cookie.split(";")]
     assert attributes[0].startswith(f"{COOKIE}=")
     assert len(attributes[0]) > len(COOKIE) + 40
-    assert {"httponly", "samesite=strict", "path=/", "max-age=3600"} <= set(attributes)
+    # The cookie lasts the longest a session can (12 hours); the server ends it sooner.
+    assert {"httponly", "samesite=strict", "path=/", "max-age=43200"} <= set(attributes)
+    ends_by = datetime.fromisoformat(body["MaxExpiresAt"])
+    assert timedelta(hours=11, minutes=59) < ends_by - datetime.now(UTC) <= timedelta(hours=12)
+    assert body["Email"] is None  # "admin" is no address
     assert "secure" not in attributes
     assert response.headers["cache-control"] == "no-store"
 
@@ -105,13 +109,49 @@ def test_signing_in_again_replaces_the_old_session(service: RunningService) -> N
 
 
 def test_the_session_lifetime_is_configurable(tmp_path: Path, ca_bundle: Path) -> None:
-    running = start_service(service_settings(tmp_path / "d", ca_bundle, session_minutes=5))
+    running = start_service(service_settings(tmp_path / "d", ca_bundle, session_minutes=5,
+                                             session_max_minutes=30))
     try:
         with page_client(running) as client:
             response = sign_in(client, "admin", running.admin_password)
-        assert "max-age=300" in response.headers["set-cookie"].lower()
+            body = response.json()
+            assert "max-age=1800" in response.headers["set-cookie"].lower()
+            signed_in = datetime.now(UTC)
+            assert (datetime.fromisoformat(body["ExpiresAt"]) - signed_in
+                    <= timedelta(minutes=5))
+            assert (datetime.fromisoformat(body["MaxExpiresAt"]) - signed_in
+                    <= timedelta(minutes=30))
     finally:
         running.stop()
+
+
+def test_using_the_session_extends_it_and_an_address_sign_in_is_the_email(
+        service: RunningService) -> None:
+    """The page's own GET extends the session (the sliding itself is tested on both
+    databases in test_sessions.py); signing in as user@domain tells the page the address."""
+    add_user(service.settings, "pat", "pat-password-12", "/system_settings/read/")
+    with page_client(service) as client:
+        signed = sign_in(client, "pat@corp.example", "pat-password-12").json()
+        assert signed["Email"] == "pat@corp.example"
+        assert signed["UserName"] == "pat"
+
+        aged_start = datetime.fromisoformat(signed["MaxExpiresAt"]) - timedelta(hours=12,
+                                                                               minutes=10)
+
+        async def age() -> None:  # as though the sign-in was ten minutes ago
+            async with service.runtime.engine.begin() as connection:
+                await connection.execute(update(web_sessions).values(
+                    created_at=aged_start, expires_at=aged_start + timedelta(minutes=60)))
+
+        asyncio.run(age())
+        again = client.get("/web/session").json()
+        assert again["Email"] is None, again  # the service keeps no address for "pat"
+        # Aged, the session would end ten minutes before the first answer said; used, it
+        # ends a full lifetime from now again.
+        moved = datetime.fromisoformat(again["ExpiresAt"])
+        assert moved >= datetime.fromisoformat(signed["ExpiresAt"])
+        assert datetime.fromisoformat(again["MaxExpiresAt"]) < datetime.fromisoformat(
+            signed["MaxExpiresAt"])
 
 
 def test_the_cookie_is_secure_over_https(tmp_path: Path, ca: trustme.CA) -> None:

@@ -163,3 +163,91 @@ def test_tokens_that_cannot_be_ours_are_refused_without_a_lookup(database_url: s
         assert await stack.sessions.resolve(token) is not None
 
     with_stack(database_url, body)
+
+
+MAXIMUM = timedelta(hours=2)
+
+
+def sliding(stack: Stack) -> WebSessions:
+    """The stack's sessions, sliding: 30 minutes idle, two hours at most."""
+    return WebSessions(stack.repository, LIFETIME, stack.clock, maximum=MAXIMUM)
+
+
+async def stored_end(stack: Stack, token: str) -> datetime:
+    """The end written in the database for `token`'s session."""
+    async with stack.engine.connect() as connection:
+        value = (await connection.execute(
+            select(web_sessions.c.expires_at)
+            .where(web_sessions.c.token_hash == hashlib.sha256(token.encode()).hexdigest())
+        )).scalar_one()
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def test_a_used_session_slides_and_an_idle_one_ends(database_url: str) -> None:
+    async def body(stack: Stack) -> None:
+        sessions = sliding(stack)
+        principal = (await stack.sessions.resolve(await sign_in(stack, "alice")))
+        assert principal is not None
+        token = (await sessions.open(principal.principal)).token.reveal()
+        signed_in_at = stack.clock.now
+        # Used every 20 minutes for an hour: it never ends, each use moves its end.
+        for _ in range(3):
+            stack.clock.now += timedelta(minutes=20)
+            active = await sessions.resolve(token)
+            assert active is not None
+            assert active.expires_at == stack.clock.now + LIFETIME
+            assert active.ends_by == signed_in_at + MAXIMUM
+            assert await stored_end(stack, token) == stack.clock.now + LIFETIME
+        # Left alone for the lifetime: it has ended (the failure) ...
+        stack.clock.now += LIFETIME
+        assert await sessions.resolve(token) is None
+        # ... and signing in again works on the same database (the success).
+        again = (await sessions.open(principal.principal)).token.reveal()
+        assert (await sessions.resolve(again)) is not None
+
+    with_stack(database_url, body)
+
+
+def test_a_session_is_written_at_most_once_a_minute(database_url: str) -> None:
+    async def body(stack: Stack) -> None:
+        sessions = sliding(stack)
+        alice = await stack.sessions.resolve(await sign_in(stack, "alice"))
+        assert alice is not None
+        token = (await sessions.open(alice.principal)).token.reveal()
+        opened_end = await stored_end(stack, token)
+        stack.clock.now += timedelta(seconds=59)
+        active = await sessions.resolve(token)
+        assert active is not None
+        assert active.expires_at == opened_end  # no write for a use within the minute
+        assert await stored_end(stack, token) == opened_end
+        stack.clock.now += timedelta(seconds=1)
+        active = await sessions.resolve(token)
+        assert active is not None
+        assert await stored_end(stack, token) == stack.clock.now + LIFETIME == active.expires_at
+
+    with_stack(database_url, body)
+
+
+def test_however_active_a_session_ends_at_its_maximum(database_url: str) -> None:
+    async def body(stack: Stack) -> None:
+        sessions = sliding(stack)
+        alice = await stack.sessions.resolve(await sign_in(stack, "alice"))
+        assert alice is not None
+        token = (await sessions.open(alice.principal)).token.reveal()
+        ends_by = stack.clock.now + MAXIMUM
+        last_end = stack.clock.now
+        while stack.clock.now < ends_by - timedelta(minutes=10):
+            stack.clock.now += timedelta(minutes=10)
+            active = await sessions.resolve(token)
+            assert active is not None
+            assert active.expires_at <= ends_by
+            last_end = active.expires_at
+        assert last_end == ends_by  # the last extension stops exactly at the maximum
+        stack.clock.now = ends_by
+        assert await sessions.resolve(token) is None  # the failure ...
+        fresh = (await sessions.open(alice.principal)).token.reveal()
+        active = await sessions.resolve(fresh)  # ... then a new sign-in works
+        assert active is not None
+        assert active.ends_by == stack.clock.now + MAXIMUM
+
+    with_stack(database_url, body)

@@ -59,7 +59,9 @@ class Authenticated:
     snapshot: Snapshot | None = None
     """The stored state read with a password (None for the web page's session)."""
     expires_at: datetime | None = None
-    """When the web page's session ends (None for other schemes)."""
+    """When the web page's session ends unless used again (None for other schemes)."""
+    ends_by: datetime | None = None
+    """When the web page's session ends however much it is used (None for other schemes)."""
 
 
 class Scheme(Protocol):
@@ -240,7 +242,8 @@ class PageSession:
         if active is None:
             raise DomainError(ErrorKind.UNAUTHENTICATED,
                               "Your session has ended or is not valid; sign in again.")
-        return Authenticated(active.principal, expires_at=active.expires_at)
+        return Authenticated(active.principal, expires_at=active.expires_at,
+                             ends_by=active.ends_by)
 
 
 SCHEMES: tuple[Scheme, ...] = (BearerToken(), HttpBasic(), PageSession())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.domain.moments import as_utc
@@ -51,6 +51,16 @@ class SessionRepository:
             return None
         return SessionRecord(row.name, parse_permissions(row.permissions.split()),
                              as_utc(row.created_at), as_utc(row.expires_at))
+
+    async def extend(self, token_hash: str, expires_at: datetime) -> None:
+        """Slide a session's end to `expires_at`; a later end already stored stays."""
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(web_sessions)
+                .where(web_sessions.c.token_hash == token_hash)
+                .where(web_sessions.c.expires_at < expires_at)
+                .values(expires_at=expires_at)
+            )
 
     async def remove(self, token_hash: str) -> bool:
         async with self._engine.begin() as connection:

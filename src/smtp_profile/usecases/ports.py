@@ -229,6 +229,10 @@ class SessionStore(Protocol):
 
     async def find(self, token_hash: str, now: datetime) -> SessionRecord | None: ...
 
+    async def extend(self, token_hash: str, expires_at: datetime) -> None:
+        """Move a session's end later (never earlier)."""
+        ...
+
     async def remove(self, token_hash: str) -> bool: ...
 
 

@@ -1,9 +1,12 @@
 """Web page sessions: a random token in a cookie, only its hash in the database.
 
-Sessions have a fixed lifetime from sign-in (`SMTP_PROFILE_SESSION_MINUTES`), so the
-cookie's Max-Age and the server agree and no request has to write to the database to
-keep a session alive. The user's permissions are read with the session on every request,
-so removing a permission takes effect at once.
+A session slides: each use moves its end to `lifetime` from now
+(`SMTP_PROFILE_SESSION_MINUTES`), so an active user is never signed out in the middle of
+their work, but never past `maximum` from sign-in (`SMTP_PROFILE_SESSION_MAX_MINUTES`,
+also the cookie's Max-Age). The end is written at most once per `EXTEND_EVERY` (or a
+quarter of the lifetime, if shorter), so a busy page does not write on every request.
+The user's permissions are read with the session on every request, so removing a
+permission takes effect at once.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from smtp_profile.usecases.accounts import Principal
 from smtp_profile.usecases.ports import DateClock, SessionStore
 
 TOKEN_BYTES = 32
+EXTEND_EVERY = timedelta(minutes=1)
 # token_urlsafe(32) gives 43 characters; anything else cannot be one of ours.
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -38,36 +42,53 @@ class OpenedSession:
 
     token: Secret
     expires_at: datetime
+    ends_by: datetime
 
 
 @dataclass(frozen=True)
 class ActiveSession:
     principal: Principal
     expires_at: datetime
+    """When the session ends unless it is used again."""
+    ends_by: datetime
+    """When it ends however much it is used (sign-in plus the maximum)."""
 
 
 class WebSessions:
     def __init__(self, repository: SessionStore, lifetime: timedelta,
-                 clock: DateClock = utc_now) -> None:
+                 clock: DateClock = utc_now, *, maximum: timedelta | None = None) -> None:
+        """`maximum` None: no sliding, a session lasts `lifetime` from sign-in."""
         self._repository = repository
         self.lifetime = lifetime
+        self.maximum = lifetime if maximum is None else maximum
         self._clock = clock
+        self._step = min(EXTEND_EVERY, lifetime / 4)
 
     async def open(self, principal: Principal) -> OpenedSession:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         now = self._clock()
-        expires_at = now + self.lifetime
+        ends_by = now + self.maximum
+        expires_at = min(now + self.lifetime, ends_by)
         await self._repository.add(token_hash(token), principal.name, now, expires_at)
-        return OpenedSession(Secret(token), expires_at)
+        return OpenedSession(Secret(token), expires_at, ends_by)
 
     async def resolve(self, token: str) -> ActiveSession | None:
         """The signed-in user behind `token`, or None if it is unknown or expired."""
         if not _TOKEN_SHAPE.match(token):
             return None
-        record = await self._repository.find(token_hash(token), self._clock())
+        now = self._clock()
+        key = token_hash(token)
+        record = await self._repository.find(key, now)
         if record is None:
             return None
-        return ActiveSession(Principal(record.user_name, record.permissions), record.expires_at)
+        ends_by = record.created_at + self.maximum
+        expires_at = record.expires_at
+        wanted = min(now + self.lifetime, ends_by)
+        if wanted - expires_at >= self._step or (wanted == ends_by and expires_at < ends_by):
+            await self._repository.extend(key, wanted)
+            expires_at = wanted
+        return ActiveSession(Principal(record.user_name, record.permissions), expires_at,
+                             ends_by)
 
     async def close(self, token: str) -> bool:
         """End the session; False if there was none."""

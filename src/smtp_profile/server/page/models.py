@@ -22,4 +22,11 @@ class SessionOut(BaseModel):
     user_name: str = Field(alias="UserName")
     permissions: list[str] = Field(alias="Permissions")
     expires_at: str | None = Field(alias="ExpiresAt",
-                                   description="ISO 8601 UTC; null for Basic auth.")
+                                   description="ISO 8601 UTC; null for Basic auth. Each use "
+                                   "of the session moves it later, up to MaxExpiresAt.")
+    max_expires_at: str | None = Field(alias="MaxExpiresAt",
+                                       description="ISO 8601 UTC: the latest the session "
+                                       "can last, however active; null for Basic auth.")
+    email: str | None = Field(alias="Email",
+                              description="The user's e-mail address where one is known "
+                              "(the page's default test recipient).")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from smtp_profile.domain.addresses import AddressError, check_mailbox
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.server.authentication import SESSION_COOKIE, authenticate, login_name
@@ -29,12 +30,31 @@ NO_STORE = {"Cache-Control": "no-store"}
 router = APIRouter()
 
 
-def session_body(principal: Principal, expires_at: datetime | None) -> dict[str, object]:
+def _moment(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def known_address(*names: str) -> str | None:
+    """The first of `names` that is an e-mail address (the sign-in name as typed,
+    `user@domain`, or a user name that is one); None when the service knows none.
+    Users have no address field: this is the only address the service has for them."""
+    for name in names:
+        try:
+            check_mailbox(name)
+        except AddressError:
+            continue
+        return name
+    return None
+
+
+def session_body(principal: Principal, expires_at: datetime | None,
+                 ends_by: datetime | None, *, typed: str = "") -> dict[str, object]:
     return SessionOut(
         UserName=principal.name,
         Permissions=sorted(p.value for p in principal.permissions),
-        ExpiresAt=None if expires_at is None
-        else expires_at.astimezone(UTC).isoformat(timespec="seconds"),
+        ExpiresAt=_moment(expires_at),
+        MaxExpiresAt=_moment(ends_by),
+        Email=known_address(typed, principal.name),
     ).model_dump(by_alias=True)
 
 
@@ -55,10 +75,11 @@ async def sign_in(request: Request) -> Response:
     if previous:  # signing in again replaces the browser's old session, not adds to it
         await runtime.sessions.close(previous)
     opened = await runtime.sessions.open(principal)
-    response = KeyfactorJSON(session_body(principal, opened.expires_at), headers=NO_STORE)
-    response.set_cookie(
+    response = KeyfactorJSON(session_body(principal, opened.expires_at, opened.ends_by,
+                                          typed=body.user_name.strip()), headers=NO_STORE)
+    response.set_cookie(  # the server ends the session; the cookie lasts its longest
         SESSION_COOKIE, opened.token.reveal(),
-        max_age=int(runtime.sessions.lifetime.total_seconds()), path="/",
+        max_age=int(runtime.sessions.maximum.total_seconds()), path="/",
         httponly=True, samesite="strict", secure=request.url.scheme == "https",
     )
     return response
@@ -66,10 +87,12 @@ async def sign_in(request: Request) -> Response:
 
 @router.get(SESSION_PATH, summary="Who is signed in", include_in_schema=False)
 async def session_info(request: Request) -> Response:
-    """The signed-in user's name and permissions, so the page knows what to offer."""
+    """The signed-in user's name and permissions, so the page knows what to offer; like
+    any use of the session it extends it (the page calls it while the user is active)."""
     require_page_header(request, SESSION_PATH)
     caller = await authenticate(request)
-    return KeyfactorJSON(session_body(caller.principal, caller.expires_at), headers=NO_STORE)
+    return KeyfactorJSON(session_body(caller.principal, caller.expires_at, caller.ends_by),
+                         headers=NO_STORE)
 
 
 @router.delete(SESSION_PATH, summary="Sign out of the web page", include_in_schema=False)
