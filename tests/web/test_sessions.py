@@ -180,6 +180,7 @@ async def stored_end(stack: Stack, token: str) -> datetime:
             select(web_sessions.c.expires_at)
             .where(web_sessions.c.token_hash == hashlib.sha256(token.encode()).hexdigest())
         )).scalar_one()
+    assert isinstance(value, datetime)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
