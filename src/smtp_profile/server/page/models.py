@@ -24,6 +24,10 @@ class SessionOut(BaseModel):
     expires_at: str | None = Field(alias="ExpiresAt",
                                    description="ISO 8601 UTC; null for Basic auth. Each use "
                                    "of the session moves it later, up to MaxExpiresAt.")
+    expires_in: int | None = Field(alias="ExpiresInSeconds",
+                                   description="Seconds until ExpiresAt by the server's clock "
+                                   "(the page counts down from this, so a wrong clock in the "
+                                   "browser does not matter); null for Basic auth.")
     max_expires_at: str | None = Field(alias="MaxExpiresAt",
                                        description="ISO 8601 UTC: the latest the session "
                                        "can last, however active; null for Basic auth.")

@@ -48,11 +48,14 @@ def known_address(*names: str) -> str | None:
 
 
 def session_body(principal: Principal, expires_at: datetime | None,
-                 ends_by: datetime | None, *, typed: str = "") -> dict[str, object]:
+                 ends_by: datetime | None, now: datetime, *,
+                 typed: str = "") -> dict[str, object]:
     return SessionOut(
         UserName=principal.name,
         Permissions=sorted(p.value for p in principal.permissions),
         ExpiresAt=_moment(expires_at),
+        ExpiresInSeconds=None if expires_at is None
+        else max(0, int((expires_at - now).total_seconds())),
         MaxExpiresAt=_moment(ends_by),
         Email=known_address(typed, principal.name),
     ).model_dump(by_alias=True)
@@ -76,6 +79,7 @@ async def sign_in(request: Request) -> Response:
         await runtime.sessions.close(previous)
     opened = await runtime.sessions.open(principal)
     response = KeyfactorJSON(session_body(principal, opened.expires_at, opened.ends_by,
+                                          runtime.sessions.now(),
                                           typed=body.user_name.strip()), headers=NO_STORE)
     response.set_cookie(  # the server ends the session; the cookie lasts its longest
         SESSION_COOKIE, opened.token.reveal(),
@@ -91,7 +95,8 @@ async def session_info(request: Request) -> Response:
     any use of the session it extends it (the page calls it while the user is active)."""
     require_page_header(request, SESSION_PATH)
     caller = await authenticate(request)
-    return KeyfactorJSON(session_body(caller.principal, caller.expires_at, caller.ends_by),
+    return KeyfactorJSON(session_body(caller.principal, caller.expires_at, caller.ends_by,
+                                      runtime_of(request).sessions.now()),
                          headers=NO_STORE)
 
 

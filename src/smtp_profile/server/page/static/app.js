@@ -29,6 +29,9 @@
   };
 
   const $ = (id) => document.getElementById(id);
+  // session.js (keeping the user's work): the session countdown, signing in again without
+  // losing the form, the unsaved-changes guard, 412 conflicts, sign-out, first use.
+  const keep = window.SmtpKeep;
 
   const state = {
     session: null,     // {UserName, Permissions, ExpiresAt}
@@ -113,6 +116,7 @@
   // ---- views -------------------------------------------------------------------------
 
   function showSignIn(notice) {
+    keep.stop();  // session.js
     state.session = null;
     state.loaded = null;
     show($("loading"), false);
@@ -129,6 +133,7 @@
 
   async function showSettings(session) {
     state.session = session;
+    keep.track(session);  // session.js: warn before the session ends
     show($("loading"), false);
     show($("sign-in-view"), false);
     $("signed-in-as").textContent = "Signed in as " + session.UserName;
@@ -214,6 +219,7 @@
     forgetTypedSecrets();
     clearErrors($("settings-form"));
     updateSections();
+    keep.profileShown(profile);  // session.js: "mail is not configured yet"
   }
 
   function forgetTypedSecrets() {
@@ -223,12 +229,21 @@
 
   function authType() { return Number($("auth-type").value); }
 
-  // The fields a stored password is bound to on the server (it is only ever sent to
-  // the destination it was saved for).
-  function passwordBindingChanges() {
+  // The fields a stored secret is bound to on the server (a password is only ever sent
+  // to the relay it was saved for; a client secret only to its token endpoint, and the
+  // token only to its relay), as the server's SECRET_REENTRY rule has them.
+  function bindingChanges(kind) {
     const loaded = state.loaded;
     if (!loaded) { return []; }
     const changed = [];
+    if (kind === "client-secret") {
+      if ($("token-endpoint").value.trim() !== (loaded.TokenEndpoint || "")) {
+        changed.push("Token Endpoint");
+      }
+      if ($("client-id").value.trim() !== secretText(loaded.ClientId)) {
+        changed.push("Client ID");
+      }
+    }
     if ($("host").value.trim().toLowerCase() !== (loaded.Host || "").toLowerCase()) {
       changed.push("Host");
     }
@@ -237,7 +252,8 @@
     if (authType() !== loaded.RelayAuthenticationType) {
       changed.push("Relay authentication");
     }
-    if ($("relay-username").value.trim() !== secretText(loaded.RelayUsername)) {
+    if (kind === "password"
+        && $("relay-username").value.trim() !== secretText(loaded.RelayUsername)) {
       changed.push("Username");
     }
     return changed;
@@ -256,23 +272,26 @@
     const secret = state.secrets[kind] || { stored: false, changing: false };
     // A typed value is never hidden away (or silently dropped) by a later edit.
     if (!secret.stored || secret.changing || $(SECRET_INPUTS[kind]).value) { return true; }
-    return kind === "password" && passwordBindingChanges().length > 0;
+    return bindingChanges(kind).length > 0;
   }
 
   function updateSecretBlock(kind, inputId) {
     const block = document.querySelector('.secret[data-secret="' + kind + '"]');
     const secret = state.secrets[kind] || { stored: false, changing: false };
     const needed = secretNeeded(kind);
-    const rebind = kind === "password" && secret.stored && !secret.changing
-      && passwordBindingChanges().length > 0;
+    const rebind = secret.stored && !secret.changing && bindingChanges(kind).length > 0;
     show(block.querySelector(".secret-stored"), !needed);
     show(block.querySelector(".secret-entry"), needed);
     show(block.querySelector(".secret-keep"), secret.stored && secret.changing);
     const hint = $(inputId + "-hint");
-    if (rebind) {
-      hint.textContent = joinNames(passwordBindingChanges()) + " changed since the "
+    if (rebind && kind === "password") {
+      hint.textContent = joinNames(bindingChanges(kind)) + " changed since the "
         + "password was saved. The stored password is only sent to the server it was "
         + "saved for, so type it again.";
+    } else if (rebind) {
+      hint.textContent = joinNames(bindingChanges(kind)) + " changed since the "
+        + "client secret was saved. The stored client secret is only sent to the token "
+        + "endpoint it was saved for (and its token only to that relay), so type it again.";
     } else if (secret.stored) {
       hint.textContent = "The new value replaces the stored one when you save.";
     } else {
@@ -286,6 +305,14 @@
     show($("oauth-auth"), type === AUTH_OAUTH);
     updateSecretBlock("password", "relay-password");
     updateSecretBlock("client-secret", "client-secret");
+    // Saving another type deletes the stored credentials: say so before Save.
+    const loadedType = state.loaded ? state.loaded.RelayAuthenticationType : 0;
+    const stored = loadedType === AUTH_BASIC ? "username and password"
+      : loadedType === AUTH_OAUTH ? "client ID, client secret and token settings" : "";
+    const leaving = stored && type !== loadedType
+      ? "The stored " + stored + " will be deleted when you save"
+        + (type === 0 ? " (Anonymous sends no credentials)." : ".") : "";
+    setMessage($("auth-type-note"), leaving);
   }
 
   function addHeaderRow(name, value) {
@@ -430,6 +457,11 @@
       updateSections();
       fieldError("relay-password", result.message);
     }
+    if (/^ClientSecret must be re-entered/.test(result.message)) {
+      state.secrets["client-secret"].changing = true;
+      updateSections();
+      fieldError("client-secret", result.message);
+    }
     setMessage(topElement, "The server did not accept this: " + result.message);
     if (placed) { focusFirstInvalid(document); } else { topElement.focus(); }
   }
@@ -457,6 +489,7 @@
         return;
       }
       $("sign-in-password").value = "";
+      if (keep.resume(result.json)) { return; }  // session.js: the kept form is back
       await showSettings(result.json);
       $("main").focus();
     } catch (err) {
@@ -464,11 +497,6 @@
     } finally {
       $("sign-in-submit").disabled = false;
     }
-  }
-
-  async function signOut() {
-    await call("DELETE", SESSION_URL);
-    showSignIn("You have signed out.");
   }
 
   async function save(event) {
@@ -485,9 +513,7 @@
       const headers = state.etag ? { "If-Match": state.etag } : {};
       const result = await apiCall("PUT", API_BASE + "/SMTP", profileBody(), headers);
       if (result.status === 412) {
-        setMessage($("form-error"), "Someone else changed these settings after you loaded "
-          + "them; nothing was saved. Reload the page to see their version.");
-        $("form-error").focus();
+        await keep.conflict();  // session.js: theirs beside mine, keep mine or take theirs
         return;
       }
       if (!result.ok) {
@@ -498,7 +524,7 @@
       fillForm(result.json);
       setMessage($("form-status"), "Saved. The settings are in effect.");
     } catch (err) {
-      handleFailure(err);
+      handleFailure(err, "save");
     } finally {
       $("save").disabled = false;
     }
@@ -506,7 +532,7 @@
 
   function openTest() {
     show($("test-panel"), true);
-    const remembered = sessionStorage.getItem(RECIPIENT_KEY);
+    const remembered = sessionStorage.getItem(RECIPIENT_KEY) || keep.defaultRecipient();
     if (remembered && !$("test-recipient").value) { $("test-recipient").value = remembered; }
     $("test-recipient").focus();
   }
@@ -635,7 +661,7 @@
       showServerError(result, $("form-error"));
       renderOutcome(false, "The test could not run", [detail("Reason", result.message)]);
     } catch (err) {
-      handleFailure(err);
+      handleFailure(err, "test");
     } finally {
       show($("test-progress"), false);
       $("test-panel").removeAttribute("aria-busy");
@@ -644,9 +670,12 @@
     }
   }
 
-  function handleFailure(err) {
+  function handleFailure(err, action) {
     if (err instanceof SessionEnded) {
-      showSignIn("Your session has ended. Sign in again.");
+      // session.js keeps the form and signs in again in place, when there is a form.
+      if (!keep.interrupted(action || null)) {
+        showSignIn("Your session has ended. Sign in again.");
+      }
       return;
     }
     setMessage($("form-error"), "Something went wrong in the page: " + err.message);
@@ -656,7 +685,7 @@
 
   function wire() {
     $("sign-in-form").addEventListener("submit", signIn);
-    $("sign-out").addEventListener("click", () => { signOut().catch(handleFailure); });
+    $("sign-out").addEventListener("click", () => { keep.signOut().catch(handleFailure); });
     $("settings-form").addEventListener("submit", save);
     $("settings-form").addEventListener("input", updateSections);
     $("settings-form").addEventListener("change", updateSections);
@@ -686,8 +715,11 @@
   }
 
   async function start() {
+    keep.attach({ state, call, apiCall, apiBase: API_BASE, profileBody, fillForm,
+                  updateSections, showSignIn });
     wire();
     try {
+      if (await keep.finishPendingSignOut()) { return; }
       const result = await call("GET", SESSION_URL);
       if (result.status === 200 && result.json) {
         await showSettings(result.json);
