@@ -346,7 +346,7 @@ def test_wrong_password_and_an_ended_session(page: Page, service: RunningService
     admin.fill_general(host="relay.corp.local", port=25, sender_name="PKI",
                        sender="pki@corp.local")
     admin.save()
-    expect(page.get_by_text("Your session has ended. Sign in again.")).to_be_visible()
+    expect(page.get_by_text("Your session has ended. Nothing was saved.")).to_be_visible()
     expect(admin.sign_in_form).to_be_visible()
     assert stored(service)["Host"] is None
 

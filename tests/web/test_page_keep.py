@@ -271,18 +271,17 @@ def test_the_client_secret_is_kept_changed_and_asked_for_like_the_password(
     expect(note).to_be_hidden()
     assert service.stored_profile().client_secret is None
 
-
-def test_switching_basic_to_anonymous_says_the_password_goes(page: Page,
-                                                             service: RunningService) -> None:
+    # From Basic, the same note names the password.
     put(service, {**GENERAL, "RelayAuthenticationType": 2,
                   "RelayUsername": {"SecretValue": "svc"},
                   "RelayPassword": {"SecretValue": "Stored-Pa55-canary"}}).raise_for_status()
-    admin = signed_in(page, service)
+    page.reload()
+    admin.wait_loaded()
     admin.field("Relay authentication").select_option(label="Anonymous")
-    expect(page.locator("#auth-type-note")).to_contain_text(
-        "The stored username and password will be deleted when you save")
+    expect(note).to_contain_text("The stored username and password will be deleted when you "
+                                 "save")
     admin.field("Relay authentication").select_option(label="Basic Authentication")
-    expect(page.locator("#auth-type-note")).to_be_hidden()
+    expect(note).to_be_hidden()
 
 
 # ---- 6. sign-out that signs out -------------------------------------------------------
