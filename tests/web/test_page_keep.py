@@ -313,29 +313,49 @@ def restart(running: list[RunningService]) -> RunningService:
     return again
 
 
-def test_sign_out_says_signed_out_only_when_the_server_confirmed(
-        page: Page, restartable: list[RunningService]) -> None:
-    service = restartable[0]
-    admin = signed_in(page, service)
+def sign_out_while_stopped(page: Page, running: list[RunningService]) -> str:
+    """Sign in, stop the service, press Sign out: the failure. Returns the cookie."""
+    admin = signed_in(page, running[-1])
     cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
-    service.stop()
-    admin.button("Sign out").click()  # the failure: nobody answers
+    running[-1].stop()
+    admin.button("Sign out").click()
     failed = page.locator("#sign-out-failed")
     expect(failed).to_contain_text("Could not sign out: the service cannot be reached.")
     expect(page.get_by_text("You have signed out.")).to_have_count(0)
     expect(admin.settings).to_be_hidden()  # what the page showed is cleared
     expect(admin.button("Try again")).to_be_focused()
     assert any(c["name"] == COOKIE for c in page.context.cookies())
+    return str(cookie["value"])
 
-    again = restart(restartable)
-    with httpx.Client(base_url=again.url, cookies={COOKIE: cookie["value"]},
+
+def session_status(service: RunningService, cookie: str) -> int:
+    with httpx.Client(base_url=service.url, cookies={COOKIE: cookie},
                       headers={"x-keyfactor-requested-with": "XMLHttpRequest"}) as client:
-        assert client.get("/web/session").status_code == 200  # still valid on the server
-        page.reload()  # the success: the page finishes the sign-out, it does not resume
-        expect(page.locator("#sign-in-status")).to_contain_text("You have signed out")
-        expect(failed).to_be_hidden()
-        expect(admin.settings).to_be_hidden()
-        assert client.get("/web/session").status_code == 401
+        return client.get("/web/session").status_code
+
+
+def test_sign_out_says_signed_out_only_when_the_server_confirmed(
+        page: Page, restartable: list[RunningService]) -> None:
+    admin = AdminPage(page, restartable[0])
+    failed = page.locator("#sign-out-failed")
+    # Try again, once the service is back.
+    cookie = sign_out_while_stopped(page, restartable)
+    again = restart(restartable)
+    assert session_status(again, cookie) == 200  # still valid on the server
+    admin.button("Try again").click()
+    expect(page.locator("#sign-in-status")).to_have_text("You have signed out.")
+    expect(failed).to_be_hidden()
+    assert session_status(again, cookie) == 401
+    assert all(c["name"] != COOKIE for c in page.context.cookies())
+
+    # A reload after the restart finishes the sign-out; it does not resume the session.
+    cookie = sign_out_while_stopped(page, restartable)
+    again = restart(restartable)
+    page.reload()
+    expect(page.locator("#sign-in-status")).to_contain_text("You have signed out")
+    expect(failed).to_be_hidden()
+    expect(admin.settings).to_be_hidden()
+    assert session_status(again, cookie) == 401
     assert all(c["name"] != COOKIE for c in page.context.cookies())
     page.reload()
     expect(admin.sign_in_form).to_be_visible()
