@@ -73,7 +73,10 @@ window.SmtpKeep = (function () {
     const longest = session.MaxExpiresAt && session.ExpiresAt
       ? Date.parse(session.MaxExpiresAt) - Date.parse(session.ExpiresAt) : 0;
     endsBy = expiresAt + Math.max(0, longest);
-    if (session.Email) { sessionStorage.setItem(EMAIL_KEY, session.Email); }
+    if (session.Email) {  // kept for the tab, with whose address it is (not a secret)
+      sessionStorage.setItem(EMAIL_KEY, JSON.stringify({ user: session.UserName,
+                                                         email: session.Email }));
+    }
     const left = expiresAt - now;
     const lead = Math.min(WARN_BEFORE_MS, left / 2);
     timers.push(setTimeout(beforeWarning, Math.max(0, left - lead)));
@@ -124,7 +127,10 @@ window.SmtpKeep = (function () {
   function showWarning() {
     const left = expiresAt - Date.now();
     const atMost = expiresAt >= endsBy - 1000;
-    $("session-warning-text").textContent = atMost
+    $("session-warning-text").textContent = left <= 0
+      ? "Your sign-in may have ended: the service cannot be reached to check. What you "
+        + "typed stays in the form."
+      : atMost
       ? "Your sign-in reaches its longest allowed time at " + clockTime(expiresAt)
         + " (in " + minutesWord(left) + ") and cannot be extended. Save your changes before "
         + "then. Afterwards you sign in again; what you typed stays in the form."
@@ -458,7 +464,14 @@ window.SmtpKeep = (function () {
   // The signed-in user's own address, where the service knows one.
   function defaultRecipient() {
     const session = page && page.state.session;
-    return (session && session.Email) || sessionStorage.getItem(EMAIL_KEY) || "";
+    if (!session) { return ""; }
+    if (session.Email) { return session.Email; }
+    try {
+      const known = JSON.parse(sessionStorage.getItem(EMAIL_KEY) || "null");
+      return known && known.user === session.UserName ? known.email : "";
+    } catch (err) {
+      return "";
+    }
   }
 
   function forgetUser() {
