@@ -342,7 +342,8 @@ def test_the_page_is_served_with_a_strict_policy(service: RunningService) -> Non
     assert page.headers["x-frame-options"] == "DENY"
     assert '<meta name="smtp-profile-api-base" content="/KeyfactorAPI">' in page.text
     assert "<script>" not in page.text and " on" + "click=" not in page.text
-    for asset, media in (("app.js", "javascript"), ("app.css", "text/css"),
+    for asset, media in (("app.js", "javascript"), ("session.js", "javascript"),
+                         ("app.css", "text/css"),
                          ("favicon.svg", "image/svg+xml")):
         response = httpx.get(f"{service.url}/web/static/{asset}")
         assert response.status_code == 200
