@@ -210,8 +210,13 @@
     const status = result.ok ? result.json : null;
     show($("insecure-warning"), Boolean(status && status.Trust === "insecure"));
     if (status) {
+      // The operator's implicit-TLS ports decide what a stored UseSSL means: re-read the
+      // stored choice with them, unless the user already changed encryption or port.
+      const loaded = state.loaded;
+      const untouched = loaded && SmtpTls.useSsl() === Boolean(loaded.UseSSL)
+        && $("port").value.trim() === String(loaded.Port);
       SmtpTls.setPolicy(status.TlsPolicy);
-      if (state.loaded) { SmtpTls.fill(Boolean(state.loaded.UseSSL), state.loaded.Port); }
+      if (untouched) { SmtpTls.fill(Boolean(loaded.UseSSL), loaded.Port); }
       updateSections();
       if (!state.canModify && state.loaded) { renderReadOnly(state.loaded); }
     }

@@ -59,13 +59,21 @@ window.SmtpReport = (function () {
     return { ok: "ok", failed: "failed", skipped: "skipped" }[step.Status] || step.Status;
   }
 
+  // A detail's value as words that wrap at spaces: lists joined by ", ", objects as
+  // "name: value" pairs.
+  function shown(value) {
+    if (Array.isArray(value)) { return value.map(shown).join(", "); }
+    if (value && typeof value === "object") {
+      return Object.keys(value).map((k) => k.replace(/_/g, " ") + ": " + shown(value[k])).join("; ");
+    }
+    return value === null || value === undefined ? "" : String(value);
+  }
+
   function detailList(details) {
     const dl = el("dl", null, "step-details");
     Object.keys(details).forEach((key) => {
       if (key === "warning") { return; }
-      const value = details[key];
-      dl.append(el("dt", key.replace(/_/g, " ")),
-                el("dd", typeof value === "object" && value !== null ? JSON.stringify(value) : value));
+      dl.append(el("dt", key.replace(/_/g, " ")), el("dd", shown(details[key])));
     });
     return dl;
   }
@@ -137,7 +145,7 @@ window.SmtpReport = (function () {
       Object.keys(step.Details || {}).forEach((key) => {
         if (key === "warning") { return; }
         const value = step.Details[key];
-        lines.push("    " + key + ": " + (typeof value === "object" ? JSON.stringify(value) : value));
+        lines.push("    " + key + ": " + shown(value));
       });
     });
     if ((report.Transcript || []).length) {
