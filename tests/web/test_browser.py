@@ -361,21 +361,22 @@ def test_wrong_password_and_an_ended_session(page: Page, service: RunningService
 
 def test_screenshot_of_the_page(page: Page, service: RunningService, tmp_path: Path,
                                 smtp_server: Callable[..., SmtpServer]) -> None:
-    """The README's picture, taken by this browser: a Basic profile and a passed test.
+    """The README's picture, taken by this browser: a Basic profile over STARTTLS and a
+    passed test.
 
     With SMTP_PROFILE_SCREENSHOT=path (scripts/screenshot sets it) it is kept there.
     """
-    relay = smtp_server(behaviour=Behaviour(users={"svc_mail": "Relay-Pa55-w0rd"}))
+    relay = smtp_server("starttls", Behaviour(users={"svc_mail": "Relay-Pa55-w0rd"}))
     admin = admin_page(page, service)
     admin.fill_general(host="127.0.0.1", port=relay.port, sender_name="Keyfactor Command",
-                       sender="svc_mail@corp.local")
+                       sender="svc_mail@corp.local", use_ssl=True)
     admin.field("Relay authentication").select_option(label="Basic Authentication")
     admin.field("Username").fill("svc_mail")
     admin.field("Password").fill("Relay-Pa55-w0rd")
     admin.save()
     expect(admin.status).to_be_visible()
     result = admin.run_test(RECIPIENT)
-    expect(result).to_contain_text("Test e-mail sent")
+    expect(result.get_by_role("heading")).to_have_text(f"Test e-mail sent to {RECIPIENT}")
     expect(page.locator("#test-progress")).to_be_hidden()
     expect(page.locator("#last-test")).to_contain_text("by admin, passed.")
     page.locator("#test-recipient").blur()
