@@ -307,6 +307,13 @@ def test_common_mistakes_are_recognised_and_inputs_carry_the_servers_limits(
     assert shown == limits
     assert page.evaluate("() => [SmtpMessages.seconds(1), SmtpMessages.seconds(2)]") == [
         "1 second", "2 seconds"]
+    # The API's jargon in the page's words (what appears next to a field or at the top).
+    words = page.evaluate("""() => SmtpMessages.translate("ClientSecret must be re-entered "
+        + "because TokenEndpoint changed; RelayAuthenticationType 0 keeps no RelayUsername; "
+        + "UseSSL is required; see SMTP_PROFILE_CA_BUNDLE")""")
+    assert words == ("Client Secret must be re-entered because Token Endpoint changed; "
+                     '"Anonymous" keeps no Username; Encryption is required; see the CA '
+                     "certificates this service trusts (an operator setting)")
 
 
 def test_too_many_requests_and_an_unreachable_service_are_told_apart_once(

@@ -26,7 +26,7 @@ window.SmtpMessages = (function () {
   ];
   const AUTH_NAMES = { 0: "Anonymous", 2: "Basic Authentication", 3: "OAuth Client Credentials" };
 
-  // API jargon -> the page's words. Applied after the field names.
+  // API jargon -> the page's words. Applied before the field names.
   const PHRASES = [
     [/RelayAuthenticationType (\d)/g, (m, n) => AUTH_NAMES[n] ? '"' + AUTH_NAMES[n] + '"' : m],
     [/\bUseSSL (?:true|on)\b/gi, "encryption (STARTTLS or TLS)"],
@@ -39,10 +39,10 @@ window.SmtpMessages = (function () {
 
   function translate(text) {
     let out = String(text || "");
+    PHRASES.forEach(([pattern, replacement]) => { out = out.replace(pattern, replacement); });
     FIELDS.forEach(([api, , label]) => {
       out = out.replace(new RegExp("\\b" + api + "\\b", "g"), label);
     });
-    PHRASES.forEach(([pattern, replacement]) => { out = out.replace(pattern, replacement); });
     return out;
   }
 
