@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from smtp_profile.domain.addresses import MAX_ADDRESS, MAX_HOST_LENGTH
 from smtp_profile.domain.oauth import (
@@ -36,7 +36,7 @@ from tests.web.conftest import TIMEOUT_MS
 RECIPIENT = "pki-admin@corp.local"
 PASSWORD = "Truth-Pa55-w0rd-4d1"
 USERS = {"svc_mail": PASSWORD}
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture
