@@ -192,7 +192,9 @@ window.SmtpReport = (function () {
       const text = await response.text();
       let json = null;
       try { json = text ? JSON.parse(text) : null; } catch (err) { json = null; }
-      return { status: response.status, headers: response.headers, json, report: null };
+      // A server that answers the report as one JSON document is read as well.
+      const whole = response.ok && json && Array.isArray(json.Steps) ? json : null;
+      return { status: response.status, headers: response.headers, json, report: whole };
     }
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
