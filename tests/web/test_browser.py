@@ -388,6 +388,13 @@ def test_screenshot_of_the_page(page: Page, service: RunningService, tmp_path: P
     target = os.environ.get(SCREENSHOT_TO)
     if target:
         shutil.copyfile(shot, target)
+    # The report on a phone (390 px): the README's second picture, beside the first.
+    page.set_viewport_size(NARROW)
+    phone = tmp_path / "screenshot-phone.png"
+    page.locator("#test-panel").screenshot(path=str(phone))
+    assert phone.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if target:
+        shutil.copyfile(phone, Path(target).with_name("screenshot-phone.png"))
 
 
 def test_insecure_trust_and_the_last_test_are_shown(page: Page, service: RunningService,
