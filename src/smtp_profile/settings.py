@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from smtp_profile.domain.bearer import ClaimMapping, TokenRules, check_provider_url
+from smtp_profile.domain.cleartext import CleartextCredentials
 from smtp_profile.domain.outbound import (
     DEFAULT_PORTS,
     DEFAULT_TOKEN_PORTS,
@@ -67,6 +68,10 @@ def _ports_in_range(ports: frozenset[int]) -> frozenset[int]:
 def _targets(text: str) -> str:
     parse_targets(text)  # raises PolicyError (a ValueError) naming the bad part
     return text
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 def _domains(value: object) -> object:
@@ -142,6 +147,10 @@ class Settings(BaseSettings):
     implicit_tls_ports: ImplicitTlsPorts = Field(
         IMPLICIT_TLS_PORTS, description="Ports where UseSSL means TLS from the first byte "
         "(a list like 465, 587 or a range); on other ports UseSSL means STARTTLS.")
+    cleartext_credentials: Annotated[CleartextCredentials, BeforeValidator(_lower)] = Field(
+        CleartextCredentials.LOOPBACK, description="Where Test and Diagnose may send relay "
+        "credentials (Basic AUTH) over a connection without TLS: allow (anywhere), "
+        "loopback (only to a relay on this machine) or never.")
     session_minutes: int = Field(
         60, ge=1, le=7 * 24 * 60, description="Minutes a web page sign-in lasts without "
         "activity; each use extends it (sliding) up to --session-max-minutes.")

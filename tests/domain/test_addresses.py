@@ -47,7 +47,7 @@ def test_valid_mailboxes(address: str) -> None:
     "", "plain", "@x.test", "user@", "a@b@c.test", "two words@x.test", "a..b@x.test",
     ".a@x.test", "a@x.test\r\nBcc: v@y.test", "a@x\x00.test", "x" * 65 + "@x.test",
     "user@[1.2.3]", "user@[IPv6:zz]", "user@bad_domain.test", "user@-x.test", "(c)@x.test",
-    "a" * 300 + "@x.test",
+    "a" * 300 + "@x.test", "pki@corp.local.", "pki@localhost.",
 ])
 def test_invalid_mailboxes(address: str) -> None:
     with pytest.raises(AddressError):

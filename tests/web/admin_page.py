@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from playwright.sync_api import Locator, Page, expect
@@ -51,11 +52,16 @@ class AdminPage:
 
     def fill_general(self, *, host: str, port: int, sender_name: str, sender: str,
                      use_ssl: bool = False) -> None:
+        """`use_ssl`: STARTTLS (TLS from the first byte on an implicit-TLS port)."""
         self.field("Host").fill(host)
-        self.field("Port").fill(str(port))
         self.field("Sender Name").fill(sender_name)
         self.field("Sender Account").fill(sender)
-        self.field("Use SSL").set_checked(use_ssl)
+        self.encryption("STARTTLS" if use_ssl else "None")
+        self.field("Port").fill(str(port))  # after the choice, which may suggest a port
+
+    def encryption(self, choice: str) -> None:
+        """None, STARTTLS or TLS from the first byte."""
+        self.settings.get_by_role("radio", name=re.compile("^" + re.escape(choice))).check()
 
     def save(self) -> None:
         self.button("Save").click()

@@ -68,7 +68,7 @@ def test_sign_in_change_host_and_sender_save_and_reload(page: Page,
     expect(admin.field("Port")).to_have_value("587")
     expect(admin.field("Sender Name")).to_have_value("PKI Team")
     expect(admin.field("Sender Account")).to_have_value("pki@corp.local")
-    expect(admin.field("Use SSL")).to_be_checked()
+    expect(admin.settings.get_by_role("radio", name="STARTTLS")).to_be_checked()
 
 
 def test_the_page_checks_fields_before_sending(page: Page, service: RunningService) -> None:
@@ -98,7 +98,11 @@ def test_the_servers_refusal_is_shown_next_to_the_field(page: Page,
                        sender="pki@corp.local")
     admin.save()
     expect(admin.error_of("host")).to_contain_text("Host has an invalid label 'bad_host'")
-    expect(admin.form_error).to_contain_text("The server did not accept this: Host has")
+    expect(admin.form_error).to_have_text("Not saved: correct the marked field.")
+    api_message = page.locator("#api-message")
+    expect(api_message).to_be_visible()
+    api_message.get_by_text("Message from the API").click()
+    expect(api_message).to_contain_text("Host has an invalid label 'bad_host'")
     assert stored(service)["Host"] is None
 
 
@@ -212,10 +216,14 @@ def test_a_read_only_user_sees_no_save_and_no_test(page: Page,
     put(service, {"Host": "relay.corp.local", "Port": 25, "SenderAccount": "pki@corp.local",
                   "SenderName": "PKI"}).raise_for_status()
     add_user(service.settings, "reader", "reader-password", "/system_settings/read/")
-    admin = AdminPage(page, service).open().sign_in("reader", "reader-password")
-    expect(admin.field("Host")).to_have_value("relay.corp.local")
-    expect(admin.field("Host")).to_be_disabled()
-    expect(admin.field("Relay authentication")).to_be_disabled()
+    admin = AdminPage(page, service).open()
+    expect(admin.sign_in_form).to_be_visible()
+    admin.sign_in_form.get_by_label("User name").fill("reader")
+    admin.sign_in_form.get_by_label("Password").fill("reader-password")
+    admin.button("Sign in").click()
+    view = page.locator("#read-only-view")
+    expect(view).to_contain_text("relay.corp.local")
+    expect(page.locator("#settings-form")).to_be_hidden()
     expect(page.get_by_text("You can view these settings.")).to_be_visible()
     expect(page.get_by_role("button", name="Save")).to_have_count(0)
     expect(page.get_by_role("button", name="Test")).to_have_count(0)
@@ -283,7 +291,7 @@ def test_every_field_has_a_label_and_the_keyboard_reaches_save(page: Page,
         if reached[-1] == "save":
             break
     assert reached[-1] == "save", reached
-    assert reached[:5] == ["port", "sender-name", "sender-account", "use-ssl", "auth-type"]
+    assert reached[:5] == ["port", "sender-name", "sender-account", "tls-none", "auth-type"]
     page.keyboard.press("Tab")
     expect(admin.button("Test")).to_be_focused()
     page.keyboard.press("Enter")
@@ -353,21 +361,22 @@ def test_wrong_password_and_an_ended_session(page: Page, service: RunningService
 
 def test_screenshot_of_the_page(page: Page, service: RunningService, tmp_path: Path,
                                 smtp_server: Callable[..., SmtpServer]) -> None:
-    """The README's picture, taken by this browser: a Basic profile and a passed test.
+    """The README's picture, taken by this browser: a Basic profile over STARTTLS and a
+    passed test.
 
     With SMTP_PROFILE_SCREENSHOT=path (scripts/screenshot sets it) it is kept there.
     """
-    relay = smtp_server(behaviour=Behaviour(users={"svc_mail": "Relay-Pa55-w0rd"}))
+    relay = smtp_server("starttls", Behaviour(users={"svc_mail": "Relay-Pa55-w0rd"}))
     admin = admin_page(page, service)
     admin.fill_general(host="127.0.0.1", port=relay.port, sender_name="Keyfactor Command",
-                       sender="svc_mail@corp.local")
+                       sender="svc_mail@corp.local", use_ssl=True)
     admin.field("Relay authentication").select_option(label="Basic Authentication")
     admin.field("Username").fill("svc_mail")
     admin.field("Password").fill("Relay-Pa55-w0rd")
     admin.save()
     expect(admin.status).to_be_visible()
     result = admin.run_test(RECIPIENT)
-    expect(result).to_contain_text("Test e-mail sent")
+    expect(result.get_by_role("heading")).to_have_text(f"Test e-mail sent to {RECIPIENT}")
     expect(page.locator("#test-progress")).to_be_hidden()
     expect(page.locator("#last-test")).to_contain_text("by admin, passed.")
     page.locator("#test-recipient").blur()
@@ -379,6 +388,13 @@ def test_screenshot_of_the_page(page: Page, service: RunningService, tmp_path: P
     target = os.environ.get(SCREENSHOT_TO)
     if target:
         shutil.copyfile(shot, target)
+    # The report on a phone (390 px): the README's second picture, beside the first.
+    page.set_viewport_size(NARROW)
+    phone = tmp_path / "screenshot-phone.png"
+    page.locator("#test-panel").screenshot(path=str(phone))
+    assert phone.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if target:
+        shutil.copyfile(phone, Path(target).with_name("screenshot-phone.png"))
 
 
 def test_insecure_trust_and_the_last_test_are_shown(page: Page, service: RunningService,

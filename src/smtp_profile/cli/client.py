@@ -83,8 +83,11 @@ class LocalClient:
     async def status(self) -> dict[str, Any]:
         current = await self._runtime.service.status()
         stored = current.stored
+        settings = self._runtime.settings
         return encode_status(stored.profile, stored.version, stored.updated_at,
-                             stored.updated_by, current.options, current.last_test)
+                             stored.updated_by, current.options, current.last_test,
+                             implicit_tls_ports=settings.implicit_tls_ports,
+                             cleartext=settings.cleartext_credentials)
 
     async def diagnose(self, body: dict[str, Any], on_step: StepCallback) -> dict[str, Any]:
         service = self._runtime.service

@@ -180,6 +180,10 @@ def check_mailbox(address: str) -> None:
     if domain.startswith("["):
         _check_address_literal(domain)
         return
+    if domain.endswith("."):
+        # A host name may end in the root's dot; an address may not (RFC 5321 4.1.2),
+        # and relays refuse or rewrite `pki@corp.local.`.
+        raise AddressError("has a domain ending in a dot; leave the final dot out")
     try:
         ascii_host(domain)
     except AddressError as exc:

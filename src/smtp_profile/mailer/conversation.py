@@ -32,6 +32,7 @@ from aiosmtplib.errors import (
 )
 
 from smtp_profile.domain.addresses import ascii_host
+from smtp_profile.domain.cleartext import CleartextCredentials, cleartext_refusal
 from smtp_profile.domain.oauth import endpoint_destination
 from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS, AuthType, Profile, TlsMode
 from smtp_profile.domain.redaction import profile_redactor
@@ -82,6 +83,7 @@ class MailerConfig:
     ca_bundle: Path | None = None
     local_hostname: str | None = None
     implicit_tls_ports: frozenset[int] = IMPLICIT_TLS_PORTS
+    cleartext_credentials: CleartextCredentials = CleartextCredentials.LOOPBACK
 
 
 class Mailer:
@@ -390,11 +392,16 @@ class _Conversation:
             mechanism = self._mechanism(offered)
             username = self.profile.username or ""
             password = self.profile.password.reveal() if self.profile.password else ""
-            self.rec.client_secret(f"AUTH {mechanism}")
             step.details["mechanism"] = mechanism
             step.details["offered"] = offered
             if not self.tls_active:
+                # Judged before anything is sent: a refused AUTH never leaves this machine.
+                refusal = cleartext_refusal(self.config.cleartext_credentials,
+                                            self._address().ip)
+                if refusal is not None:
+                    raise diagnosis.cleartext_refused(refusal, self.config.cleartext_credentials)
                 step.details["warning"] = "credentials sent without TLS"
+            self.rec.client_secret(f"AUTH {mechanism}")
             try:
                 if mechanism == "PLAIN":
                     reply = await smtp.auth_plain(username, password)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ssl
 
+from smtp_profile.domain.cleartext import SETTING as CLEARTEXT_SETTING
+from smtp_profile.domain.cleartext import CleartextCredentials
 from smtp_profile.domain.steps import STEP_LABELS, StepName
 from smtp_profile.mailer.failures import (
     AuthFailed,
@@ -235,6 +237,16 @@ def auth_not_offered(*, tls_active: bool, starttls_offered: bool) -> AuthFailed:
                 "(RelayAuthenticationType 0) if the relay trusts this machine, or the "
                 "submission port 587.")
     return AuthFailed("the server does not offer AUTH", hint=hint)
+
+
+def cleartext_refused(reason: str, policy: CleartextCredentials) -> AuthFailed:
+    """AUTH not attempted: the operator forbids credentials without TLS to this address.
+
+    `details.refused_by` names the setting, so a page can explain the refusal."""
+    return AuthFailed(reason, hint=(
+        "Use TLS: STARTTLS on port 587 (or 25) or TLS from the first byte on port 465 "
+        "(UseSSL on). Only the operator of this service can change the setting."),
+        details={"refused_by": CLEARTEXT_SETTING, "setting": policy.value})
 
 
 def mechanism_not_offered(mechanism: str, offered: list[str]) -> AuthFailed:

@@ -300,6 +300,15 @@ class LastTestOut(_Out):
     certificate_not_after: str | None = Field(alias="CertificateNotAfter")
 
 
+class TlsPolicyOut(_Out):
+    implicit_tls_ports: list[int] = Field(
+        alias="ImplicitTlsPorts", description="Ports where UseSSL means TLS from the first "
+        "byte (SMTP_PROFILE_IMPLICIT_TLS_PORTS); elsewhere it means STARTTLS.")
+    cleartext_credentials: str = Field(
+        alias="CleartextCredentials", description="Where credentials may go without TLS "
+        "(SMTP_PROFILE_CLEARTEXT_CREDENTIALS): allow, loopback or never.")
+
+
 class StatusOut(_Out):
     profile_version: int = Field(alias="ProfileVersion")
     updated_at: str | None = Field(alias="UpdatedAt")
@@ -313,3 +322,6 @@ class StatusOut(_Out):
         "stored password or client secret was entered: until it is entered again, a test "
         "refuses to send it (0xA0110007). Empty when nothing changed or nothing is stored.")
     last_test: LastTestOut | None = Field(alias="LastTest")
+    tls_policy: TlsPolicyOut = Field(
+        alias="TlsPolicy", description="The operator's TLS settings, so a client can say "
+        "what UseSSL will mean on a port and whether credentials may go without TLS.")

@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from smtp_profile.domain.cleartext import CleartextCredentials
 from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
-from smtp_profile.domain.profile import Profile, ProfileDraft, secret_trust_changes
+from smtp_profile.domain.profile import (
+    IMPLICIT_TLS_PORTS,
+    Profile,
+    ProfileDraft,
+    secret_trust_changes,
+)
 from smtp_profile.domain.relay_options import (
     Mechanism,
     RelayOptions,
@@ -30,6 +36,7 @@ from smtp_profile.wire.models import (
     ReportOut,
     StatusOut,
     StepOut,
+    TlsPolicyOut,
 )
 
 _NOT_PROFILE_FIELDS = {"mode", "mechanism", "test_recipient"}
@@ -140,7 +147,10 @@ def encode_options(options: RelayOptions) -> dict[str, Any]:
 
 def encode_status(profile: Profile, version: int, updated_at: datetime | None,
                   updated_by: str | None, options: RelayOptions,
-                  last: LastTest | None) -> dict[str, Any]:
+                  last: LastTest | None, *,
+                  implicit_tls_ports: frozenset[int] = IMPLICIT_TLS_PORTS,
+                  cleartext: CleartextCredentials = CleartextCredentials.LOOPBACK,
+                  ) -> dict[str, Any]:
     return StatusOut(
         ProfileVersion=version,
         UpdatedAt=updated_at.isoformat() if updated_at else None,
@@ -158,4 +168,6 @@ def encode_status(profile: Profile, version: int, updated_at: datetime | None,
             CertificateNotAfter=last.certificate_not_after.isoformat()
             if last.certificate_not_after else None,
         ),
+        TlsPolicy=TlsPolicyOut(ImplicitTlsPorts=sorted(implicit_tls_ports),
+                               CleartextCredentials=cleartext.value),
     ).model_dump(by_alias=True)

@@ -131,15 +131,20 @@ def _line(item: dict[str, Any]) -> bytes:
     description="Whether a password or client secret is stored, the trust mode, and the "
     "last test of exactly the stored profile (time, user, mode, success, failed step, "
     "message, the relay certificate's expiry seen then, and whether the profile changed "
-    "since). Permission: /system_settings/read/.",
+    "since), and the operator's TLS settings (`TlsPolicy`: the implicit-TLS ports and "
+    "where credentials may go without TLS). Permission: /system_settings/read/.",
     openapi_extra=openapi.operation(),
     responses=openapi.responses({200: _json(StatusOut)}, 400, 401, 403),
 )
 async def status(request: Request, context: CallContext = _read) -> Response:
-    current = await runtime_of(request).service.status()
+    runtime = runtime_of(request)
+    current = await runtime.service.status()
     stored = current.stored
-    return KeyfactorJSON(encode_status(stored.profile, stored.version, stored.updated_at,
-                                       stored.updated_by, current.options, current.last_test))
+    return KeyfactorJSON(encode_status(
+        stored.profile, stored.version, stored.updated_at, stored.updated_by,
+        current.options, current.last_test,
+        implicit_tls_ports=runtime.settings.implicit_tls_ports,
+        cleartext=runtime.settings.cleartext_credentials))
 
 
 def _options_response(stored: StoredOptions) -> Response:

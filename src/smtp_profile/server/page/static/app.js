@@ -13,20 +13,14 @@
   const AUTH_OAUTH = 3;
   // Loose on purpose, like the server: one @, something on each side, no spaces.
   // The relay decides which addresses exist (corp.local and localhost are fine).
-  const MAILBOX = /^[^\s@]+@[^\s@]+$/;
+  // No final dot after the domain: relays refuse `pki@corp.local.` (so does the server).
+  const MAILBOX = /^[^\s@]+@[^\s@]*[^\s@.]$/;
   const STEP_LABELS = {
     resolve: "resolve", connect: "connect", banner: "banner", ehlo: "EHLO",
     starttls: "STARTTLS", tls: "TLS", certificate: "certificate", auth: "AUTH",
     token: "token", mail_from: "MAIL FROM", rcpt_to: "RCPT TO", data: "DATA", quit: "QUIT",
   };
-  // Keyfactor field name -> input id, to put the server's messages next to their field.
-  const FIELD_IDS = {
-    Host: "host", Port: "port", SenderName: "sender-name", SenderAccount: "sender-account",
-    UseSSL: "use-ssl", RelayAuthenticationType: "auth-type", RelayUsername: "relay-username",
-    RelayPassword: "relay-password", ClientId: "client-id", ClientSecret: "client-secret",
-    TokenEndpoint: "token-endpoint", Scope: "scope", Audience: "audience",
-    RequestHeaders: "request-headers", TestRecipient: "test-recipient",
-  };
+  // Keyfactor field names -> the page's fields and words: messages.js (SmtpMessages).
 
   const $ = (id) => document.getElementById(id);
   // session.js (keeping the user's work): the session countdown, signing in again without
@@ -88,13 +82,27 @@
 
   function show(el, visible) { el.hidden = !visible; }
 
+  // Live regions (role status/alert, aria-live) are never hidden: a screen reader
+  // announces a change only in a region it already knows. Empty ones take no space (CSS).
   function setMessage(el, text) {
     el.textContent = text || "";
-    show(el, Boolean(text));
+    if (!el.matches('[role="status"], [role="alert"], [aria-live]')) {
+      show(el, Boolean(text));
+    }
   }
 
+  // A busy button stays focusable (disabled would drop the focus to <body>): it is
+  // marked aria-disabled and its action ignored until the request ends.
+  function setBusy(button, busy) {
+    if (busy) { button.setAttribute("aria-disabled", "true"); }
+    else { button.removeAttribute("aria-disabled"); }
+  }
+
+  function isBusy(button) { return button.getAttribute("aria-disabled") === "true"; }
+
   function fieldError(id, text) {
-    const input = $(id);
+    const input = id === "use-ssl"
+      ? document.querySelector('input[name="tls"]:checked') || $("tls-none") : $(id);
     const error = $(id + "-error");
     if (error) { setMessage(error, text); }
     if (input && input.matches("input, select")) {
@@ -110,7 +118,8 @@
 
   function focusFirstInvalid(root) {
     const first = root.querySelector('[aria-invalid="true"]');
-    if (first) { first.focus(); }
+    if (first) { first.focus(); return true; }
+    return false;
   }
 
   // ---- views -------------------------------------------------------------------------
@@ -146,10 +155,11 @@
     show($("read-only-note"), !canModify);
     show($("settings-actions"), canModify);
     show($("test-panel"), false);
-    $("settings-form").querySelectorAll("fieldset").forEach((fs) => { fs.disabled = !canModify; });
-    if (!session.Permissions.includes(READ) && !canModify) {
-      show($("settings-form"), false);
-    }
+    // issue 16 (page-truth): a reader gets the settings as plain text, not a form of
+    // controls that cannot be used.
+    state.canModify = canModify;
+    show($("settings-form"), false);
+    show($("read-only-view"), false);
     await loadProfile();
   }
 
@@ -160,12 +170,42 @@
       setMessage($("form-error"), result.message);
       return;
     }
-    show($("settings-form"), true);
     state.etag = result.headers.get("ETag");
     fillForm(result.json);
+    show($("settings-form"), state.canModify);
+    show($("read-only-view"), !state.canModify);
+    if (!state.canModify) { renderReadOnly(result.json); }
     // Not awaited: the form is ready without it, and focus must not move once a user
     // has started working on the page.
-    loadStatus().catch(() => { show($("last-test"), false); });
+    loadStatus().catch(() => { setMessage($("last-test"), ""); });
+  }
+
+  // The stored settings as text, for a user who may read but not change them.
+  function renderReadOnly(profile) {
+    const list = $("read-only-list");
+    list.replaceChildren();
+    const type = profile.RelayAuthenticationType;
+    const encryption = !profile.UseSSL ? "None"
+      : (SmtpTls.isImplicit(profile.Port) ? "TLS from the first byte" : "STARTTLS");
+    const rows = [["Host", profile.Host], ["Port", profile.Port],
+                  ["Sender Name", profile.SenderName], ["Sender Account", profile.SenderAccount],
+                  ["Encryption", encryption],
+                  ["Relay authentication", SmtpMessages.AUTH_NAMES[type] || String(type)]];
+    if (type === AUTH_BASIC) {
+      rows.push(["Username", secretText(profile.RelayUsername)],
+                ["Password", "stored (never shown)"]);
+    } else if (type === AUTH_OAUTH) {
+      rows.push(["Client ID", secretText(profile.ClientId)],
+                ["Client Secret", "stored (never shown)"],
+                ["Token Endpoint", profile.TokenEndpoint], ["Scope", profile.Scope],
+                ["Audience", profile.Audience],
+                ["Request headers", (profile.RequestHeaders || [])
+                  .map((h) => h.Name + ": " + h.Value).join("; ")]);
+    }
+    rows.forEach(([name, value]) => {
+      const shown = value === null || value === undefined || value === "" ? "(not set)" : String(value);
+      list.append(el("dt", name), el("dd", shown));
+    });
   }
 
   // The relay's trust mode and the last test of the stored profile (an extension route;
@@ -174,19 +214,28 @@
     const result = await apiCall("GET", API_BASE + "/SMTP/Status");
     const status = result.ok ? result.json : null;
     show($("insecure-warning"), Boolean(status && status.Trust === "insecure"));
+    if (status) {
+      // The operator's implicit-TLS ports decide what a stored UseSSL means: re-read the
+      // stored choice with them, unless the user already changed encryption or port.
+      const loaded = state.loaded;
+      const untouched = loaded && SmtpTls.useSsl() === Boolean(loaded.UseSSL)
+        && $("port").value.trim() === String(loaded.Port);
+      SmtpTls.setPolicy(status.TlsPolicy);
+      if (untouched) { SmtpTls.fill(Boolean(loaded.UseSSL), loaded.Port); }
+      updateSections();
+      if (!state.canModify && state.loaded) { renderReadOnly(state.loaded); }
+    }
     const last = status && status.LastTest;
     if (!last) {
-      show($("last-test"), Boolean(status));
-      $("last-test").textContent = "The saved settings have not been tested yet.";
+      setMessage($("last-test"), status ? "The saved settings have not been tested yet." : "");
       return;
     }
     const when = String(last.TestedAt).slice(0, 19).replace("T", " ") + " UTC";
     const outcome = last.Success ? "passed"
       : "failed at step " + (STEP_LABELS[last.FailedStep] || last.FailedStep);
     const stale = last.Current ? "" : " The settings have changed since.";
-    $("last-test").textContent = "Last test of the saved settings: " + when + " by "
-      + last.TestedBy + ", " + outcome + "." + stale;
-    show($("last-test"), true);
+    setMessage($("last-test"), "Last test of the saved settings: " + when + " by "
+      + last.TestedBy + ", " + outcome + "." + stale);
   }
 
   // ---- the form <-> the profile ------------------------------------------------------
@@ -201,7 +250,7 @@
     $("port").value = String(profile.Port);
     $("sender-name").value = profile.SenderName || "";
     $("sender-account").value = profile.SenderAccount || "";
-    $("use-ssl").checked = Boolean(profile.UseSSL);
+    SmtpTls.fill(Boolean(profile.UseSSL), profile.Port);
     $("auth-type").value = String(profile.RelayAuthenticationType);
     $("relay-username").value = secretText(profile.RelayUsername);
     $("client-id").value = secretText(profile.ClientId);
@@ -248,7 +297,7 @@
       changed.push("Host");
     }
     if (Number($("port").value) !== loaded.Port) { changed.push("Port"); }
-    if ($("use-ssl").checked !== Boolean(loaded.UseSSL)) { changed.push("Use SSL"); }
+    if (SmtpTls.useSsl() !== Boolean(loaded.UseSSL)) { changed.push("Encryption"); }
     if (authType() !== loaded.RelayAuthenticationType) {
       changed.push("Relay authentication");
     }
@@ -313,6 +362,7 @@
       ? "The stored " + stored + " will be deleted when you save"
         + (type === 0 ? " (Anonymous sends no credentials)." : ".") : "";
     setMessage($("auth-type-note"), leaving);
+    SmtpTls.cleartextWarning(type === AUTH_BASIC);
   }
 
   function addHeaderRow(name, value) {
@@ -366,7 +416,7 @@
     const body = {
       Host: $("host").value.trim(),
       Port: Number($("port").value),
-      UseSSL: $("use-ssl").checked,
+      UseSSL: SmtpTls.useSsl(),
       RelayAuthenticationType: type,
       SenderName: $("sender-name").value.trim(),
       SenderAccount: $("sender-account").value.trim(),
@@ -399,19 +449,23 @@
     let ok = true;
     const fail = (id, text) => { fieldError(id, text); ok = false; };
     const host = $("host").value.trim();
+    const mistake = host ? SmtpMessages.hostMistake(host) : null;
     if (!host) { fail("host", "Host is required."); }
+    else if (mistake) { fail("host", mistake.message); }
     else if (/\s/.test(host)) { fail("host", "Host must not contain spaces."); }
     const portText = $("port").value.trim();
     const port = Number(portText);
     if (!portText) { fail("port", "Port is required."); }
-    else if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      fail("port", "Port must be a whole number between 1 and 65535.");
+    else if (!/^[0-9]+$/.test(portText) || port < 1 || port > 65535) {
+      fail("port", "Port must be a whole number between 1 and 65535, in digits only.");
     }
     if (!$("sender-name").value.trim()) { fail("sender-name", "Sender Name is required."); }
     const sender = $("sender-account").value.trim();
     if (!sender) { fail("sender-account", "Sender Account is required."); }
     else if (!MAILBOX.test(sender)) {
-      fail("sender-account", "Sender Account must be an e-mail address, like name@example.com.");
+      fail("sender-account", /\.$/.test(sender)
+        ? "Sender Account must not end with a dot after the domain (pki@corp.local, not pki@corp.local.)."
+        : "Sender Account must be an e-mail address, like name@example.com.");
     }
     const type = authType();
     if (type === AUTH_BASIC) {
@@ -422,6 +476,10 @@
         fail("relay-password", "Password is required for Basic Authentication.");
       }
     } else if (type === AUTH_OAUTH) {
+      if (!SmtpTls.useSsl()) {
+        fail("use-ssl", "OAuth needs encryption: choose STARTTLS or TLS from the first byte "
+          + "(the access token is never sent without TLS).");
+      }
       if (!$("client-id").value.trim()) { fail("client-id", "Client ID is required."); }
       if (secretNeeded("client-secret") && !$("client-secret").value) {
         fail("client-secret", "Client Secret is required.");
@@ -438,32 +496,50 @@
     return ok;
   }
 
-  // Puts each part of a server message next to the field it names; the whole message
-  // also goes to the top, where it is announced.
-  function showServerError(result, topElement) {
+  // issue 16 (page-truth): a refusal in the page's words, once. Each part of a server
+  // message goes next to the field it names, translated into the page's labels; the top
+  // says what happened in one sentence; the API's own message stays under "Message from
+  // the API". A service that cannot be reached or is busy is told apart and said once.
+  function showServerError(result, topElement, action) {
+    const problem = SmtpMessages.transportProblem(result);
+    showApiMessage(problem ? "" : result.message);
+    if (problem) {
+      setMessage(topElement, problem);
+      topElement.focus();
+      return;
+    }
     const parts = (result.message || "").split("; ");
-    let placed = false;
+    let placed = 0;
     parts.forEach((part) => {
-      const match = /^(\w+)/.exec(part);
-      const id = match && FIELD_IDS[match[1]];
-      const input = id && $(id);
-      if (input && !input.closest("[hidden]")) {
-        fieldError(id, part);
-        placed = true;
+      const id = SmtpMessages.fieldOf(part);
+      const target = id === "use-ssl" ? $("encryption") : id && $(id);
+      if (target && !target.closest("[hidden]")) {
+        fieldError(id, SmtpMessages.translate(part));
+        placed += 1;
       }
     });
     if (/^RelayPassword must be re-entered/.test(result.message)) {
       state.secrets.password.changing = true;
       updateSections();
-      fieldError("relay-password", result.message);
+      fieldError("relay-password", SmtpMessages.translate(result.message));
+      placed += 1;
     }
     if (/^ClientSecret must be re-entered/.test(result.message)) {
       state.secrets["client-secret"].changing = true;
       updateSections();
-      fieldError("client-secret", result.message);
+      fieldError("client-secret", SmtpMessages.translate(result.message));
+      placed += 1;
     }
-    setMessage(topElement, "The server did not accept this: " + result.message);
-    if (placed) { focusFirstInvalid(document); } else { topElement.focus(); }
+    const what = action || "The server did not accept this";
+    setMessage(topElement, placed === parts.length
+      ? what + ": correct the marked field" + (placed > 1 ? "s" : "") + "."
+      : what + ": " + SmtpMessages.translate(result.message));
+    if (!(placed && focusFirstInvalid(document))) { topElement.focus(); }
+  }
+
+  function showApiMessage(text) {
+    $("api-message-text").textContent = text || "";
+    show($("api-message"), Boolean(text));
   }
 
   // ---- actions -----------------------------------------------------------------------
@@ -499,34 +575,57 @@
     }
   }
 
+  // The settings in the form are those stored, and no secret was typed: a Save would
+  // store nothing new (and would mark the last test as of older settings).
+  function sameAsLoaded(body) {
+    const loaded = state.loaded;
+    if (!loaded || body.RelayPassword || body.ClientSecret) { return false; }
+    const shape = (p) => JSON.stringify([
+      p.Host || "", p.Port, Boolean(p.UseSSL), p.RelayAuthenticationType, p.SenderName || "",
+      p.SenderAccount || "", secretText(p.RelayUsername), secretText(p.ClientId),
+      p.TokenEndpoint || "", p.Scope || "", p.Audience || "",
+      (p.RequestHeaders || []).map((h) => [h.Name, h.Value])]);
+    return shape(body) === shape(loaded);
+  }
+
   async function save(event) {
     event.preventDefault();
+    const button = $("save");
+    if (isBusy(button)) { return; }
     setMessage($("form-error"), "");
     setMessage($("form-status"), "");
+    showApiMessage("");
     if (!validateForm()) {
       setMessage($("form-error"), "Please correct the marked fields.");
       focusFirstInvalid($("settings-form"));
       return;
     }
-    $("save").disabled = true;
+    const body = profileBody();
+    if (sameAsLoaded(body)) {
+      setMessage($("form-status"), "Nothing to save: these are the saved settings.");
+      return;
+    }
+    setBusy(button, true);
     try {
       const headers = state.etag ? { "If-Match": state.etag } : {};
-      const result = await apiCall("PUT", API_BASE + "/SMTP", profileBody(), headers);
+      const result = await apiCall("PUT", API_BASE + "/SMTP", body, headers);
       if (result.status === 412) {
         await keep.conflict();  // session.js: theirs beside mine, keep mine or take theirs
         return;
       }
       if (!result.ok) {
-        showServerError(result, $("form-error"));
+        showServerError(result, $("form-error"), "Not saved");
         return;
       }
       state.etag = result.headers.get("ETag");
       fillForm(result.json);
       setMessage($("form-status"), "Saved. The settings are in effect.");
+      // The "Last test" line is about the saved settings: they just changed.
+      await loadStatus().catch(() => { setMessage($("last-test"), ""); });
     } catch (err) {
       handleFailure(err, "save");
     } finally {
-      $("save").disabled = false;
+      setBusy(button, false);
     }
   }
 
@@ -549,11 +648,14 @@
     return node;
   }
 
-  function renderOutcome(ok, headline, details) {
+  // kind: "ok", "warning" (sent, but something was not as it should be), "failed",
+  // or "info" (cancelled). A warning is amber, never a plain success.
+  function renderOutcome(kind, headline, details) {
     const box = $("test-result");
     box.replaceChildren();
-    box.className = "message " + (ok ? "success" : "error");
-    box.append(el("h3", headline, ok ? "outcome-ok" : "outcome-failed"));
+    const look = { ok: "success", warning: "warning", failed: "error", info: "info" }[kind];
+    box.className = "message " + look;
+    box.append(el("h3", headline, "outcome-" + kind));
     details.forEach((node) => box.append(node));
     show(box, true);
     box.focus();
@@ -565,45 +667,46 @@
     return p;
   }
 
-  // The detailed report of POST /SMTP/Diagnose: every step with its timing.
-  function renderReport(report, recipient) {
-    const failed = (report.Steps || []).find((s) => s.Status === "failed");
-    const headline = report.Success ? "Test e-mail sent to " + recipient
-      : "Test failed at step " + (STEP_LABELS[failed && failed.Name] || (failed && failed.Name)
-        || "?");
+  const WARNING_WORDS = {
+    "credentials sent without TLS": "the password was sent without encryption: anyone on "
+      + "the network path could read it. Choose STARTTLS or TLS from the first byte.",
+  };
+
+  // issue 16 (page-truth): the detailed report of POST /SMTP/Diagnose, every step with
+  // its reply, details and warnings; the test id once.
+  function renderReport(report, recipient, context) {
+    const o = SmtpReport.outcome(report);
+    const failed = o.failed;
+    const warnings = SmtpReport.allWarnings(report);
+    const headline = o.kind === "failed"
+      ? "Test failed at step " + SmtpReport.label(failed ? failed.Name : "?")
+      : "Test e-mail sent to " + recipient + (o.kind === "warning"
+        ? (warnings.length > 1 ? ", with warnings" : ", with a warning") : "");
     const details = [detail("Test id", report.TestId)];
-    if (failed && failed.Message) { details.push(detail("What happened", failed.Message)); }
-    if (failed && failed.ReplyCode) {
-      details.push(detail("Server replied", failed.ReplyCode + " " + (failed.ReplyText || "")));
+    warnings.forEach((w) => {
+      details.push(detail("Warning", SmtpReport.label(w.step) + ": " + (WARNING_WORDS[w.text] || w.text)));
+    });
+    if (failed) {
+      const why = SmtpReport.explanation(failed);
+      if (why) { details.push(detail("Why", why)); }
+      if (failed.Message) { details.push(detail("What happened", SmtpMessages.translate(failed.Message))); }
+      if (failed.ReplyCode) {
+        details.push(detail("Server replied", failed.ReplyCode + " " + (failed.ReplyText || "")));
+      }
+      if (failed.Hint) { details.push(detail("Hint", SmtpMessages.translate(failed.Hint))); }
     }
-    if (failed && failed.Hint) { details.push(detail("Hint", failed.Hint)); }
-    const table = el("table", null, "steps");
-    const head = el("tr");
-    ["Step", "Result", "Time (ms)", "Server reply"].forEach((h) => {
-      const th = el("th", h);
-      th.scope = "col";
-      head.append(th);
-    });
-    table.append(el("caption", "Steps of test " + report.TestId, "hint"), head);
-    (report.Steps || []).forEach((step) => {
-      const row = el("tr", null, "step-" + step.Status);
-      row.append(el("td", STEP_LABELS[step.Name] || step.Name), el("td", step.Status),
-                 el("td", step.Status === "skipped" ? "" : Math.round(step.DurationMs), "num"),
-                 el("td", step.ReplyCode ? step.ReplyCode + " " + (step.ReplyText || "") : ""));
-      table.append(row);
-    });
-    const wrap = el("div", null, "table-wrap");
-    wrap.append(table);
-    details.push(wrap);
-    renderOutcome(Boolean(report.Success), headline, details);
+    details.push(SmtpReport.table(report, SmtpMessages.translate));
+    state.lastReport = { report, context };
+    renderOutcome(o.kind, headline, details);
+    show($("report-tools"), true);
   }
 
-  // POST /SMTP/Test's answer: success with the X-Test-Id header, or an error body whose
-  // Message names the failed step.
+  // POST /SMTP/Test's answer (a server without Diagnose): success with the X-Test-Id
+  // header, or an error body whose Message names the failed step.
   function renderTestAnswer(result, recipient) {
     const testId = result.headers.get("X-Test-Id");
     if (result.ok) {
-      renderOutcome(true, "Test e-mail sent to " + recipient,
+      renderOutcome("ok", "Test e-mail sent to " + recipient,
                     [detail("Test id", testId || "(none)")]);
       return;
     }
@@ -611,15 +714,51 @@
     const headline = step ? "Test failed at step " + step[1] : "The test could not run";
     const details = [];
     if (testId) { details.push(detail("Test id", testId)); }
-    details.push(detail(step ? "What the server said" : "Reason", result.message));
-    renderOutcome(false, headline, details);
+    details.push(detail(step ? "What the server said" : "Reason", SmtpMessages.translate(result.message)));
+    renderOutcome("failed", headline, details);
+  }
+
+  // A refusal of the test request itself (before any step ran): next to its fields if it
+  // names them, otherwise in the test panel; said once either way.
+  function showTestRefusal(result) {
+    const problem = SmtpMessages.transportProblem(result);
+    if (problem) {
+      renderOutcome("failed", "The test could not run", [detail("Reason", problem)]);
+      return;
+    }
+    const parts = (result.message || "").split("; ");
+    const onFields = parts.some((part) => {
+      const id = SmtpMessages.fieldOf(part);
+      const target = id === "use-ssl" ? $("encryption") : id && $(id);
+      return target && !target.closest("[hidden]");
+    });
+    if (onFields) {
+      showServerError(result, $("form-error"), "The test did not run");
+      return;
+    }
+    const api = el("details", null, "api-message");
+    api.append(el("summary", "Message from the API"), el("p", result.message, "mono"));
+    renderOutcome("failed", "The test did not run",
+                  [detail("Reason", SmtpMessages.translate(result.message)), api]);
+  }
+
+  function testContext(body, recipient) {
+    return { host: body.Host, port: body.Port, encryption: SmtpTls.NAMES[SmtpTls.mode()],
+             auth: SmtpMessages.AUTH_NAMES[body.RelayAuthenticationType],
+             sender: body.SenderAccount, recipient, at: new Date().toISOString() };
   }
 
   async function runTest(event) {
     event.preventDefault();
+    const button = $("test-run");
+    if (isBusy(button)) { return; }
     setMessage($("form-error"), "");
     setMessage($("form-status"), "");
+    showApiMessage("");
     show($("test-result"), false);
+    show($("report-tools"), false);
+    show($("copy-box"), false);
+    setMessage($("copy-status"), "");
     const formOk = validateForm();
     const recipient = $("test-recipient").value.trim();
     fieldError("test-recipient", "");
@@ -628,7 +767,8 @@
       fieldError("test-recipient", "Recipient is required.");
       recipientOk = false;
     } else if (!MAILBOX.test(recipient)) {
-      fieldError("test-recipient", "Recipient must be an e-mail address.");
+      fieldError("test-recipient", /\.$/.test(recipient)
+        ? "Recipient must not end with a dot." : "Recipient must be an e-mail address.");
       recipientOk = false;
     }
     if (!formOk || !recipientOk) {
@@ -638,35 +778,85 @@
     }
     sessionStorage.setItem(RECIPIENT_KEY, recipient);
     const body = { ...profileBody(), TestRecipient: recipient };
-    $("test-run").disabled = true;
-    $("save").disabled = true;
-    $("test-progress-text").textContent = "Testing " + body.Host + ":" + body.Port
-      + ", sending to " + recipient + "...";
+    const context = testContext(body, recipient);
+    const controller = new AbortController();
+    state.testAbort = controller;
+    setBusy(button, true);
+    setBusy($("save"), true);
+    show($("test-cancel"), true);
+    const where = "Testing " + body.Host + ":" + body.Port + ", sending to " + recipient;
+    $("test-progress-text").textContent = where + "...";
     show($("test-progress"), true);
+    setMessage($("test-live"), where + ".");
     $("test-panel").setAttribute("aria-busy", "true");
     try {
-      let result = await apiCall("POST", API_BASE + "/SMTP/Diagnose", { ...body, Mode: "send" });
-      if (result.status === 404) {
-        // This server has no step-by-step report: use the Keyfactor Test route.
-        result = await apiCall("POST", API_BASE + "/SMTP/Test", body);
-        if (result.ok || (result.json && result.json.ErrorCode === "0xA0110008")) {
-          renderTestAnswer(result, recipient);
+      const headers = { "x-keyfactor-requested-with": "XMLHttpRequest",
+                        "x-keyfactor-api-version": "2" };
+      let result;
+      try {
+        result = await SmtpReport.stream(API_BASE + "/SMTP/Diagnose", { ...body, Mode: "send" },
+          headers, controller.signal, (step) => {
+            $("test-progress-text").textContent = where + "... " + SmtpReport.label(step.Name)
+              + ": " + step.Status;
+          });
+      } catch (err) {
+        if (err.name === "AbortError") {
+          renderOutcome("info", "Test cancelled", [detail("What happens now",
+            "The page stopped waiting. The service finishes the test it started (a relay "
+            + "already contacted cannot be called back) and records it in the audit trail; "
+            + "a test of the saved settings also shows in the Last test line.")]);
+          loadStatus().catch(() => { setMessage($("last-test"), ""); });
           return;
         }
-      } else if (result.ok && result.json) {
-        renderReport(result.json, recipient);
-        loadStatus().catch(() => { show($("last-test"), false); });
+        result = { status: 0, headers: new Headers(), json: null, report: null };
+      }
+      if (result.status === 401) { throw new SessionEnded(""); }
+      if (result.report) {
+        renderReport(result.report, recipient, context);
+        loadStatus().catch(() => { setMessage($("last-test"), ""); });
         return;
       }
-      showServerError(result, $("form-error"));
-      renderOutcome(false, "The test could not run", [detail("Reason", result.message)]);
+      if (result.status === 404) {
+        // This server has no step-by-step report: use the Keyfactor Test route.
+        const answer = await apiCall("POST", API_BASE + "/SMTP/Test", body);
+        if (answer.ok || (answer.json && answer.json.ErrorCode === "0xA0110008")) {
+          renderTestAnswer(answer, recipient);
+          return;
+        }
+        showTestRefusal(answer);
+        return;
+      }
+      result.message = result.json && typeof result.json.Message === "string"
+        ? result.json.Message : "The service answered " + result.status + ".";
+      showTestRefusal(result);
     } catch (err) {
       handleFailure(err, "test");
     } finally {
+      state.testAbort = null;
       show($("test-progress"), false);
+      show($("test-cancel"), false);
+      setMessage($("test-live"), "");
       $("test-panel").removeAttribute("aria-busy");
-      $("test-run").disabled = false;
-      $("save").disabled = false;
+      setBusy(button, false);
+      setBusy($("save"), false);
+      if (document.activeElement === $("test-cancel") || document.activeElement === document.body) {
+        $("test-result").hidden ? button.focus() : $("test-result").focus();
+      }
+    }
+  }
+
+  function cancelTest() {
+    if (state.testAbort) { state.testAbort.abort(); }
+  }
+
+  async function copyReport(kind) {
+    const last = state.lastReport;
+    if (!last) { return; }
+    const text = kind === "json" ? SmtpReport.asJson(last.report, last.context)
+      : SmtpReport.asText(last.report, last.context);
+    const say = (message) => setMessage($("copy-status"), message);
+    if (await SmtpReport.copy(text, $("copy-box"), say)) {
+      say(kind === "json" ? "Copied the report as JSON." : "Copied the report as text.");
     }
   }
 
@@ -692,6 +882,14 @@
     $("test-open").addEventListener("click", openTest);
     $("test-close").addEventListener("click", closeTest);
     $("test-form").addEventListener("submit", runTest);
+    // issue 16 (page-truth): cancel, copy, the encryption choice
+    $("test-cancel").addEventListener("click", cancelTest);
+    $("copy-text").addEventListener("click", () => { copyReport("text"); });
+    $("copy-json").addEventListener("click", () => { copyReport("json"); });
+    document.querySelectorAll('input[name="tls"]').forEach((radio) => {
+      radio.addEventListener("change", () => { SmtpTls.chosen(); updateSections(); });
+    });
+    $("port").addEventListener("input", () => { SmtpTls.portChanged(); });
     $("add-header").addEventListener("click", () => {
       addHeaderRow("", "").querySelector("input").focus();
     });
