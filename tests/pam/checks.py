@@ -42,3 +42,14 @@ def assert_failure(problem: SecretUnavailable, failure: SecretFailure, *words: s
     assert problem.failure is failure, (problem.failure, problem.detail)
     for word in words:
         assert word in problem.detail, (word, problem.detail)
+
+
+TEST_SERVERS = ("moto", "werkzeug")
+"""Loggers of the provider stand-ins running in this process (moto's server logs the
+requests it is sent, a put secret among them): not the service's logs."""
+
+
+def service_log(caplog: pytest.LogCaptureFixture) -> str:
+    """Everything logged in the test except by the in-process provider stand-ins."""
+    return "\n".join(f"{record.name} {record.getMessage()}" for record in caplog.records
+                     if not record.name.startswith(TEST_SERVERS))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smtp_profile.domain.errors import ValidationFailed
+from smtp_profile.pam.aws_secrets import AwsSecretsProviderType
 from smtp_profile.pam.command import CommandProviderType
 from smtp_profile.pam.vault import VaultProviderType
 from smtp_profile.usecases.ports import PamProviderType
@@ -10,6 +11,7 @@ from smtp_profile.usecases.ports import PamProviderType
 PROVIDER_TYPES: dict[str, PamProviderType] = {
     kind.name: kind for kind in (
         VaultProviderType(),
+        AwsSecretsProviderType(),
         CommandProviderType(),
     )
 }
