@@ -314,3 +314,28 @@ def test_tls_is_verified_and_a_vault_that_is_down_is_unreachable(
         for vault in started:
             vault.close()
     assert len(started[0].calls) == 1  # the untrusted connection sent nothing
+
+
+def test_a_redirect_is_not_followed_so_the_token_goes_nowhere_else(
+        state: VaultState, vault: VaultStandIn, ca_pem: str,
+        server_context: ssl.SSLContext) -> None:
+    elsewhere = VaultStandIn(VaultState(), tls=server_context)
+    token = state.token()
+    source = open_source(vault, ca_pem, Token=token)
+
+    async def body() -> None:
+        try:
+            state.redirect_to = elsewhere.url
+            problem = await failure_of(source.fetch(REF))
+            assert_failure(problem, SecretFailure.UNREACHABLE, "redirected the request (307)",
+                           "not followed")
+            state.redirect_to = None
+            assert await source.fetch(REF) == f"{CANARY}-1"
+        finally:
+            await source.aclose()
+
+    try:
+        run_clean(body)
+    finally:
+        elsewhere.close()
+    assert elsewhere.calls == []

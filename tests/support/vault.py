@@ -18,7 +18,8 @@ the way Vault does (https://developer.hashicorp.com/vault/api-docs):
   not cover the path.
 - Namespaces: `X-Vault-Namespace` selects the namespace; secrets, AppRoles and tokens
   belong to one, and a token used in another namespace is unknown there (403).
-- 503 `{"errors": ["Vault is sealed"]}` when sealed.
+- 503 `{"errors": ["Vault is sealed"]}` when sealed; 307 to `redirect_to` (a standby
+  node sending clients to the active one).
 
 `stall` makes requests hang (until released), for timeouts. Every request is recorded.
 """
@@ -83,6 +84,7 @@ class VaultState:
     roles: dict[str, Role] = field(default_factory=dict)  # by role_id
     sealed: bool = False
     legacy_denials: bool = False
+    redirect_to: str | None = None  # a performance standby sending clients to the active node
     logins: int = 0
 
     def put(self, mount: str, path: str, data: dict[str, Any] | None,
@@ -132,6 +134,12 @@ class VaultStandIn:
                 if stand_in.stall.is_set():
                     stand_in.release.wait(30)
                 status, payload = stand_in.answer(call)
+                if status == 307:  # Vault's standby redirect: a Location, no body
+                    self.send_response(status)
+                    self.send_header("Location", payload["Location"])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -159,6 +167,8 @@ class VaultStandIn:
         state = self.state
         if state.sealed:
             return 503, {"errors": ["Vault is sealed"]}
+        if state.redirect_to is not None:
+            return 307, {"Location": state.redirect_to + call.path}
         namespace = call.headers.get("x-vault-namespace", "").strip("/")
         path = unquote(urlsplit(call.path).path)
         if not path.startswith("/v1/"):
