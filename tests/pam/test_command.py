@@ -29,7 +29,7 @@ mode=$(cat {control}/mode)
 case "$mode" in
   ok) printf '%s\\n' "$1"; printf 'second line is dropped\\n'; echo "noise" >&2 ;;
   fail) echo "stderr says {canary}-stderr" >&2; exit 3 ;;
-  hang) echo $$ > {control}/pid; sleep 300 & sleep 300 ;;
+  hang) sleep 300 & echo "$$ $!" > {control}/pid; sleep 300 ;;
   empty) printf '\\nonly later lines\\n' ;;
   big) head -c 100000 /dev/zero | tr '\\0' x ;;
   killed) kill -9 $$ ;;
@@ -62,19 +62,23 @@ def settings(executable: str | Path, arguments: list[str] | None = None,
     return values
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any process of this group is still running (zombies do not count)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, killed and not yet reaped, does not count)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def assert_all_stopped(pids: list[int]) -> None:
+    """The command and its background child are gone (SIGKILLed processes vanish once
+    reaped; a short bounded wait covers the reaping, not the killing)."""
+    for _ in range(50):
+        if not any(alive(pid) for pid in pids):
+            return
+        subprocess.run(["true"], check=True)
+    assert not [pid for pid in pids if alive(pid)], "the command or its child survived"
 
 
 def test_the_type_is_registered_under_its_wire_name() -> None:
@@ -142,12 +146,7 @@ def test_each_failure_is_explained_then_the_same_source_works(
             await source.aclose()
 
     run_clean(body)
-    pid = int((script.parent / "control" / "pid").read_text())
-    deadline = 50
-    while group_alive(pid) and deadline:  # SIGKILLed members vanish as soon as reaped
-        deadline -= 1
-        subprocess.run(["true"], check=True)
-    assert not group_alive(pid), "the timed-out command's background child survived"
+    assert_all_stopped([int(p) for p in (script.parent / "control" / "pid").read_text().split()])
     assert CANARY not in caplog.text
 
 
@@ -221,22 +220,17 @@ def test_a_fetch_cancelled_from_outside_leaves_no_process(script: Path) -> None:
 
     os.mkfifo(pid_file)  # the script's write of its pid waits for this test to read
 
-    async def body() -> int:
+    async def body() -> list[int]:
         set_mode(script, "hang")
         task = asyncio.create_task(source.fetch({"Secret": "x"}))
-        pid = int(await asyncio.to_thread(pid_file.read_text))
+        pids = [int(p) for p in (await asyncio.to_thread(pid_file.read_text)).split()]
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         await source.aclose()
-        return pid
+        return pids
 
-    pid = run_clean(body)
-    deadline = 50
-    while group_alive(pid) and deadline:
-        deadline -= 1
-        subprocess.run(["true"], check=True)
-    assert not group_alive(pid)
+    assert_all_stopped(run_clean(body))
 
 
 # --- pass, with a store encrypted for a throwaway GPG key -------------------------------

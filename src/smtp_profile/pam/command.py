@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -34,6 +35,8 @@ from smtp_profile.domain.secret_reference import (
     SecretUnavailable,
 )
 from smtp_profile.pam.parameters import check_settings, present, reference_values
+
+log = logging.getLogger(__name__)
 
 NAME = "External-Command"
 
@@ -50,6 +53,8 @@ PARAMETERS = (
 
 PLACEHOLDERS = frozenset(spec.name for spec in PARAMETERS if spec.instance_level)
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+REAP_GRACE = 5.0
+"""Seconds to wait for a killed command to end."""
 MAX_OUTPUT = 64 * 1024
 """More standard output than this is refused: no secret is that long."""
 
@@ -209,8 +214,7 @@ class CommandSource:
         finally:
             _kill_group(process)
             self._running.discard(process)
-            if process.returncode is None:
-                await asyncio.shield(process.wait())
+            await _reap(process)
         if output is None:
             raise SecretUnavailable(
                 SecretFailure.COMMAND_FAILED,
@@ -236,8 +240,7 @@ class CommandSource:
         """Stops whatever is still running (a fetch cancelled from outside)."""
         for process in list(self._running):
             _kill_group(process)
-            if process.returncode is None:
-                await process.wait()
+            await _reap(process)
         self._running.clear()
 
 
@@ -265,6 +268,22 @@ async def _count(stream: asyncio.StreamReader | None) -> int:
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:
-    """The command and everything it started in its session (`start_new_session`)."""
+    """The command and everything it started in its session (`start_new_session`); the
+    command itself once more, should the group be out of reach."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            process.kill()
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Waits for the killed command, but not forever: one that cannot be killed (it
+    changed its user, say through sudo) is left to finish alone, and said so."""
+    if process.returncode is not None:
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(process.wait()), REAP_GRACE)
+    except TimeoutError:
+        log.warning("The PAM command (pid %d) could not be stopped; it is left running",
+                    process.pid)
