@@ -71,6 +71,7 @@ def test_a_json_key_or_the_whole_value_and_a_rotation_is_seen_at_once(
     caplog.set_level(logging.DEBUG)
     admin = moto.secretsmanager()
     source = open_source(moto.url, moto.reader)
+    assert moto.reader.secret_access_key not in repr(source)
 
     async def body() -> None:
         try:

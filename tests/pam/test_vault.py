@@ -316,10 +316,14 @@ def test_tls_is_verified_and_a_vault_that_is_down_is_unreachable(
     assert len(started[0].calls) == 1  # the untrusted connection sent nothing
 
 
-def test_a_redirect_is_not_followed_so_the_token_goes_nowhere_else(
+def test_neither_a_redirect_nor_a_proxy_from_the_environment_gets_the_token(
         state: VaultState, vault: VaultStandIn, ca_pem: str,
-        server_context: ssl.SSLContext) -> None:
+        server_context: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch) -> None:
     elsewhere = VaultStandIn(VaultState(), tls=server_context)
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "HTTP_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{elsewhere.port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
     token = state.token()
     source = open_source(vault, ca_pem, Token=token)
 
@@ -339,3 +343,23 @@ def test_a_redirect_is_not_followed_so_the_token_goes_nowhere_else(
     finally:
         elsewhere.close()
     assert elsewhere.calls == []
+
+
+def test_a_vault_message_that_repeats_the_token_is_shown_without_it(
+        state: VaultState, vault: VaultStandIn, ca_pem: str) -> None:
+    token = state.token()
+    source = open_source(vault, ca_pem, Token=token)
+    state.echo_token = True
+
+    async def body() -> None:
+        try:
+            kept = state.tokens.pop(token)
+            problem = await failure_of(source.fetch(REF))
+            assert_failure(problem, SecretFailure.SIGNED_OUT, "invalid token ***")
+            assert token not in problem.detail
+            state.tokens[token] = kept
+            assert await source.fetch(REF) == f"{CANARY}-1"
+        finally:
+            await source.aclose()
+
+    run_clean(body)

@@ -18,6 +18,8 @@ the way Vault does (https://developer.hashicorp.com/vault/api-docs):
   not cover the path.
 - Namespaces: `X-Vault-Namespace` selects the namespace; secrets, AppRoles and tokens
   belong to one, and a token used in another namespace is unknown there (403).
+- `echo_token`: a 403 that repeats the token sent (no Vault does; a plugin or a proxy
+  in front might), to prove the client cuts it out.
 - 503 `{"errors": ["Vault is sealed"]}` when sealed; 307 to `redirect_to` (a standby
   node sending clients to the active one).
 
@@ -84,6 +86,7 @@ class VaultState:
     roles: dict[str, Role] = field(default_factory=dict)  # by role_id
     sealed: bool = False
     legacy_denials: bool = False
+    echo_token: bool = False  # a plugin or proxy that repeats the token in its error
     redirect_to: str | None = None  # a performance standby sending clients to the active node
     logins: int = 0
 
@@ -177,6 +180,9 @@ class VaultStandIn:
         if call.method == "POST" and route.startswith("auth/") and route.endswith("/login"):
             return self._login(namespace, call.body)
         token = self._token(call, namespace)
+        if token is None and state.echo_token:
+            sent = call.headers.get("x-vault-token", "")
+            return 403, {"errors": [_wrapped("permission denied", f"invalid token {sent}")]}
         if token is None:
             if state.legacy_denials:
                 return 403, {"errors": ["permission denied"]}
