@@ -8,10 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3.session
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 
 @pytest.fixture(autouse=True)
@@ -44,9 +42,13 @@ class Moto:
                 "aws_secret_access_key": key.secret_access_key}
 
     def secretsmanager(self, key: AwsKey | None = None) -> Any:
+        import boto3.session  # boto3 and moto load only when AWS is tested
+
         return boto3.session.Session().client("secretsmanager", **self._arguments(key))
 
     def iam(self, key: AwsKey | None = None) -> Any:
+        import boto3.session
+
         return boto3.session.Session().client("iam", **self._arguments(key))
 
 
@@ -68,6 +70,8 @@ def _policy(action: str) -> str:
 @pytest.fixture(scope="session")
 def moto() -> Iterator[Moto]:
     """One moto server for the session (its backends are process-wide anyway)."""
+    from moto.server import ThreadedMotoServer  # heavy: AWS tests only
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

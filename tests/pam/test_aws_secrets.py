@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from smtp_profile.domain.errors import ValidationFailed
 from smtp_profile.domain.secret_reference import SecretFailure
@@ -180,6 +181,8 @@ def test_down_then_stalled_then_up_on_the_same_source(moto: Moto, secret_name: s
         port = probe.getsockname()[1]
     source = open_source(f"http://127.0.0.1:{port}", moto.reader, timeout=0.5)
     reference = {"SecretId": secret_name, "Key": "password"}
+    from moto.server import ThreadedMotoServer
+
     servers: list[ThreadedMotoServer] = []
 
     async def body() -> None:
@@ -229,3 +232,15 @@ def test_the_hosts_default_credential_chain_when_the_provider_has_no_key(
             await source.aclose()
 
     run_clean(body, thread_prefix=THREADS)
+
+
+def test_boto3_is_loaded_only_when_an_aws_secret_is_first_fetched() -> None:
+    """Neither the registry nor opening a source imports boto3 (start-up time)."""
+    code = ("import sys, smtp_profile.pam.registry as r\n"
+            "assert 'AWS-SecretsManager' in r.PROVIDER_TYPES\n"
+            "print('boto3' in sys.modules, 'botocore' in sys.modules)\n"
+            "r.provider_type('AWS-SecretsManager').open({'Region': 'eu-west-1'}, timeout=1)\n"
+            "print('boto3' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=120)
+    assert result.stdout.split() == ["False", "False", "False"]

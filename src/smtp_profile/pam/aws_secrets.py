@@ -11,8 +11,8 @@ service's host (environment, shared files, the instance or task role).
 boto3 is synchronous: each fetch runs in a thread of the source's own, within the time
 limit (asyncio's and botocore's connect and read timeouts), without retries, so a stalled
 endpoint costs one time limit. botocore's loggers are held at WARNING (`logs.QUIET`): at
-DEBUG they print every answer's body, the secret in it. boto3 is imported when a source is
-opened, not when the service starts. AWS's answers map to `SecretFailure`:
+DEBUG they print every answer's body, the secret in it. boto3 is imported at a source's
+first fetch, not when the service starts. AWS's answers map to `SecretFailure`:
 ResourceNotFoundException is NOT_FOUND, AccessDeniedException FORBIDDEN, an unknown or
 wrongly signed key
 (UnrecognizedClientException, InvalidSignatureException, ExpiredTokenException, ...)
@@ -79,7 +79,7 @@ def _shared_session() -> boto3.session.Session:
     """One boto3 session for all sources: it loads the service models once (a client of
     a new session costs hundreds of milliseconds); clients are made under the lock."""
     global _session
-    import boto3.session
+    import boto3.session  # here, not at the top: boto3 loads only when AWS is used
 
     if _session is None:
         _session = boto3.session.Session()
