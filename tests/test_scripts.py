@@ -81,3 +81,26 @@ def test_the_readme_test_command_ensures_chromium_before_pytest() -> None:
     script = (ROOT / "scripts" / "test").read_text()
     assert "scripts/ensure-chromium" in script
     assert script.index("scripts/ensure-chromium") < script.index("pytest \"$@\"")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="installing pass needs root")
+def test_a_missing_pass_is_installed_with_apt_and_said_so(tmp_path: Path) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    log = tmp_path / "apt.log"
+    fake_tool(tools, "apt-get", log)
+    (tools / "id").symlink_to(shutil.which("id") or "/usr/bin/id")
+    env = {**os.environ, "PATH": str(tools)}  # no pass, no gpg on this PATH
+    result = subprocess.run([shutil.which("bash") or "/bin/bash",
+                             str(ROOT / "scripts" / "ensure-pass")],
+                            capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert log.read_text().splitlines() == ["apt-get update",
+                                            "apt-get install -y pass gnupg"]
+    assert "pass gnupg missing: installing" in result.stdout
+
+
+def test_the_readme_test_command_ensures_pass_before_pytest() -> None:
+    script = (ROOT / "scripts" / "test").read_text()
+    assert "scripts/ensure-pass" in script
+    assert script.index("scripts/ensure-pass") < script.index("pytest \"$@\"")

@@ -2,7 +2,9 @@
 
 At DEBUG, httpcore logs every request's and answer's headers (a token endpoint's
 redirect `Location`, which can carry a secret, among them), httpx logs every request's
-URL, and aiosqlite logs every statement with its parameters. Their loggers are held at
+URL, aiosqlite logs every statement with its parameters, and botocore (the AWS Secrets
+Manager PAM provider's) logs every request and answer body, a fetched secret among them.
+Their loggers are held at
 WARNING whatever level the service logs at (which holds their child loggers too, such as
 `httpcore.http11`); the service writes its own line for each token request, with nothing
 secret in it.
@@ -12,9 +14,9 @@ from __future__ import annotations
 
 import logging
 
-QUIET = ("httpcore", "httpx", "hpack", "aiosqlite")
+QUIET = ("httpcore", "httpx", "hpack", "aiosqlite", "botocore", "boto3", "urllib3")
 """Loggers that never log below WARNING: their debug and info lines carry request
-headers, URLs or statement parameters."""
+headers, URLs, statement parameters or answer bodies."""
 
 
 def configure_logging(level: str) -> None:

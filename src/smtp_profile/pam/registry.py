@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from smtp_profile.domain.errors import ValidationFailed
+from smtp_profile.pam.aws_secrets import AwsSecretsProviderType
+from smtp_profile.pam.command import CommandProviderType
+from smtp_profile.pam.vault import VaultProviderType
 from smtp_profile.usecases.ports import PamProviderType
 
-PROVIDER_TYPES: dict[str, PamProviderType] = {}
+PROVIDER_TYPES: dict[str, PamProviderType] = {
+    kind.name: kind for kind in (
+        VaultProviderType(),
+        AwsSecretsProviderType(),
+        CommandProviderType(),
+    )
+}
 """Each type's module adds one entry here (one import, one line)."""
 
 
