@@ -95,6 +95,7 @@ class Runtime:
                 ca_bundle=settings.ca_bundle,
                 local_hostname=settings.local_hostname,
                 implicit_tls_ports=settings.implicit_tls_ports,
+                outbound=settings.outbound,
             ),
             resolver=resolver,
         )
