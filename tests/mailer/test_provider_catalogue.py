@@ -158,13 +158,10 @@ def profile_for(host: str, port: int, auth_type: int, token_url: str | None = No
     return build_profile(replace(draft, **overrides), Profile())
 
 
-def run(mailer: Mailer, profile: Profile, mode: str = "send") -> Report:
-    from smtp_profile.domain.steps import TestMode
-
+def run(mailer: Mailer, profile: Profile) -> Report:
     async def go() -> Report:
         return await mailer.run(profile, RECIPIENT, resolution=await mailer.resolve(profile),
-                                token_resolution=await mailer.resolve_token_endpoint(profile),
-                                mode=TestMode(mode))
+                                token_resolution=await mailer.resolve_token_endpoint(profile))
     return asyncio.run(go())
 
 
