@@ -16,7 +16,7 @@ import collections
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import jwt
 import trustme
@@ -102,7 +102,7 @@ class _LongLines(SMTP):
     kilobytes, and Exchange Online takes them; aiosmtpd's default line is 512 bytes."""
 
     command_size_limit = 16384
-    command_size_limits: ClassVar[dict[str, int]] = collections.defaultdict(lambda: 16384)
+    command_size_limits = collections.defaultdict(lambda: 16384)  # noqa: RUF012
     line_length_limit = 16384
 
 
