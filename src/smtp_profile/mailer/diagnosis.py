@@ -113,6 +113,13 @@ def _blocked_port_hint(port: int, answers: list[PortAnswer]) -> str | None:
                 f"probably blocked here (by a firewall or the hosting provider). Ask for it "
                 f"to be opened, or use port {first} {_PORT_USE.get(first, '')}".rstrip()
                 + ".")
+    refusing = sorted({a.port for a in answers if a.result == "refused"})
+    if refusing:
+        listed = ", ".join(str(p) for p in refusing)
+        return (f"Port {port} is silent while {listed} refuse the connection: the host is "
+                f"reachable, so port {port} is probably filtered (by a firewall here or in "
+                f"front of the relay). Check that the relay listens on port {port} and that "
+                "this machine may reach it.")
     ports = ", ".join(str(p) for p in sorted({a.port for a in answers}))
     return (f"Port {port} is silent and so are the other usual submission ports ({ports}): "
             "the host is down, or this machine cannot reach it at all (routing, firewall, "
