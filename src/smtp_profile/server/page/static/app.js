@@ -169,6 +169,7 @@
     const result = await apiCall("GET", API_BASE + "/SMTP/Status");
     const status = result.ok ? result.json : null;
     show($("insecure-warning"), Boolean(status && status.Trust === "insecure"));
+    window.SmtpWarnings.show($("settings-warnings"), status && status.Warnings);
     const last = status && status.LastTest;
     if (!last) {
       show($("last-test"), Boolean(status));
@@ -551,6 +552,7 @@
       details.push(detail("Server replied", failed.ReplyCode + " " + (failed.ReplyText || "")));
     }
     if (failed && failed.Hint) { details.push(detail("Hint", failed.Hint)); }
+    details.push(...window.SmtpWarnings.elements(report.Warnings));
     const table = el("table", null, "steps");
     const head = el("tr");
     ["Step", "Result", "Time (ms)", "Server reply"].forEach((h) => {
