@@ -140,10 +140,12 @@ def assert_secret_free(report: Report, token: str) -> None:
 def test_the_token_step_reports_audience_tenant_app_roles_and_lifetime(
         mailer: Mailer, relay: Callable[..., ProviderRelay],
         token_endpoint: Callable[..., TokenEndpoint]) -> None:
-    token = microsoft_token(NOW)
+    canary = "Claim-Canary-upn@contoso.example"
+    token = microsoft_token(NOW, upn=canary, unique_name=canary)
     server = relay(Behaviour(xoauth2_tokens=frozenset({token})))
     report = run(mailer, oauth(server.port, token_endpoint(issuer(token))))
     assert report.success, report.failure_summary()
+    assert canary not in repr(report)  # only the claims that explain a refusal are shown
     details = token_details(report)
     assert details["access_token"] == {
         "format": "jwt", "audience": ["https://outlook.office365.com"], "tenant": TENANT,
