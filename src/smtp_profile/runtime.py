@@ -96,6 +96,7 @@ class Runtime:
                 local_hostname=settings.local_hostname,
                 implicit_tls_ports=settings.implicit_tls_ports,
                 cleartext_credentials=settings.cleartext_credentials,
+                outbound=settings.outbound,
             ),
             resolver=resolver,
         )

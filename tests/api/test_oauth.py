@@ -126,8 +126,9 @@ def test_a_wrong_client_secret_fails_the_token_step(
                                json={**oauth_body(relay, endpoint), "TestRecipient": RECIPIENT})
     message = error(response, 400, "0xA0110008")
     assert ("failed at step 'token': the token endpoint refused the request: invalid_client "
-            "(AADSTS7000215: Invalid client secret provided.) (HTTP 401). Hint: Check "
-            "ClientId and ClientSecret") in message
+            "(AADSTS7000215: Invalid client secret provided.) (HTTP 401) (Microsoft 365 / "
+            "Exchange Online: the client secret is wrong). Hint: The client secret is not one "
+            "of the application's") in message
     assert SECRET not in message
     assert relay.behaviour.xoauth2_attempts == []
 

@@ -90,7 +90,7 @@ def test_starttls_token_then_xoauth2(mailer: Mailer, token_endpoint: Callable[..
     token_step = report.step(StepName.TOKEN)
     assert token_step is not None
     assert token_step.details == {"endpoint": endpoint.url, "cached": False,
-                                  "expires_in": 3600.0}
+                                  "expires_in": 3600.0, "access_token": {"format": "opaque"}}
     auth = report.step(StepName.AUTH)
     assert auth is not None and auth.reply_code == 235
     assert auth.details == {"mechanism": "XOAUTH2", "user": "svc@corp.local",
@@ -148,7 +148,8 @@ def test_a_wrong_client_secret_fails_the_token_step_with_the_providers_error(
     failed = report.failed_step
     assert failed is not None and failed.name is StepName.TOKEN
     assert failed.message == ("the token endpoint refused the request: invalid_client "
-                              "(AADSTS7000215: Invalid client secret provided.) (HTTP 401)")
+                              "(AADSTS7000215: Invalid client secret provided.) (HTTP 401) "
+                              "(Microsoft 365 / Exchange Online: the client secret is wrong)")
     assert statuses(report)["auth"] == "skipped"
     assert relay.behaviour.xoauth2_attempts == [] and relay.received == []
     assert "failed at step 'token'" in report.failure_summary()

@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,9 +22,18 @@ import typer
 from smtp_profile.cli.app import app
 from smtp_profile.cli.client import ClientError, LocalClient, ProfileClient, RemoteClient
 from smtp_profile.cli.options import DatabaseUrl, DataDir, fail, read_password, settings_for
-from smtp_profile.cli.terminal import failure_lines, profile_lines, step_line, verdict
+from smtp_profile.cli.terminal import (
+    failure_lines,
+    profile_lines,
+    step_line,
+    verdict,
+    warning_lines,
+)
+from smtp_profile.domain.deadlines import deadline_warnings
+from smtp_profile.mailer.catalogue import catalogue
 from smtp_profile.settings import DEFAULT_BASE_PATH
 from smtp_profile.store.secret_box import SecretKeyError
+from smtp_profile.wire.report import encode_warning
 
 T = TypeVar("T")
 
@@ -105,8 +115,21 @@ def show(
     if as_json:
         typer.echo(json.dumps({"Profile": profile, "Status": status}, indent=2))
         return
-    for line in profile_lines(profile, status):
+    for line in profile_lines(profile, status) + warning_lines(profile_warnings(profile,
+                                                                                  status)):
         typer.echo(line)
+
+
+def profile_warnings(profile: dict[str, Any], status: dict[str, Any]) -> list[dict[str, Any]]:
+    """Status's Warnings; where the server gives none (yet), the provider deadlines this
+    release knows for the profile's relay and authentication type, worked out here."""
+    given = status.get("Warnings")
+    if isinstance(given, list) and given:
+        return given
+    found = deadline_warnings(catalogue(), host=profile.get("Host"),
+                              auth_type=int(profile.get("RelayAuthenticationType") or 0),
+                              today=datetime.now(UTC).date())
+    return [encode_warning(w).model_dump(by_alias=True) for w in found]
 
 
 @app.command("set")
@@ -222,4 +245,6 @@ def run_test_command(
             if step["Status"] == "skipped":
                 typer.echo(step_line(step))
         typer.echo(verdict(report))
+        for line in warning_lines(report.get("Warnings") or []):
+            typer.echo(line)
     raise typer.Exit(0 if report["Success"] else 1)

@@ -121,3 +121,16 @@ def profile_lines(profile: dict[str, Any], status: dict[str, Any]) -> list[str]:
     else:
         lines.append("Last test:       never")
     return lines
+
+
+def warning_lines(warnings: list[dict[str, Any]]) -> list[str]:
+    """A report's or a status's Warnings, one line each (with their link)."""
+    colours = {"critical": typer.colors.RED, "warning": typer.colors.YELLOW}
+    lines = []
+    for warning in warnings:
+        severity = str(warning.get("Severity") or "info")
+        text = f"{severity.capitalize()}: {warning.get('Message')}"
+        if warning.get("Link"):
+            text += f" ({warning['Link']})"
+        lines.append(typer.style(text, fg=colours.get(severity), bold=severity == "critical"))
+    return lines

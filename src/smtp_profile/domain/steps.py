@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from smtp_profile.domain.warnings import StatusWarning
+
 
 def new_test_id() -> str:
     """A test's id: in its report, its audit record and its last-test row."""
@@ -109,6 +111,9 @@ class TestReport:
     mode: TestMode
     steps: list[StepResult]
     transcript: list[str] = field(default_factory=list)
+    warnings: list[StatusWarning] = field(default_factory=list)
+    """What the settings will run into besides this test's steps (a provider's deadline,
+    what a verify run cannot prove); never a failure."""
 
     @property
     def failed_step(self) -> StepResult | None:

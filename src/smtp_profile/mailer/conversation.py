@@ -16,7 +16,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +33,9 @@ from aiosmtplib.errors import (
 
 from smtp_profile.domain.addresses import ascii_host
 from smtp_profile.domain.cleartext import CleartextCredentials, cleartext_refusal
+from smtp_profile.domain.deadlines import deadline_warnings
 from smtp_profile.domain.oauth import endpoint_destination
+from smtp_profile.domain.outbound import OutboundPolicy
 from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS, AuthType, Profile, TlsMode
 from smtp_profile.domain.redaction import profile_redactor
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustMode
@@ -44,7 +46,9 @@ from smtp_profile.domain.steps import (
     TestReport,
     plan_steps,
 )
+from smtp_profile.domain.warnings import Severity, StatusWarning
 from smtp_profile.mailer import certificates, diagnosis, probes
+from smtp_profile.mailer.catalogue import catalogue
 from smtp_profile.mailer.connection import RelayConnection
 from smtp_profile.mailer.failures import StepFailure
 from smtp_profile.mailer.message import build_test_message, envelope
@@ -64,6 +68,8 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_MECHANISMS = ("PLAIN", "LOGIN")
 _PROBE_TIMEOUT = 3.0
+SUBMISSION_PORTS = (587, 465, 25, 2525)
+"""The ports tried when the relay's port is silent, to tell a blocked port from a dead host."""
 
 
 def new_test_id() -> str:
@@ -84,13 +90,24 @@ class MailerConfig:
     local_hostname: str | None = None
     implicit_tls_ports: frozenset[int] = IMPLICIT_TLS_PORTS
     cleartext_credentials: CleartextCredentials = CleartextCredentials.LOOPBACK
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    """The operator's outbound policy, which the blocked-port probe stays within."""
+    probe_ports: tuple[int, ...] = SUBMISSION_PORTS
+    port_probe_seconds: float = _PROBE_TIMEOUT
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Mailer:
     """Runs test conversations; holds what is costly to build (the TLS trust stores)."""
 
-    def __init__(self, config: MailerConfig, resolver: Resolver | None = None) -> None:
+    def __init__(self, config: MailerConfig, resolver: Resolver | None = None,
+                 clock: Callable[[], datetime] = _utc_now) -> None:
+        """`clock`: the time the token's lifetime and the providers' dates are read by."""
         self.config = config
+        self.clock = clock
         self.resolver: Resolver = resolver or SystemResolver()
         self.trust = TrustStore(config.ca_bundle)
         self.local_hostname = config.local_hostname or _default_local_hostname()
@@ -148,7 +165,28 @@ class Mailer:
             recorder.fail(self._failure(recorder, exc, out_of_time=deadline.expired()))
         finally:
             conversation.close()
-        return recorder.report()
+        report = recorder.report()
+        report.warnings.extend(self.warnings(profile, mode))
+        for warning in report.warnings:
+            report.transcript.append(f"-- warning: {warning.message}")
+        return report
+
+    def warnings(self, profile: Profile, mode: TestMode) -> list[StatusWarning]:
+        """What the report warns about besides its steps: a provider's deadline for this
+        authentication type, and what a verify run cannot prove at this provider."""
+        found = deadline_warnings(catalogue(), host=profile.host,
+                                  auth_type=int(profile.auth_type),
+                                  today=self.clock().date())
+        provider = catalogue().relay_provider(profile.host)
+        if (mode is TestMode.VERIFY and provider is not None
+                and provider.send_as_checked_after_data):
+            found.append(StatusWarning(
+                code="send-as-checked-after-data", severity=Severity.INFO,
+                message=f"{provider.name} checks the right to send as SenderAccount only "
+                "after DATA, when the message is submitted: this verify run stopped at RCPT "
+                "TO, so it cannot prove that right. Only a send run (Mode send) proves it.",
+                link=provider.link))
+        return found
 
     def _failure(self, recorder: Recorder, exc: Exception, *,
                  out_of_time: bool) -> StepFailure:
@@ -185,6 +223,7 @@ class _Conversation:
         self.smtp: aiosmtplib.SMTP | None = None
         self.tls_active = False
         self.starttls_offered = False
+        self.deadline_at = asyncio.get_running_loop().time() + self.config.test_timeout
 
     def close(self) -> None:
         """Release the connection on every path: success, failure, timeout, cancellation."""
@@ -252,7 +291,27 @@ class _Conversation:
                     step.details["failed_addresses"] = [ip for ip, _ in attempts]
                 self.rec.note(f"connected to {address.ip} port {self.profile.port}")
                 return connection
-            raise diagnosis.connect_failed(self.profile.port, attempts, timeout)
+            others = None
+            if any(isinstance(exc, TimeoutError) for _ip, exc in attempts):
+                others = await self._probe_other_ports(addresses)
+            raise diagnosis.connect_failed(self.profile.port, attempts, timeout, others)
+
+    async def _probe_other_ports(self, addresses: list[ResolvedAddress],
+                                 ) -> list[diagnosis.PortAnswer] | None:
+        """The relay's port is silent: do the other usual submission ports of the same
+        addresses answer? Within the outbound policy and a small time budget, all at
+        once; None when no port may be tried or no time is left."""
+        policy = self.config.outbound
+        ports = [p for p in self.config.probe_ports if p != self.profile.port
+                 and policy.refusal(self.host, p, [a.ip for a in addresses]) is None]
+        left = self.deadline_at - asyncio.get_running_loop().time() - 0.5
+        seconds = min(self.config.port_probe_seconds, left)
+        if not ports or seconds <= 0:
+            return None
+        found = await probes.other_ports(addresses, ports, seconds)
+        self.rec.note("the port is silent; other submission ports: " + ", ".join(
+            f"{ip} {port} {result}" for ip, port, result in found))
+        return [diagnosis.PortAnswer(ip, port, result) for ip, port, result in found]
 
     async def _banner(self) -> None:
         smtp = self._smtp()
@@ -382,7 +441,11 @@ class _Conversation:
         if self.profile.auth_type is AuthType.OAUTH:
             await XOAuth2Login(smtp, self.rec, self.mailer.tokens, self.profile,
                                self.token_resolution, tls_active=self.tls_active,
-                               starttls_offered=self.starttls_offered).run()
+                               starttls_offered=self.starttls_offered,
+                               now=self.mailer.clock(),
+                               needed_seconds=max(
+                                   self.deadline_at - asyncio.get_running_loop().time(),
+                                   0.0)).run()
             return
         async with self.rec.step(StepName.AUTH) as step:
             if not smtp.supports_extension("auth"):
@@ -410,7 +473,8 @@ class _Conversation:
             except SMTPResponseException as exc:
                 self.rec.server(exc.code, exc.message)
                 raise diagnosis.reply_failed(StepName.AUTH, exc.code, exc.message,
-                                             tls_active=self.tls_active) from None
+                                             tls_active=self.tls_active,
+                                             mechanism=mechanism) from None
             self.rec.server(reply.code, reply.message)
             step.reply_code, step.reply_text = reply.code, reply.message
 

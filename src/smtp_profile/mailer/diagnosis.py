@@ -10,10 +10,13 @@ take the step.
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 
 from smtp_profile.domain.cleartext import SETTING as CLEARTEXT_SETTING
 from smtp_profile.domain.cleartext import CleartextCredentials
+from smtp_profile.domain.providers import ReplyEntry
 from smtp_profile.domain.steps import STEP_LABELS, StepName
+from smtp_profile.mailer.catalogue import catalogue
 from smtp_profile.mailer.failures import (
     AuthFailed,
     BannerFailed,
@@ -49,18 +52,80 @@ def no_addresses(host: str) -> ResolveFailed:
 
 
 def connect_failed(port: int, attempts: list[tuple[str, BaseException]],
-                   timeout: float) -> ConnectFailed:
+                   timeout: float,
+                   other_ports: list[PortAnswer] | None = None) -> ConnectFailed:
+    """No address took the connection. `other_ports`: what the other usual submission
+    ports of the same host said, probed after a timeout (see `probes.other_ports`)."""
     summary = "; ".join(f"{ip}: {_connect_reason(exc, timeout)}" for ip, exc in attempts)
     last = attempts[-1][1]
+    details: dict[str, object] = {
+        "attempts": [ip for ip, _ in attempts],
+        "addresses": [{"address": ip, "port": port, "result": _connect_result(exc)}
+                      for ip, exc in attempts]}
     if isinstance(last, ConnectionRefusedError):
         hint = f"Nothing listens on port {port} at that address. {PORT_ADVICE}"
     elif isinstance(last, TimeoutError):
         hint = ("No answer at all: a firewall may be dropping the connection, or the host "
                 "is down. Check that this machine may reach the relay on that port.")
+        if other_ports is not None:
+            details["other_ports"] = [
+                {"address": a.address, "port": a.port, "result": a.result}
+                for a in other_ports]
+            hint = _blocked_port_hint(port, other_ports) or hint
     else:
         hint = "Check the network path from this machine to the relay."
     return ConnectFailed(f"could not connect to port {port} ({summary})", hint=hint,
-                       details={"attempts": [ip for ip, _ in attempts]})
+                         details=details)
+
+
+@dataclass(frozen=True)
+class PortAnswer:
+    """What one other port of the relay's host said to a bare TCP connection."""
+
+    address: str
+    port: int
+    result: str
+    """`answers`, `refused`, `silent`, or the system's reason."""
+
+
+def _connect_result(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, TimeoutError):
+        return "silent"
+    return (exc.strerror if isinstance(exc, OSError) and exc.strerror else None) or "error"
+
+
+_PORT_USE = {465: "with UseSSL (implicit TLS)", 587: "with UseSSL (STARTTLS)",
+             25: "(STARTTLS if offered)", 2525: "(STARTTLS if offered)"}
+
+
+def _blocked_port_hint(port: int, answers: list[PortAnswer]) -> str | None:
+    """`port 25 is silent but 587 answers`: the silent port is blocked on the way out."""
+    if not answers:
+        return None
+    order = [587, 465, 2525, 25]
+    answering = sorted({a.port for a in answers if a.result == "answers"},
+                       key=lambda p: (order.index(p) if p in order else len(order), p))
+    if answering:
+        listed = " and ".join(str(p) for p in answering)
+        verb = "answers" if len(answering) == 1 else "answer"
+        first = answering[0]
+        return (f"Port {port} is silent but {listed} {verb}: outbound port {port} is "
+                f"probably blocked here (by a firewall or the hosting provider). Ask for it "
+                f"to be opened, or use port {first} {_PORT_USE.get(first, '')}".rstrip()
+                + ".")
+    refusing = sorted({a.port for a in answers if a.result == "refused"})
+    if refusing:
+        listed = ", ".join(str(p) for p in refusing)
+        return (f"Port {port} is silent while {listed} refuse the connection: the host is "
+                f"reachable, so port {port} is probably filtered (by a firewall here or in "
+                f"front of the relay). Check that the relay listens on port {port} and that "
+                "this machine may reach it.")
+    ports = ", ".join(str(p) for p in sorted({a.port for a in answers}))
+    return (f"Port {port} is silent and so are the other usual submission ports ({ports}): "
+            "the host is down, or this machine cannot reach it at all (routing, firewall, "
+            "proxy-only network).")
 
 
 def _connect_reason(exc: BaseException, timeout: float) -> str:
@@ -301,8 +366,10 @@ def network_error(step: StepName, exc: OSError) -> StepFailure:
 
 
 def reply_failed(step: StepName, code: int, text: str, *, sender: str | None = None,
-                 username: str | None = None, tls_active: bool = False) -> StepFailure:
-    """A refusal reply at `step`, explained.
+                 username: str | None = None, tls_active: bool = False,
+                 mechanism: str | None = None) -> StepFailure:
+    """A refusal reply at `step`, explained; a reply the provider catalogue knows gets
+    the catalogue's explanation, any other the generic one.
 
     aiosmtplib reports a line that is not an SMTP reply with code -1; its text is
     whatever the peer sent, so it is dropped here rather than echoed.
@@ -311,7 +378,29 @@ def reply_failed(step: StepName, code: int, text: str, *, sender: str | None = N
         return not_smtp_server(step)
     message, hint = _reply_explanation(step, code, text, sender=sender, username=username,
                                        tls_active=tls_active)
+    entry = known_reply(step, code, text, mechanism=mechanism) if code != 421 else None
+    if entry is not None:
+        return catalogued(failure_at(step)(message, reply_code=code, reply_text=text), entry)
     return failure_at(step)(message, hint=hint, reply_code=code, reply_text=text)
+
+
+def known_reply(step: StepName, code: int, text: str, *,
+                mechanism: str | None = None) -> ReplyEntry | None:
+    """The provider catalogue's entry for this reply at this step, if any."""
+    return catalogue().reply(step, code, text, mechanism=mechanism)
+
+
+def catalogued(failure: StepFailure, entry: ReplyEntry) -> StepFailure:
+    """`failure` explained by a catalogue entry: its meaning, hint and documentation."""
+    provider = catalogue().providers[entry.provider].name
+    failure.message = f"{failure.message} ({provider}: {entry.meaning})"
+    failure.args = (failure.message,)
+    failure.hint = entry.full_hint
+    failure.details.update({"catalogue_entry": entry.id,
+                            "catalogue_version": catalogue().version})
+    if entry.link:
+        failure.details["documentation"] = entry.link
+    return failure
 
 
 def _reply_explanation(step: StepName, code: int, text: str, *, sender: str | None,

@@ -76,3 +76,28 @@ async def fetch_certificate(address: ResolvedAddress, server_hostname: str, *,
             return peer_der(transport.get_extra_info("ssl_object") if transport else None)
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             return None
+
+
+async def port_answer(address: ResolvedAddress, port: int, seconds: float) -> str:
+    """What `port` at `address` says to a bare TCP connection (nothing is sent):
+    `answers`, `refused`, `silent` (no answer within `seconds`), or the system's reason."""
+    target = ResolvedAddress(address.family, (address.ip, port, *address.sockaddr[2:]))
+    try:
+        connection = await RelayConnection.open(target, seconds)
+    except ConnectionRefusedError:
+        return "refused"
+    except TimeoutError:
+        return "silent"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    connection.close()
+    return "answers"
+
+
+async def other_ports(addresses: list[ResolvedAddress], ports: list[int],
+                      seconds: float) -> list[tuple[str, int, str]]:
+    """Every (address, port) pair tried at once, so the whole probe takes `seconds` at
+    most: (ip, port, what it said), in the order given."""
+    pairs = [(address, port) for address in addresses for port in ports]
+    results = await asyncio.gather(*(port_answer(a, p, seconds) for a, p in pairs))
+    return [(a.ip, p, result) for (a, p), result in zip(pairs, results, strict=True)]

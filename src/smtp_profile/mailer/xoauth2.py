@@ -12,14 +12,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 
 import aiosmtplib
 from aiosmtplib import SMTPResponse
 
+from smtp_profile.domain.access_token import findings, read_claims
+from smtp_profile.domain.oauth import endpoint_destination
 from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.steps import StepName
 from smtp_profile.mailer import diagnosis
+from smtp_profile.mailer.catalogue import catalogue
 from smtp_profile.mailer.failures import AuthFailed, StepFailure, TokenFailed
 from smtp_profile.mailer.recorder import Recorder
 from smtp_profile.mailer.resolver import Resolution
@@ -42,8 +46,12 @@ class XOAuth2Login:
 
     def __init__(self, smtp: aiosmtplib.SMTP, recorder: Recorder, tokens: TokenClient,
                  profile: Profile, endpoint: Resolution | None, *, tls_active: bool,
-                 starttls_offered: bool) -> None:
-        """`endpoint`: the token endpoint's vetted lookup, the only addresses it may reach."""
+                 starttls_offered: bool, now: datetime, needed_seconds: float) -> None:
+        """`endpoint`: the token endpoint's vetted lookup, the only addresses it may reach;
+        `now` and `needed_seconds` (the test's time left) judge the token's lifetime."""
+        self.now = now
+        self.needed_seconds = needed_seconds
+        self.token_findings: list[str] = []
         self.smtp = smtp
         self.endpoint = endpoint
         self.rec = recorder
@@ -69,7 +77,11 @@ class XOAuth2Login:
                 step.details["token_renewed"] = True
                 reply, error = await self._attempt(token)
             if reply.code != _AUTH_OK:
-                raise rejected(reply.code, reply.message, error, user=self.user)
+                failure = rejected(reply.code, reply.message, error, user=self.user)
+                if self.token_findings and failure.hint is not None:
+                    failure.hint += (" The token step found: "
+                                     + "; ".join(self.token_findings) + ".")
+                raise failure
             step.reply_code, step.reply_text = reply.code, reply.message
 
     def _precondition_failure(self) -> AuthFailed | None:
@@ -101,10 +113,43 @@ class XOAuth2Login:
             try:
                 token = await self.tokens.get(request, self.endpoint)
             except TokenFailure as exc:
-                raise _token_failed(exc) from None
+                raise self._token_failed(exc) from None
             self.rec.add_secret(token.value)
             self._describe(step.details, token)
+            self._read(step.details, token)
         return token
+
+    def _read(self, details: dict[str, object], token: AccessToken) -> None:
+        """The token's claims in the step's details, and why it cannot work for SMTP with
+        this relay's provider, if it cannot; the token itself is never shown."""
+        claims = read_claims(token.value.reveal())
+        details["access_token"] = claims.details()
+        provider = catalogue().relay_provider(self.profile.host)
+        found = findings(claims, provider, now=self.now, needed_seconds=self.needed_seconds,
+                         expires_in=token.expires_in)
+        self.token_findings = found
+        if found:
+            details["warnings"] = found
+            for finding in found:
+                self.rec.note(f"warning: {finding}")
+        elif claims.opaque:
+            self.rec.note("the access token is opaque (not a JWT); its rights are not shown")
+
+    def _token_failed(self, exc: TokenFailure) -> TokenFailed:
+        """The token step's failure; an error the provider catalogue knows gets its hint."""
+        failure = TokenFailed(exc.message, hint=exc.hint, details=dict(exc.details))
+        error, description = exc.details.get("error"), exc.details.get("error_description")
+        endpoint = self.profile.token_endpoint
+        token_host = endpoint_destination(endpoint)[1] if endpoint else None
+        entry = catalogue().token_error(
+            error if isinstance(error, str) else None,
+            description if isinstance(description, str) else None,
+            relay_host=self.profile.host, token_host=token_host)
+        if entry is None:
+            return failure
+        catalogued = diagnosis.catalogued(failure, entry)
+        assert isinstance(catalogued, TokenFailed)
+        return catalogued
 
     async def _renew(self, request: TokenRequest) -> AccessToken:
         """A fresh token inside the AUTH step; a failure fails the token step as well
@@ -115,10 +160,11 @@ class XOAuth2Login:
             raise AuthFailed(
                 "the relay refused the cached access token and no new one could be "
                 "obtained (see the token step)"
-            ) from _token_failed(exc)
+            ) from self._token_failed(exc)
         self.rec.add_secret(token.value)
         details = self.rec.result(StepName.TOKEN).details
         self._describe(details, token)
+        self._read(details, token)
         details["renewed"] = True
         return token
 
@@ -153,6 +199,7 @@ def rejected(code: int, text: str, error: str | None, *, user: str) -> StepFailu
     details: dict[str, object] = {"xoauth2_error": error} if error else {}
     if code == 421:
         return diagnosis.reply_failed(StepName.AUTH, code, text)
+    entry = diagnosis.known_reply(StepName.AUTH, code, text, mechanism=MECHANISM)
     if code == 504 or "5.5.4" in text:
         message = "the server refused the XOAUTH2 mechanism"
         hint = "The relay does not accept OAuth for this connection; check its AUTH settings."
@@ -166,11 +213,8 @@ def rejected(code: int, text: str, error: str | None, *, user: str) -> StepFailu
         )
     if error:
         message += f"; its explanation: {error}"
-    return AuthFailed(message, hint=hint, reply_code=code, reply_text=text, details=details)
-
-
-def _token_failed(exc: TokenFailure) -> TokenFailed:
-    return TokenFailed(exc.message, hint=exc.hint, details=dict(exc.details))
+    failure = AuthFailed(message, hint=hint, reply_code=code, reply_text=text, details=details)
+    return diagnosis.catalogued(failure, entry) if entry is not None else failure
 
 
 def _decode_error(challenge: str) -> str | None:

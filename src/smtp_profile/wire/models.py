@@ -247,6 +247,16 @@ class StepOut(_Out):
     details: dict[str, Any] = Field(alias="Details")
 
 
+class WarningOut(_Out):
+    """A warning about the settings that does not stop them working today."""
+
+    code: str = Field(alias="Code", examples=["microsoft-basic-auth-retirement"])
+    severity: str = Field(alias="Severity", examples=["info", "warning", "critical"])
+    message: str = Field(alias="Message")
+    date: str | None = Field(None, alias="Date", description="The day it is about (ISO).")
+    link: str | None = Field(None, alias="Link")
+
+
 class ReportOut(_Out):
     """A step-by-step SMTP test report."""
 
@@ -256,6 +266,10 @@ class ReportOut(_Out):
     steps: list[StepOut] = Field(alias="Steps")
     transcript: list[str] = Field(alias="Transcript",
                                   description="The conversation; credentials are ***.")
+    warnings: list[WarningOut] = Field(
+        default_factory=list, alias="Warnings",
+        description="What the settings will run into besides this test (a provider's "
+        "deadline, what a verify run cannot prove).")
 
 
 class OptionsIn(_In):

@@ -25,6 +25,7 @@ from smtp_profile.domain.relay_options import (
 )
 from smtp_profile.domain.status import LastTest
 from smtp_profile.domain.steps import StepResult, TestMode, TestReport
+from smtp_profile.domain.warnings import StatusWarning
 from smtp_profile.wire import v1, v2
 from smtp_profile.wire.binding import bind
 from smtp_profile.wire.models import (
@@ -37,6 +38,7 @@ from smtp_profile.wire.models import (
     StatusOut,
     StepOut,
     TlsPolicyOut,
+    WarningOut,
 )
 
 _NOT_PROFILE_FIELDS = {"mode", "mechanism", "test_recipient"}
@@ -87,7 +89,15 @@ def encode_report(report: TestReport) -> dict[str, Any]:
         Success=report.success, TestId=report.test_id, Mode=report.mode.value,
         Steps=[StepOut.model_validate(encode_step(s)) for s in report.steps],
         Transcript=report.transcript,
+        Warnings=[encode_warning(w) for w in report.warnings],
     ).model_dump(by_alias=True)
+
+
+def encode_warning(warning: StatusWarning) -> WarningOut:
+    return WarningOut(Code=warning.code, Severity=warning.severity.value,
+                      Message=warning.message,
+                      Date=warning.date.isoformat() if warning.date else None,
+                      Link=warning.link)
 
 
 def decode_options(data: dict[str, Any]) -> RelayOptions:

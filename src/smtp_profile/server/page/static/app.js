@@ -225,6 +225,7 @@
       updateSections();
       if (!state.canModify && state.loaded) { renderReadOnly(state.loaded); }
     }
+    window.SmtpWarnings.show($("settings-warnings"), status && status.Warnings);
     const last = status && status.LastTest;
     if (!last) {
       setMessage($("last-test"), status ? "The saved settings have not been tested yet." : "");
@@ -695,6 +696,7 @@
       }
       if (failed.Hint) { details.push(detail("Hint", SmtpMessages.translate(failed.Hint))); }
     }
+    details.push(...window.SmtpWarnings.elements(report.Warnings));
     details.push(SmtpReport.table(report, SmtpMessages.translate));
     state.lastReport = { report, context };
     renderOutcome(o.kind, headline, details);
