@@ -65,6 +65,11 @@ class OAuthCredentialService:
     async def get(self) -> StoredCredentials:
         return await self._store.load()
 
+    async def in_use(self, stored: StoredCredentials) -> bool:
+        """Whether the stored profile's token requests are signed with this certificate."""
+        cert = stored.credentials.certificate
+        return cert is not None and certificate_bound(cert, (await self._profiles.load()).profile)
+
     async def replace(self, change: CredentialChange, *, actor: Actor,
                       expected_version: int | None = None) -> StoredCredentials:
         profile = (await self._profiles.load()).profile
