@@ -98,10 +98,15 @@ class AssertionTokenEndpoint(TokenEndpoint):
         if cert is None:
             return ("AADSTS700027: Client assertion contains an invalid signature. [Reason - "
                     f"The key was not found., Thumbprint of key used by client: '{thumb}']")
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        rsa_key = isinstance(cert.public_key(), rsa.RSAPublicKey)
+        if header.get("alg") not in (("RS256", "PS256") if rsa_key else ("ES256",)):
+            return "AADSTS700027: Client assertion failed signature validation (alg)."
         try:
             claims = jwt.decode(
                 assertion, cert.public_key(),  # type: ignore[arg-type]
-                algorithms=["RS256", "PS256", "ES256"], audience=self.url,
+                algorithms=["RS256", "PS256"] if rsa_key else ["ES256"], audience=self.url,
                 issuer=issuer.client_id, leeway=self.leeway,
                 options={"require": ["exp", "nbf", "iat", "jti", "sub", "aud", "iss"]})
         except jwt.ExpiredSignatureError:
