@@ -212,7 +212,7 @@ def parse_certificate(upload: CertificateUpload, binding: CredentialBinding,
     return CertificateCredential(chain_pem, Secret(key_pem), algorithm, binding)
 
 
-def describe(credential: CertificateCredential) -> dict[str, object]:
+def describe(credential: CertificateCredential) -> dict[str, str]:
     """What may be shown about a credential: never the key."""
     cert = credential.certificate
     return {

@@ -31,8 +31,6 @@ _ENTRA_HINTS = {
     "50012": "Entra ID refused the client assertion (AADSTS50012): check that the "
     "certificate is uploaded to this application, has not expired there, and that "
     "TokenEndpoint is the tenant's v2.0 token URL.",
-    "7000215": "Entra ID refused the client secret: check ClientSecret (the secret's "
-    "Value, not its Secret ID); it may have been replaced.",
     "7000222": "The client secret has expired at Entra ID: create a new one under "
     "Certificates & secrets and PUT /SMTP with it (or use a certificate credential, "
     "PUT /SMTP/OAuth/Credential), and record its expiry so the service warns in time.",

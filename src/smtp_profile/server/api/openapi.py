@@ -17,7 +17,6 @@ from pydantic.json_schema import models_json_schema
 
 from smtp_profile.domain.errors import ErrorKind
 from smtp_profile.wire.audit import AuditRecordOut
-from smtp_profile.wire.oauth_credential import OAuthCredentialIn, OAuthCredentialOut
 from smtp_profile.wire.models import (
     DiagnoseV1In,
     DiagnoseV2In,
@@ -34,6 +33,7 @@ from smtp_profile.wire.models import (
     TestV1Out,
     TestV2In,
 )
+from smtp_profile.wire.oauth_credential import OAuthCredentialIn, OAuthCredentialOut
 
 _REF = "#/components/schemas/{model}"
 _IN_MODELS: Sequence[type[BaseModel]] = (ProfileV1In, ProfileV2In, TestV1In, TestV2In,
