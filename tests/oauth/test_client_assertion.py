@@ -162,3 +162,20 @@ def test_entra_codes_map_to_hints(endpoint: AssertionTokenEndpoint,
     assert refusal_hint("invalid_client", "no code", assertion=False) is None
     assert "Upload certificate" in (refusal_hint("invalid_client", None, assertion=True)
                                     or "")
+
+
+def test_a_bound_certificate_is_used_instead_of_a_stored_client_secret(
+        certificate: ClientCertificate) -> None:
+    from smtp_profile.domain.profile import Profile, ProfileDraft, build_profile
+
+    url = "https://login.example.com/t/oauth2/v2.0/token"
+    profile = build_profile(ProfileDraft(
+        host="smtp.example.com", port=587, auth_type=3, use_ssl=True,
+        sender_account="svc@corp.local", sender_name="KF", client_id="client-1",
+        client_secret=Secret("stored-secret"), token_endpoint=url), Profile())
+    cred = credential(certificate, url)
+    chosen = TokenRequest.for_profile(profile, cred)
+    assert chosen.certificate is cred and chosen.client_secret is None
+    assert "client_secret" not in chosen.form(chosen.sign())
+    elsewhere = credential(certificate, "https://login.example.com/other/token")
+    assert TokenRequest.for_profile(profile, elsewhere).client_secret == Secret("stored-secret")
