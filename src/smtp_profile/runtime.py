@@ -112,6 +112,7 @@ class Runtime:
                            retention_days=settings.audit_retention_days,
                            clock=lambda: datetime.fromtimestamp(clock(), UTC))
         credentials = OAuthCredentialRepository(engine, box)
+        relay = RelayRepository(engine, memory.options)
         return cls(
             settings=settings,
             engine=engine,
@@ -124,14 +125,15 @@ class Runtime:
             snapshots=snapshots,
             writer=writer,
             service=ProfileService(
-                profiles, RelayRepository(engine, memory.options), mailer, audit, counters,
+                profiles, relay, mailer, audit, counters,
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
                            settings.max_concurrent_tests), credentials=credentials),
             sign_in=SignIn(accounts, audit, counters, snapshots, clock),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),
             memory=memory,
-            oauth_credentials=OAuthCredentialService(credentials, profiles, audit, clock),
+            oauth_credentials=OAuthCredentialService(credentials, profiles, audit, clock,
+                                                     relay),
             bearer=None if rules is None else BearerSignIn(
                 OidcProvider(rules, refetch_seconds=settings.oidc_refetch_seconds,
                              timeout=settings.connect_timeout, ca_bundle=settings.ca_bundle),

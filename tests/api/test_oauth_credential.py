@@ -131,9 +131,19 @@ def test_the_key_only_signs_for_the_destination_it_was_saved_for(
         assert kept.status_code == 200, kept.text
         assert kept.json()["CertificateInfo"] is not None
         assert kept.json()["ClientSecretExpires"] == "2027-06-30"
-        ok = client.post("/KeyfactorAPI/SMTP/Test", json={**profile(relay, endpoint),
-                                                          "TestRecipient": RECIPIENT})
+        test = {**profile(relay, endpoint), "TestRecipient": RECIPIENT}
+        ok = client.post("/KeyfactorAPI/SMTP/Test", json=test)
         assert ok.status_code == 200, ok.text
+        # Weaker relay checks since the key was saved: it does not sign until saved again.
+        assert client.put("/KeyfactorAPI/SMTP/Options",
+                          json={"Insecure": True}).status_code == 200
+        calls = len(endpoint.calls)
+        weakened = error(client.post("/KeyfactorAPI/SMTP/Test", json=test), 400,
+                         "0xA0110007")
+        assert "Insecure changed" in weakened and len(endpoint.calls) == calls
+        assert client.put(ROUTE, json=pem_body(certificate)).status_code == 200
+        again = client.post("/KeyfactorAPI/SMTP/Test", json=test)
+        assert again.status_code == 200, again.text
     assert endpoint.issuer.accepted_assertions[0]["claims"]["aud"] == endpoint.url
 
 

@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from smtp_profile.domain.addresses import ascii_host
-from smtp_profile.domain.errors import ValidationFailed
+from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
 from smtp_profile.domain.oauth import endpoint_destination
+from smtp_profile.domain.relay_options import DEFAULT_TRUST, TrustBinding
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.warnings import Severity, StatusWarning
 
@@ -82,6 +83,9 @@ class CertificateCredential:
     """The key as unencrypted PKCS#8 PEM; sealed at rest."""
     algorithm: str
     binding: CredentialBinding
+    trust: TrustBinding = DEFAULT_TRUST
+    """The relay options' certificate checks when the key was saved: like a stored
+    secret's, the token it buys only goes to a relay verified as it was then."""
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -153,7 +157,8 @@ class CertificateUpload:
 
 
 def parse_certificate(upload: CertificateUpload, binding: CredentialBinding,
-                      now: datetime) -> CertificateCredential:
+                      now: datetime, trust: TrustBinding = DEFAULT_TRUST,
+                      ) -> CertificateCredential:
     """A credential from PEM (certificate chain and key) or PKCS#12 (with its password).
 
     Raises ValidationFailed naming the field: unreadable input, a key that does not match
@@ -209,7 +214,22 @@ def parse_certificate(upload: CertificateUpload, binding: CredentialBinding,
                                 serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     chain_pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in chain)
-    return CertificateCredential(chain_pem, Secret(key_pem), algorithm, binding)
+    return CertificateCredential(chain_pem, Secret(key_pem), algorithm, binding, trust)
+
+
+def check_certificate_trust(credential: CertificateCredential, current: TrustBinding) -> None:
+    """Refuse to sign with a key whose relay checks changed since it was saved (the token
+    would go to a relay verified less strictly): SECRET_REENTRY_REQUIRED, before any
+    connection or token request."""
+    changed = credential.trust.changed_settings(current)
+    if changed:
+        names = ", ".join(changed)
+        raise DomainError(
+            ErrorKind.SECRET_REENTRY_REQUIRED,
+            f"The OAuth certificate credential must be saved again (PUT "
+            f"/SMTP/OAuth/Credential with the certificate and key) because the relay "
+            f"options' {names} changed since it was saved: a token bought with the stored "
+            "key only goes to a relay verified as it was when the key was saved.")
 
 
 def describe(credential: CertificateCredential) -> dict[str, str]:

@@ -21,6 +21,7 @@ from smtp_profile.domain.oauth_credential import (
     StoredCredentials,
 )
 from smtp_profile.domain.profile import PROFILE_ID
+from smtp_profile.domain.relay_options import DEFAULT_TRUST, TrustBinding
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.store.secret_box import SecretBox
 from smtp_profile.store.tables import oauth_credential
@@ -98,7 +99,8 @@ class OAuthCredentialRepository:
                 Secret(self._box.open(row.private_key_sealed, _KEY_CONTEXT)),
                 row.algorithm,
                 CredentialBinding(row.token_endpoint, row.client_id, row.host, row.port,
-                                  bool(row.use_ssl)))
+                                  bool(row.use_ssl)),
+                TrustBinding.from_json(row.trust) or DEFAULT_TRUST)
         return StoredCredentials(
             OAuthCredentials(certificate, row.client_secret_expires), row.version,
             None if row.updated_at is None else as_utc(row.updated_at), row.updated_by)
@@ -116,5 +118,6 @@ class OAuthCredentialRepository:
             "host": None if binding is None else binding.host,
             "port": None if binding is None else binding.port,
             "use_ssl": None if binding is None else binding.use_ssl,
+            "trust": None if cert is None else cert.trust.to_json(),
             "client_secret_expires": credentials.client_secret_expires,
         }

@@ -111,6 +111,7 @@ oauth_credential = Table(
     Column("host", String(255)),
     Column("port", Integer),
     Column("use_ssl", Boolean),
+    Column("trust", JSON),
     Column("client_secret_expires", Date),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True)),

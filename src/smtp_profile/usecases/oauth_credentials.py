@@ -33,9 +33,16 @@ from smtp_profile.domain.oauth_credential import (
     parse_certificate,
 )
 from smtp_profile.domain.profile import AuthType, Profile, certificate_bound
+from smtp_profile.domain.relay_options import DEFAULT_TRUST, TrustBinding
 from smtp_profile.domain.warnings import StatusWarning
 from smtp_profile.usecases.audit_trail import AuditTrail
-from smtp_profile.usecases.ports import Clock, OAuthCredentialStore, ProfileStore, Transaction
+from smtp_profile.usecases.ports import (
+    Clock,
+    OAuthCredentialStore,
+    ProfileStore,
+    RelayStore,
+    Transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +63,9 @@ class CredentialChange:
 
 class OAuthCredentialService:
     def __init__(self, store: OAuthCredentialStore, profiles: ProfileStore,
-                 audit: AuditTrail, clock: Clock = time.time) -> None:
+                 audit: AuditTrail, clock: Clock = time.time,
+                 relay: RelayStore | None = None) -> None:
+        self._relay = relay
         self._store = store
         self._profiles = profiles
         self._audit = audit
@@ -74,12 +83,15 @@ class OAuthCredentialService:
                       expected_version: int | None = None) -> StoredCredentials:
         profile = (await self._profiles.load()).profile
         now = datetime.fromtimestamp(self._clock(), UTC)
+        # A new key is bound to the relay options' checks in force now.
+        trust = (DEFAULT_TRUST if self._relay is None
+                 else TrustBinding.of(await self._relay.options()))
 
         def build(current: StoredCredentials) -> OAuthCredentials:
             binding = _binding(change, profile)
             stored = current.credentials.certificate
             if not change.upload.empty:
-                certificate = parse_certificate(change.upload, binding, now)
+                certificate = parse_certificate(change.upload, binding, now, trust)
             elif stored is not None:
                 changed = stored.binding.changed_fields(
                     binding.token_endpoint, binding.client_id, binding.host, binding.port,

@@ -27,7 +27,7 @@ from smtp_profile.domain.errors import (
     seconds,
 )
 from smtp_profile.domain.oauth import endpoint_destination
-from smtp_profile.domain.oauth_credential import CertificateCredential
+from smtp_profile.domain.oauth_credential import CertificateCredential, check_certificate_trust
 from smtp_profile.domain.outbound import OutboundPolicy
 from smtp_profile.domain.profile import (
     AuthType,
@@ -248,6 +248,8 @@ class ProfileService:
                     "certificate credential (GET /SMTP/OAuth/Credential) is not bound to "
                     "this TokenEndpoint, ClientId and relay"])
             check_secret_trust(profile, trust)
+            if certificate is not None:
+                check_certificate_trust(certificate, trust)
             to = check_recipient(recipient)
             self._refuse_if(self._limits.recipients.refusal(to))
             resolution, token_resolution = await self._vet_destinations(profile)

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("host", sa.String(255)),
         sa.Column("port", sa.Integer()),
         sa.Column("use_ssl", sa.Boolean()),
+        sa.Column("trust", sa.JSON()),
         sa.Column("client_secret_expires", sa.Date()),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True)),
