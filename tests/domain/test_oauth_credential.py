@@ -151,3 +151,20 @@ def test_the_certificate_warns_only_when_in_use() -> None:
                                      client_secret_in_use=True, now=NOW) == []
     assert oauth_credential_warnings(credentials, auth_type=3, certificate_in_use=False,
                                      client_secret_in_use=False, now=NOW) == []
+
+
+def test_the_status_hook_warns_about_the_credential_the_profile_uses(
+        rsa: ClientCertificate) -> None:
+    """usecases.oauth_credentials.credential_warnings: the producer the Status warnings
+    call; the certificate's expiry counts while it signs, else the secret's."""
+    from smtp_profile.usecases.oauth_credentials import credential_warnings
+
+    soon = parse_certificate(pem(make_certificate(days=5, kind="ec")), BINDING, NOW)
+    expiring_secret = (NOW + timedelta(days=10)).date()
+    credentials = OAuthCredentials(soon, expiring_secret)
+    with_secret = build_profile(replace(DRAFT, client_secret=Secret("cs")), Profile())
+    codes = [w.code for w in credential_warnings(with_secret, credentials, NOW)]
+    assert codes == ["oauth-certificate-expiring"]
+    moved = replace(with_secret, port=25)  # the certificate is not bound: the secret signs
+    codes = [w.code for w in credential_warnings(moved, credentials, NOW)]
+    assert codes == ["client-secret-expiring"]
