@@ -166,7 +166,8 @@ class ProfileService:
         # A secret in the draft is bound to the relay options' checks in force now.
         trust = TrustBinding.of(await self._relay.options())
         try:
-            certificate = await self._oauth_certificate()
+            certificate = (await self._oauth_certificate()
+                           if draft.auth_type == AuthType.OAUTH else None)
             stored = await self._profiles.replace(
                 lambda current: build_replacement(draft, current.profile, trust,
                                                   certificate),
@@ -228,7 +229,9 @@ class ProfileService:
                 None if known is None else known.profile_stamp)
             options = await self._relay.options(known)
             trust = TrustBinding.of(options)
-            certificate = await self._oauth_certificate()
+            oauth = (stored.profile.auth_type is AuthType.OAUTH if draft is None
+                     else draft.auth_type == AuthType.OAUTH)
+            certificate = await self._oauth_certificate() if oauth else None
             if draft is None:
                 profile = stored.profile
                 if not profile.host or not profile.sender_account:
