@@ -37,6 +37,8 @@ def test_the_certificate_credential_is_shown_replaced_and_removed(
     summary = page.locator("#oauth-credential-summary")
     expect(summary).to_contain_text(thumbprint)
     expect(summary).to_contain_text("In useyes")
+    expect(page.locator('.secret[data-secret="client-secret"] .stored-note')).to_contain_text(
+        "The certificate credential below signs the token requests")
     assert "PRIVATE KEY" not in page.content()
 
     (tmp_path / "second.crt").write_text(second.cert_pem)

@@ -102,6 +102,16 @@
       ].forEach(([term, value]) => { list.append(el("dt", {}, term), el("dd", {}, value)); });
       summary.append(list);
     }
+    // The page's client-secret block says a secret is stored for any saved type-3
+    // profile; while the certificate signs, say that instead.
+    const note = section.querySelector('.secret[data-secret="client-secret"] .stored-note');
+    if (note) {
+      if (!note.dataset.original) { note.dataset.original = note.textContent; }
+      note.textContent = body.InUse
+        ? "The certificate credential below signs the token requests; no client secret "
+          + "is needed (one typed here is stored, but the certificate is used)."
+        : note.dataset.original;
+    }
     expires.value = body.ClientSecretExpires || "";
     remove.hidden = !info && !body.ClientSecretExpires;
   }
