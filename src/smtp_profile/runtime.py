@@ -27,6 +27,7 @@ from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.settings import Settings
 from smtp_profile.store.audit import AuditRepository
 from smtp_profile.store.database import create_engine_for, migrate
+from smtp_profile.store.oauth_credential import OAuthCredentialRepository
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.secret_box import KeyFiles, SecretBox, load_keys
@@ -39,6 +40,7 @@ from smtp_profile.usecases.accounts import Accounts
 from smtp_profile.usecases.audit_trail import AuditTrail
 from smtp_profile.usecases.bearer import BearerSignIn
 from smtp_profile.usecases.memory import StateMemory
+from smtp_profile.usecases.oauth_credentials import OAuthCredentialService
 from smtp_profile.usecases.profile_service import ProfileService, TestLimits
 from smtp_profile.usecases.signin import SignIn
 from smtp_profile.usecases.web_sessions import WebSessions
@@ -75,6 +77,7 @@ class Runtime:
     sign_in: SignIn
     sessions: WebSessions
     memory: StateMemory
+    oauth_credentials: OAuthCredentialService
     bearer: BearerSignIn | None = None
     """Bearer tokens from the operator's identity provider (None: not configured)."""
 
@@ -110,6 +113,8 @@ class Runtime:
         audit = AuditTrail(AuditRepository(engine, writer),
                            retention_days=settings.audit_retention_days,
                            clock=lambda: datetime.fromtimestamp(clock(), UTC))
+        credentials = OAuthCredentialRepository(engine, box)
+        relay = RelayRepository(engine, memory.options)
         return cls(
             settings=settings,
             engine=engine,
@@ -122,14 +127,16 @@ class Runtime:
             snapshots=snapshots,
             writer=writer,
             service=ProfileService(
-                profiles, RelayRepository(engine, memory.options), mailer, audit, counters,
+                profiles, relay, mailer, audit, counters,
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
-                           settings.max_concurrent_tests)),
+                           settings.max_concurrent_tests), credentials=credentials),
             sign_in=SignIn(accounts, audit, counters, snapshots, clock),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes),
                                  maximum=timedelta(minutes=settings.session_max_minutes)),
             memory=memory,
+            oauth_credentials=OAuthCredentialService(credentials, profiles, audit, clock,
+                                                     relay),
             bearer=None if rules is None else BearerSignIn(
                 OidcProvider(rules, refetch_seconds=settings.oidc_refetch_seconds,
                              timeout=settings.connect_timeout, ca_bundle=settings.ca_bundle),

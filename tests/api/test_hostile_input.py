@@ -199,6 +199,7 @@ def test_each_route_refuses_other_content_types(hostile_service: RunningService,
     ("/KeyfactorAPI/SMTP/Diagnose", {"POST"}),
     ("/KeyfactorAPI/SMTP/Status", {"GET"}),
     ("/KeyfactorAPI/SMTP/Options", {"GET", "PUT"}),
+    ("/KeyfactorAPI/SMTP/OAuth/Credential", {"GET", "PUT", "DELETE"}),
 ])
 def test_each_route_refuses_other_methods(hostile_service: RunningService, path: str,
                                           allowed: set[str]) -> None:

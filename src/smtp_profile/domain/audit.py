@@ -36,6 +36,8 @@ class AuditAction(StrEnum):
     FAILED_AUTHENTICATION = "FailedAuthentication"  # credentials were presented and refused
     DIAGNOSE = "Diagnose"  # a step-by-step diagnosis was run (or refused)
     OPTIONS = "Options"  # the relay's trust or AUTH mechanism options were replaced
+    # the OAuth certificate credential or the client secret's recorded expiry changed
+    OAUTH_CREDENTIAL = "OAuthCredential"
     # refused sign-ins from one address in one minute beyond the few recorded one by one
     FAILED_AUTHENTICATION_SUMMARY = "FailedAuthenticationSummary"
 

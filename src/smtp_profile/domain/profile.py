@@ -31,6 +31,7 @@ from smtp_profile.domain.oauth import (
     endpoint_destination,
 )
 from smtp_profile.domain.oauth import RequestHeader as RequestHeader  # re-exported
+from smtp_profile.domain.oauth_credential import CertificateCredential
 from smtp_profile.domain.relay_options import DEFAULT_TRUST, TrustBinding
 from smtp_profile.domain.secrets import Secret
 
@@ -167,7 +168,8 @@ def _destination(profile: Profile, binding: tuple[tuple[str, str], ...]) -> tupl
 
 
 def build_profile(draft: ProfileDraft, stored: Profile,
-                  trust: TrustBinding = DEFAULT_TRUST) -> Profile:
+                  trust: TrustBinding = DEFAULT_TRUST,
+                  certificate: CertificateCredential | None = None) -> Profile:
     """Validate `draft` and resolve its secrets against `stored`.
 
     Raises ValidationFailed naming every bad field, or a DomainError when a secret
@@ -175,6 +177,8 @@ def build_profile(draft: ProfileDraft, stored: Profile,
     only sent to). Each authentication type keeps only the settings it uses: switching
     away from a type erases its secrets. A secret in `draft` is bound to `trust` (the
     relay options' checks now); a reused one keeps the binding it was stored with.
+    A type-3 draft needs no ClientSecret when `certificate` (the OAuth certificate
+    credential, domain/oauth_credential.py) is bound to its TokenEndpoint, ClientId and relay.
     """
     problems: list[str] = []
     if draft.profile_id is not None and draft.profile_id != PROFILE_ID:
@@ -226,9 +230,14 @@ def build_profile(draft: ProfileDraft, stored: Profile,
     if auth_type is AuthType.OAUTH:
         client_secret = draft.client_secret
         if client_secret is None:
-            client_secret = _reusable_client_secret(candidate, stored,
-                                                    version_1=not draft.carries_oauth)
             bound = stored.secret_trust
+            try:
+                client_secret = _reusable_client_secret(candidate, stored,
+                                                        version_1=not draft.carries_oauth)
+            except DomainError:
+                if certificate is None or not certificate_bound(certificate, candidate):
+                    raise
+                client_secret, bound = None, None
         else:
             bound = trust
         candidate = replace(candidate, client_secret=client_secret, secret_trust=bound)
@@ -236,7 +245,8 @@ def build_profile(draft: ProfileDraft, stored: Profile,
 
 
 def build_replacement(draft: ProfileDraft, stored: Profile,
-                      trust: TrustBinding = DEFAULT_TRUST) -> Profile:
+                      trust: TrustBinding = DEFAULT_TRUST,
+                      certificate: CertificateCredential | None = None) -> Profile:
     """`build_profile` for a PUT, which must also not lose settings the client cannot see.
 
     Version 1 shows neither the OAuth settings nor the client secret, so a version-1 PUT
@@ -251,7 +261,14 @@ def build_replacement(draft: ProfileDraft, stored: Profile,
             f"RelayAuthenticationType 3 to keep them, or change the type with "
             f"x-keyfactor-api-version: 2 (got {draft.auth_type or 0})"
         ])
-    return build_profile(draft, stored, trust)
+    return build_profile(draft, stored, trust, certificate)
+
+
+def certificate_bound(certificate: CertificateCredential, profile: Profile) -> bool:
+    """Whether the OAuth certificate credential may sign for this type-3 profile."""
+    return (profile.auth_type is AuthType.OAUTH
+            and certificate.bound_to(profile.token_endpoint, profile.client_id, profile.host,
+                                     profile.port, profile.use_ssl))
 
 
 def secret_trust_changes(profile: Profile, current: TrustBinding) -> list[str]:

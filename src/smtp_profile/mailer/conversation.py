@@ -35,6 +35,7 @@ from smtp_profile.domain.addresses import ascii_host
 from smtp_profile.domain.cleartext import CleartextCredentials, cleartext_refusal
 from smtp_profile.domain.deadlines import deadline_warnings
 from smtp_profile.domain.oauth import endpoint_destination
+from smtp_profile.domain.oauth_credential import CertificateCredential
 from smtp_profile.domain.outbound import OutboundPolicy
 from smtp_profile.domain.profile import IMPLICIT_TLS_PORTS, AuthType, Profile, TlsMode
 from smtp_profile.domain.redaction import profile_redactor
@@ -136,8 +137,12 @@ class Mailer:
                   token_resolution: Resolution | None = None,
                   mode: TestMode = TestMode.SEND,
                   options: RelayOptions | None = None, test_id: str | None = None,
-                  on_step: Callable[[StepResult], None] | None = None) -> TestReport:
+                  on_step: Callable[[StepResult], None] | None = None,
+                  oauth_certificate: CertificateCredential | None = None) -> TestReport:
         """Talk to the relay in `profile` and report each step; never raises for SMTP.
+
+        `oauth_certificate`: the OAuth certificate credential, used for the token request
+        instead of the client secret when it is bound to `profile`.
 
         `resolution` (and `token_resolution` for OAuth) are the lookups the caller made
         and judged: the conversation connects to exactly those addresses and never looks
@@ -157,6 +162,7 @@ class Mailer:
                             redactor=profile_redactor(profile))
         conversation = _Conversation(self, profile, recipient, recorder,
                                      options or RelayOptions(), resolution, token_resolution)
+        conversation.oauth_certificate = oauth_certificate
         deadline = asyncio.timeout(self.config.test_timeout)
         try:
             async with deadline:
@@ -220,6 +226,7 @@ class _Conversation:
         self.tls = profile.tls_mode(self.config.implicit_tls_ports)
         self.tls_context = mailer.trust.context_for(options)
         self.connection: RelayConnection | None = None
+        self.oauth_certificate: CertificateCredential | None = None
         self.smtp: aiosmtplib.SMTP | None = None
         self.tls_active = False
         self.starttls_offered = False
@@ -445,7 +452,8 @@ class _Conversation:
                                now=self.mailer.clock(),
                                needed_seconds=max(
                                    self.deadline_at - asyncio.get_running_loop().time(),
-                                   0.0)).run()
+                                   0.0),
+                               certificate=self.oauth_certificate).run()
             return
         async with self.rec.step(StepName.AUTH) as step:
             if not smtp.supports_extension("auth"):

@@ -19,6 +19,7 @@ from aiosmtplib import SMTPResponse
 
 from smtp_profile.domain.access_token import findings, read_claims
 from smtp_profile.domain.oauth import endpoint_destination
+from smtp_profile.domain.oauth_credential import CertificateCredential
 from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.steps import StepName
@@ -27,7 +28,13 @@ from smtp_profile.mailer.catalogue import catalogue
 from smtp_profile.mailer.failures import AuthFailed, StepFailure, TokenFailed
 from smtp_profile.mailer.recorder import Recorder
 from smtp_profile.mailer.resolver import Resolution
-from smtp_profile.oauth.token import AccessToken, TokenClient, TokenFailure, TokenRequest
+from smtp_profile.oauth.token import (
+    AccessToken,
+    TokenClient,
+    TokenFailure,
+    TokenRequest,
+    certificate_details,
+)
 from smtp_profile.wire.json_decoding import decode_json
 
 MECHANISM = "XOAUTH2"
@@ -46,9 +53,11 @@ class XOAuth2Login:
 
     def __init__(self, smtp: aiosmtplib.SMTP, recorder: Recorder, tokens: TokenClient,
                  profile: Profile, endpoint: Resolution | None, *, tls_active: bool,
-                 starttls_offered: bool, now: datetime, needed_seconds: float) -> None:
+                 starttls_offered: bool, now: datetime, needed_seconds: float,
+                 certificate: CertificateCredential | None = None) -> None:
         """`endpoint`: the token endpoint's vetted lookup, the only addresses it may reach;
-        `now` and `needed_seconds` (the test's time left) judge the token's lifetime."""
+        `now` and `needed_seconds` (the test's time left) judge the token's lifetime;
+        `certificate` signs a client assertion instead of sending a client secret."""
         self.now = now
         self.needed_seconds = needed_seconds
         self.token_findings: list[str] = []
@@ -60,12 +69,13 @@ class XOAuth2Login:
         self.user = profile.sasl_user
         self.tls_active = tls_active
         self.starttls_offered = starttls_offered
+        self.certificate = certificate
 
     async def run(self) -> None:
         refusal = self._precondition_failure()
         if refusal is not None:
             raise refusal
-        request = TokenRequest.for_profile(self.profile)
+        request = TokenRequest.for_profile(self.profile, self.certificate)
         token = await self._token(request)
         async with self.rec.step(StepName.AUTH) as step:
             step.details["mechanism"] = MECHANISM
@@ -110,6 +120,9 @@ class XOAuth2Login:
     async def _token(self, request: TokenRequest) -> AccessToken:
         async with self.rec.step(StepName.TOKEN) as step:
             step.details["endpoint"] = request.endpoint
+            if request.certificate is not None:
+                # Named before the request, so a refusal still says which key signed.
+                step.details.update(certificate_details(request.certificate))
             try:
                 token = await self.tokens.get(request, self.endpoint)
             except TokenFailure as exc:

@@ -27,12 +27,15 @@ import httpx
 from smtp_profile import __version__
 from smtp_profile.domain.addresses import has_control_chars
 from smtp_profile.domain.oauth import RequestHeader, endpoint_destination
-from smtp_profile.domain.profile import Profile
+from smtp_profile.domain.oauth_credential import CertificateCredential
+from smtp_profile.domain.profile import Profile, certificate_bound
 from smtp_profile.domain.redaction import Redactor
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.mailer.resolver import Resolution, ResolvedAddress
+from smtp_profile.oauth.assertion import ASSERTION_TYPE, SignedAssertion, sign_assertion
 from smtp_profile.oauth.cache import TokenCache
 from smtp_profile.oauth.pinned import PinnedTransport, same_host
+from smtp_profile.oauth.refusal_hints import refusal_hint
 from smtp_profile.wire.json_decoding import decode_json
 
 log = logging.getLogger(__name__)
@@ -61,39 +64,68 @@ _ERROR_HINTS = {
 
 @dataclass(frozen=True)
 class TokenRequest:
-    """Everything that decides which token is issued; the secret does not print."""
+    """Everything that decides which token is issued; the secret does not print.
+
+    The client authenticates with `client_secret` (client_secret_post) or, when
+    `certificate` is set, with a fresh signed assertion (private_key_jwt, RFC 7523).
+    """
 
     endpoint: str
     client_id: str
-    client_secret: Secret = field(repr=False)
+    client_secret: Secret | None = field(default=None, repr=False)
     scope: str | None = None
     audience: str | None = None
     headers: tuple[RequestHeader, ...] = ()
+    certificate: CertificateCredential | None = field(default=None, repr=False)
 
     @classmethod
-    def for_profile(cls, profile: Profile) -> TokenRequest:
-        if not (profile.token_endpoint and profile.client_id and profile.client_secret):
+    def for_profile(cls, profile: Profile,
+                    certificate: CertificateCredential | None = None) -> TokenRequest:
+        """The certificate, when it is bound to this profile, is used instead of any
+        client secret (domain/oauth_credential.py)."""
+        if certificate is not None and not certificate_bound(certificate, profile):
+            certificate = None
+        if not (profile.token_endpoint and profile.client_id
+                and (profile.client_secret or certificate)):
             raise ValueError("the profile has no complete OAuth settings")
         return cls(endpoint=profile.token_endpoint, client_id=profile.client_id,
-                   client_secret=profile.client_secret, scope=profile.scope,
-                   audience=profile.audience, headers=profile.request_headers or ())
+                   client_secret=None if certificate else profile.client_secret,
+                   scope=profile.scope, audience=profile.audience,
+                   headers=profile.request_headers or (), certificate=certificate)
 
     def identity(self) -> list[str]:
-        """Every input of the request, for the cache key (which hashes it)."""
-        parts = [self.endpoint, self.client_id, self.client_secret.reveal(),
+        """Every input of the request, for the cache key (which hashes it): a changed
+        secret, certificate, key or algorithm never finds a token bought with another."""
+        if self.certificate is not None:
+            credential = ["assertion", self.certificate.sha256_fingerprint,
+                          self.certificate.private_key.reveal(), self.certificate.algorithm]
+        else:
+            credential = ["secret", self.client_secret.reveal() if self.client_secret else ""]
+        parts = [self.endpoint, self.client_id, *credential,
                  self.scope or "", self.audience or ""]
         for header in self.headers:
             parts += [header.name.lower(), header.value]
         return parts
 
-    def form(self) -> dict[str, str]:
-        form = {"grant_type": "client_credentials", "client_id": self.client_id,
-                "client_secret": self.client_secret.reveal()}
+    def form(self, assertion: SignedAssertion | None = None) -> dict[str, str]:
+        form = {"grant_type": "client_credentials", "client_id": self.client_id}
+        if assertion is not None:
+            form["client_assertion_type"] = ASSERTION_TYPE
+            form["client_assertion"] = assertion.value.reveal()
+        elif self.client_secret is not None:
+            form["client_secret"] = self.client_secret.reveal()
         if self.scope:
             form["scope"] = self.scope
         if self.audience:
             form["audience"] = self.audience
         return form
+
+    def sign(self) -> SignedAssertion | None:
+        """A fresh assertion for one request (None when a client secret is used)."""
+        if self.certificate is None:
+            return None
+        return sign_assertion(self.certificate, client_id=self.client_id,
+                              audience=self.endpoint)
 
 
 @dataclass(frozen=True)
@@ -145,8 +177,10 @@ class TokenClient:
         """Ask the token endpoint, at its vetted addresses only, for a new token; raises
         TokenFailure (failing closed when there is no usable vetted lookup)."""
         addresses = _vetted_addresses(request, endpoint)
+        assertion = request.sign()
         try:
-            status, location, content_type, body = await self._post(request, addresses)
+            status, location, content_type, body = await self._post(request, addresses,
+                                                                     assertion)
         except httpx.ConnectTimeout:
             raise TokenFailure(
                 f"could not connect to the token endpoint within {self._timeout.connect:g} s",
@@ -161,11 +195,13 @@ class TokenClient:
         except httpx.HTTPError as exc:
             raise self._transport_failure(exc) from None
         details: dict[str, object] = {"http_status": status}
+        if assertion is not None:
+            details.update(assertion_details(assertion))
         if 300 <= status < 400:
             raise TokenFailure(
                 f"the token endpoint redirected (HTTP {status}) to "
                 f"{_quoted(location or '(no Location)', request)}; redirects are not "
-                "followed, so the client secret only ever goes to TokenEndpoint",
+                "followed, so the client credential only ever goes to TokenEndpoint",
                 hint="Set TokenEndpoint to the URL the identity provider documents.",
                 details=details,
             )
@@ -179,6 +215,7 @@ class TokenClient:
         return _access_token(answer, request, details)
 
     async def _post(self, request: TokenRequest, addresses: list[ResolvedAddress],
+                    assertion: SignedAssertion | None,
                     ) -> tuple[int, str | None, str | None, bytes]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         headers.update({h.name: h.value for h in request.headers})
@@ -187,7 +224,8 @@ class TokenClient:
                                     addresses=addresses)
         client = httpx.AsyncClient(transport=transport, timeout=self._timeout,
                                    follow_redirects=False, trust_env=False)
-        async with client, client.stream("POST", request.endpoint, data=request.form(),
+        async with client, client.stream("POST", request.endpoint,
+                                         data=request.form(assertion),
                                          headers=headers) as response:
             body = bytearray()
             async for chunk in response.aiter_bytes():
@@ -229,6 +267,20 @@ class TokenClient:
                                 "TokenEndpoint.")
         return TokenFailure(f"the token endpoint broke off the exchange "
                             f"({type(exc).__name__}: {exc})")
+
+
+def certificate_details(certificate: CertificateCredential) -> dict[str, object]:
+    """Which certificate credential signs the assertion (the key is never shown)."""
+    return {"client_authentication": "private_key_jwt", "assertion_alg": certificate.algorithm,
+            "x5t#S256": certificate.x5t_s256, "x5t": certificate.x5t,
+            "thumbprint": certificate.thumbprint,
+            "certificate_not_after": certificate.not_after.isoformat().replace("+00:00", "Z")}
+
+
+def assertion_details(assertion: SignedAssertion) -> dict[str, object]:
+    """What the token step reports about the assertion (never the assertion itself)."""
+    return {"client_authentication": "private_key_jwt", "assertion_alg": assertion.algorithm,
+            "x5t#S256": assertion.x5t_s256, "x5t": assertion.x5t, "jti": assertion.jti}
 
 
 def _root_cause(exc: BaseException) -> BaseException | None:
@@ -283,7 +335,9 @@ def _refusal(status: int, answer: dict[str, Any] | None, content_type: str | Non
             details["error_description"] = description
             message += f" ({description})"
         message += f" (HTTP {status})"
-        return TokenFailure(message, hint=_ERROR_HINTS.get(error), details=details)
+        hint = refusal_hint(error, description if isinstance(description, str) else None,
+                            assertion=request.certificate is not None)
+        return TokenFailure(message, hint=hint or _ERROR_HINTS.get(error), details=details)
     if status in (404, 405):
         hint = "TokenEndpoint does not look like an OAuth token endpoint; check the URL."
     elif status >= 500:
@@ -334,7 +388,8 @@ def _seconds(value: object) -> float | None:
 def _quoted(text: str, request: TokenRequest, limit: int = MAX_QUOTED_TEXT) -> str:
     """Text from the identity provider, made safe to show: one line, at most `limit`
     characters, no secret."""
-    text = Redactor.of([request.client_secret]).text(text)
+    text = Redactor.of([request.client_secret] + (
+        [request.certificate.private_key] if request.certificate else [])).text(text)
     text = "".join(ch if not has_control_chars(ch) else " " for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -96,6 +97,27 @@ relay_status = Table(
 
 # Web page sign-ins. Only a SHA-256 of the session token is stored: a copy of this table
 # does not let anyone act as the signed-in users.
+oauth_credential = Table(
+    # The OAuth certificate credential (private key sealed) and the client secret's
+    # recorded expiry: this service's extension to a type-3 profile (migration 0014).
+    "oauth_credential",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("certificate_pem", Text),
+    Column("private_key_sealed", LargeBinary),
+    Column("algorithm", String(8)),
+    Column("token_endpoint", String(2048)),
+    Column("client_id", String(256)),
+    Column("host", String(255)),
+    Column("port", Integer),
+    Column("use_ssl", Boolean),
+    Column("trust", JSON),
+    Column("client_secret_expires", Date),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("updated_by", String(128)),
+)
+
 web_sessions = Table(
     "web_sessions",
     metadata,

@@ -17,6 +17,11 @@ from typing import Any, Protocol
 
 from smtp_profile.domain.audit import AuditEvent, AuditPage, AuditQuery
 from smtp_profile.domain.errors import ErrorKind, Throttled
+from smtp_profile.domain.oauth_credential import (
+    CertificateCredential,
+    OAuthCredentials,
+    StoredCredentials,
+)
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.relay_options import RelayOptions
@@ -115,6 +120,9 @@ OnProfileWrite = Callable[[Transaction, StoredProfile, StoredProfile], Awaitable
 """Called inside a profile write with the replaced and the new profile."""
 OnOptionsWrite = Callable[[Transaction, StoredOptions, StoredOptions], Awaitable[None]]
 """Called inside an options write with the replaced and the new options."""
+OnCredentialsWrite = Callable[[Transaction, StoredCredentials, StoredCredentials],
+                              Awaitable[None]]
+"""Called inside an OAuth credential write with the replaced and the new credentials."""
 
 
 # --- the stores -----------------------------------------------------------------------
@@ -149,6 +157,19 @@ class RelayStore(Protocol):
 
     async def save_last_test(self, last: LastTest) -> None:
         """Keep `last` unless a newer test is stored already."""
+        ...
+
+
+class OAuthCredentialStore(Protocol):
+    """The OAuth certificate credential and the client secret's recorded expiry."""
+
+    async def load(self) -> StoredCredentials: ...
+
+    async def replace(self, build: Callable[[StoredCredentials], OAuthCredentials], *,
+                      actor: str, expected_version: int | None = None,
+                      on_write: OnCredentialsWrite | None = None) -> StoredCredentials:
+        """Store `build(current)` in one atomic write; a stale `expected_version` is a
+        PRECONDITION_FAILED DomainError."""
         ...
 
 
@@ -260,7 +281,8 @@ class RelayMailer(Protocol):
                   token_resolution: Resolution | None = None,
                   mode: TestMode = TestMode.SEND,
                   options: RelayOptions | None = None, test_id: str | None = None,
-                  on_step: Callable[[StepResult], None] | None = None) -> TestReport:
+                  on_step: Callable[[StepResult], None] | None = None,
+                  oauth_certificate: CertificateCredential | None = None) -> TestReport:
         """Never raises for SMTP: every failure is a step of the report."""
         ...
 

@@ -27,12 +27,15 @@ from smtp_profile.domain.errors import (
     seconds,
 )
 from smtp_profile.domain.oauth import endpoint_destination
+from smtp_profile.domain.oauth_credential import CertificateCredential, check_certificate_trust
 from smtp_profile.domain.outbound import OutboundPolicy
 from smtp_profile.domain.profile import (
+    AuthType,
     Profile,
     ProfileDraft,
     build_profile,
     build_replacement,
+    certificate_bound,
     check_recipient,
     check_secret_trust,
     check_stored_sender,
@@ -53,6 +56,7 @@ from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
 from smtp_profile.usecases.audit_trail import AuditTrail
 from smtp_profile.usecases.ports import (
     Clock,
+    OAuthCredentialStore,
     ProfileStore,
     RateCounters,
     RelayMailer,
@@ -91,6 +95,8 @@ class PreparedTest:
     (then the test fails at step `resolve`; nothing is looked up again)."""
     token_resolution: Resolution | None = None
     """The token endpoint's one lookup, judged the same way (OAuth profiles only)."""
+    oauth_certificate: CertificateCredential | None = field(default=None, repr=False)
+    """The OAuth certificate credential bound to `profile`, signing instead of a secret."""
     test_id: str = field(default_factory=new_test_id)
     slot: Slot | None = field(default=None, compare=False, repr=False)
     """This test's place among the tests running at once; `run_test` gives it back."""
@@ -117,8 +123,10 @@ class ProfileService:
                  audit: AuditTrail, counters: RateCounters,
                  limits: TestLimits | None = None,
                  clock: Clock = time.time,
-                 monotonic: Clock = time.monotonic) -> None:
+                 monotonic: Clock = time.monotonic,
+                 credentials: OAuthCredentialStore | None = None) -> None:
         self._profiles = profiles
+        self._credentials = credentials
         self._relay = relay
         self._mailer = mailer
         self._audit = audit
@@ -158,8 +166,11 @@ class ProfileService:
         # A secret in the draft is bound to the relay options' checks in force now.
         trust = TrustBinding.of(await self._relay.options())
         try:
+            certificate = (await self._oauth_certificate()
+                           if draft.auth_type == AuthType.OAUTH else None)
             stored = await self._profiles.replace(
-                lambda current: build_replacement(draft, current.profile, trust),
+                lambda current: build_replacement(draft, current.profile, trust,
+                                                  certificate),
                 actor=actor.name, expected_version=expected_version, on_write=record,
             )
         except DomainError as error:
@@ -218,6 +229,9 @@ class ProfileService:
                 None if known is None else known.profile_stamp)
             options = await self._relay.options(known)
             trust = TrustBinding.of(options)
+            oauth = (stored.profile.auth_type is AuthType.OAUTH if draft is None
+                     else draft.auth_type == AuthType.OAUTH)
+            certificate = await self._oauth_certificate() if oauth else None
             if draft is None:
                 profile = stored.profile
                 if not profile.host or not profile.sender_account:
@@ -227,8 +241,18 @@ class ProfileService:
                 check_stored_sender(profile)
                 recipient = recipient or profile.sender_account
             else:
-                profile = build_profile(draft, stored.profile, trust)
+                profile = build_profile(draft, stored.profile, trust, certificate)
+            if certificate is not None and not certificate_bound(certificate, profile):
+                certificate = None
+            if (profile.auth_type is AuthType.OAUTH and profile.client_secret is None
+                    and certificate is None):
+                raise ValidationFailed([
+                    "ClientSecret is required: no client secret is stored and the OAuth "
+                    "certificate credential (GET /SMTP/OAuth/Credential) is not bound to "
+                    "this TokenEndpoint, ClientId and relay"])
             check_secret_trust(profile, trust)
+            if certificate is not None:
+                check_certificate_trust(certificate, trust)
             to = check_recipient(recipient)
             self._refuse_if(self._limits.recipients.refusal(to))
             resolution, token_resolution = await self._vet_destinations(profile)
@@ -240,7 +264,13 @@ class ProfileService:
             options = replace(options, mechanism=mechanism)
         return PreparedTest(profile, to, mode, options,
                             stored.version if profile == stored.profile else None,
-                            resolution, token_resolution)
+                            resolution, token_resolution, oauth_certificate=certificate)
+
+    async def _oauth_certificate(self) -> CertificateCredential | None:
+        """The stored OAuth certificate credential (its binding is checked by the caller)."""
+        if self._credentials is None:
+            return None
+        return (await self._credentials.load()).credentials.certificate
 
     def _claim_slot(self) -> Slot:
         now = self._monotonic()
@@ -354,7 +384,8 @@ class ProfileService:
                                             test_id=prepared.test_id,
                                             resolution=prepared.resolution,
                                             token_resolution=prepared.token_resolution,
-                                            on_step=progress)
+                                            on_step=progress,
+                                            oauth_certificate=prepared.oauth_certificate)
         except asyncio.CancelledError:  # only when the service stops (see drain)
             reached = (f"after step '{STEP_LABELS[finished[-1].name]}'" if finished
                        else "before its first step")
