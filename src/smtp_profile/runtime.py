@@ -30,6 +30,7 @@ from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.secret_box import KeyFiles, SecretBox, load_keys
+from smtp_profile.store.service_accounts import ServiceAccountRepository
 from smtp_profile.store.sessions import SessionRepository
 from smtp_profile.store.snapshot import SnapshotReader
 from smtp_profile.store.sqlite_writer import SQLiteWriter, writer_for
@@ -40,6 +41,7 @@ from smtp_profile.usecases.audit_trail import AuditTrail
 from smtp_profile.usecases.bearer import BearerSignIn
 from smtp_profile.usecases.memory import StateMemory
 from smtp_profile.usecases.profile_service import ProfileService, TestLimits
+from smtp_profile.usecases.service_accounts import ServiceAccounts
 from smtp_profile.usecases.signin import SignIn
 from smtp_profile.usecases.web_sessions import WebSessions
 
@@ -75,6 +77,8 @@ class Runtime:
     sign_in: SignIn
     sessions: WebSessions
     memory: StateMemory
+    service_accounts: ServiceAccounts
+    """The Google service account key (JWT bearer grant) behind its own routes."""
     bearer: BearerSignIn | None = None
     """Bearer tokens from the operator's identity provider (None: not configured)."""
 
@@ -88,6 +92,8 @@ class Runtime:
         box = SecretBox(load_keys(settings.data_dir, settings.secret_key, create=False),
                         key_files=None if settings.secret_key else KeyFiles(settings.data_dir))
         profiles = ProfileRepository(engine, box, memory.profile)
+        accounts_store = ServiceAccountRepository(engine, box)
+        relay = RelayRepository(engine, memory.options)
         mailer = Mailer(
             MailerConfig(
                 connect_timeout=settings.connect_timeout,
@@ -120,9 +126,11 @@ class Runtime:
             snapshots=snapshots,
             writer=writer,
             service=ProfileService(
-                profiles, RelayRepository(engine, memory.options), mailer, audit, counters,
+                profiles, relay, mailer, audit, counters,
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
-                           settings.max_concurrent_tests)),
+                           settings.max_concurrent_tests),
+                service_accounts=accounts_store),
+            service_accounts=ServiceAccounts(accounts_store, relay, audit),
             sign_in=SignIn(accounts, audit, counters, snapshots, clock),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),

@@ -33,9 +33,11 @@ async def reseal_secrets(engine: AsyncEngine, ring: list[bytes], fresh: bytes) -
     with `fresh` itself: a running service seals under the next key file's key as soon as
     it sees it, so a PUT racing the rotation may already have used it."""
     from smtp_profile.store.profiles import ProfileRepository
+    from smtp_profile.store.service_accounts import ServiceAccountRepository
 
-    return await ProfileRepository(engine, SecretBox([*ring, fresh])).reseal(
-        SecretBox([fresh]))
+    opener = SecretBox([*ring, fresh])
+    count = await ProfileRepository(engine, opener).reseal(SecretBox([fresh]))
+    return count + await ServiceAccountRepository(engine, opener).reseal(SecretBox([fresh]))
 
 
 @app.command("new-key")

@@ -36,6 +36,8 @@ class AuditAction(StrEnum):
     FAILED_AUTHENTICATION = "FailedAuthentication"  # credentials were presented and refused
     DIAGNOSE = "Diagnose"  # a step-by-step diagnosis was run (or refused)
     OPTIONS = "Options"  # the relay's trust or AUTH mechanism options were replaced
+    # the Google service account key was uploaded or deleted (or that was refused)
+    SERVICE_ACCOUNT = "ServiceAccount"
     # refused sign-ins from one address in one minute beyond the few recorded one by one
     FAILED_AUTHENTICATION_SUMMARY = "FailedAuthenticationSummary"
 

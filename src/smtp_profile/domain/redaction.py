@@ -146,6 +146,8 @@ class Redactor:
 
 def profile_redactor(profile: Profile) -> Redactor:
     """The redactor of a test of `profile`: its password and client secret, paired in SASL
-    blobs with the names it authenticates as (the access token is added once obtained)."""
-    return Redactor.of([profile.password, profile.client_secret],
+    blobs with the names it authenticates as (the access token is added once obtained);
+    a service account's private key too, should an identity provider ever echo it."""
+    key = profile.service_account.key.private_key if profile.service_account else None
+    return Redactor.of([profile.password, profile.client_secret, key],
                        [profile.username, profile.sasl_user])

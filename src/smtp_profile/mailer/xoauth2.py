@@ -98,6 +98,11 @@ class XOAuth2Login:
     async def _token(self, request: TokenRequest) -> AccessToken:
         async with self.rec.step(StepName.TOKEN) as step:
             step.details["endpoint"] = request.endpoint
+            if request.service_account is not None:  # JWT bearer grant (RFC 7523)
+                step.details.update(grant=request.grant,
+                                    service_account=request.service_account.client_email,
+                                    key_id=request.service_account.private_key_id,
+                                    subject=request.subject, scope=request.scope)
             try:
                 token = await self.tokens.get(request, self.endpoint)
             except TokenFailure as exc:

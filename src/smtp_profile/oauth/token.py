@@ -30,8 +30,15 @@ from smtp_profile.domain.oauth import RequestHeader, endpoint_destination
 from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.redaction import Redactor
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.service_account import (
+    GMAIL_SCOPE,
+    JWT_BEARER_GRANT,
+    TOKEN_ERROR_HINTS,
+    ServiceAccountKey,
+)
 from smtp_profile.mailer.resolver import Resolution, ResolvedAddress
 from smtp_profile.oauth.cache import TokenCache
+from smtp_profile.oauth.jwt_bearer import signed_assertion
 from smtp_profile.oauth.pinned import PinnedTransport, same_host
 from smtp_profile.wire.json_decoding import decode_json
 
@@ -61,32 +68,62 @@ _ERROR_HINTS = {
 
 @dataclass(frozen=True)
 class TokenRequest:
-    """Everything that decides which token is issued; the secret does not print."""
+    """Everything that decides which token is issued; the secret does not print.
+
+    With `service_account` the grant is the JWT bearer grant (RFC 7523): a fresh
+    assertion signed with its private key, for the mailbox `subject`, instead of the
+    client secret.
+    """
 
     endpoint: str
     client_id: str
-    client_secret: Secret = field(repr=False)
+    client_secret: Secret | None = field(repr=False)
     scope: str | None = None
     audience: str | None = None
     headers: tuple[RequestHeader, ...] = ()
+    service_account: ServiceAccountKey | None = field(default=None, repr=False)
+    subject: str | None = None
 
     @classmethod
     def for_profile(cls, profile: Profile) -> TokenRequest:
+        account = profile.service_account
+        if account is not None and profile.token_endpoint:
+            return cls(endpoint=profile.token_endpoint, client_id=account.key.client_id,
+                       client_secret=None, scope=profile.scope or GMAIL_SCOPE,
+                       headers=profile.request_headers or (),
+                       service_account=account.key, subject=profile.sasl_user)
         if not (profile.token_endpoint and profile.client_id and profile.client_secret):
             raise ValueError("the profile has no complete OAuth settings")
         return cls(endpoint=profile.token_endpoint, client_id=profile.client_id,
                    client_secret=profile.client_secret, scope=profile.scope,
                    audience=profile.audience, headers=profile.request_headers or ())
 
+    @property
+    def grant(self) -> str:
+        return "jwt-bearer" if self.service_account is not None else "client_credentials"
+
+    def secrets(self) -> list[Secret]:
+        """What must never be shown of this request: the client secret or private key."""
+        values = [self.client_secret]
+        if self.service_account is not None:
+            values.append(self.service_account.private_key)
+        return [value for value in values if value is not None]
+
     def identity(self) -> list[str]:
         """Every input of the request, for the cache key (which hashes it)."""
-        parts = [self.endpoint, self.client_id, self.client_secret.reveal(),
-                 self.scope or "", self.audience or ""]
+        parts = [self.endpoint, self.grant, self.client_id,
+                 *(secret.reveal() for secret in self.secrets()),
+                 self.subject or "", self.scope or "", self.audience or ""]
         for header in self.headers:
             parts += [header.name.lower(), header.value]
         return parts
 
     def form(self) -> dict[str, str]:
+        if self.service_account is not None:
+            return {"grant_type": JWT_BEARER_GRANT,
+                    "assertion": signed_assertion(self.service_account, self.subject or "",
+                                                  self.scope or GMAIL_SCOPE)}
+        assert self.client_secret is not None  # for_profile insists on one
         form = {"grant_type": "client_credentials", "client_id": self.client_id,
                 "client_secret": self.client_secret.reveal()}
         if self.scope:
@@ -283,7 +320,8 @@ def _refusal(status: int, answer: dict[str, Any] | None, content_type: str | Non
             details["error_description"] = description
             message += f" ({description})"
         message += f" (HTTP {status})"
-        return TokenFailure(message, hint=_ERROR_HINTS.get(error), details=details)
+        hints = TOKEN_ERROR_HINTS if request.service_account is not None else _ERROR_HINTS
+        return TokenFailure(message, hint=hints.get(error), details=details)
     if status in (404, 405):
         hint = "TokenEndpoint does not look like an OAuth token endpoint; check the URL."
     elif status >= 500:
@@ -334,7 +372,7 @@ def _seconds(value: object) -> float | None:
 def _quoted(text: str, request: TokenRequest, limit: int = MAX_QUOTED_TEXT) -> str:
     """Text from the identity provider, made safe to show: one line, at most `limit`
     characters, no secret."""
-    text = Redactor.of([request.client_secret]).text(text)
+    text = Redactor.of(request.secrets()).text(text)
     text = "".join(ch if not has_control_chars(ch) else " " for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."

@@ -18,6 +18,7 @@ from smtp_profile.server.api import docs, openapi
 from smtp_profile.server.api.audit_routes import router as audit_router
 from smtp_profile.server.api.diagnostics_routes import router as diagnostics_router
 from smtp_profile.server.api.fast_read import FastProfileRead, FastReadCounts
+from smtp_profile.server.api.service_account_routes import router as service_account_router
 from smtp_profile.server.api.smtp_routes import router as smtp_router
 from smtp_profile.server.api.status_routes import catalogue
 from smtp_profile.server.api.status_routes import router as status_router
@@ -86,6 +87,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(app)
     app.include_router(smtp_router, prefix=base, tags=["SMTP"])
     app.include_router(diagnostics_router, prefix=base, tags=["Diagnostics (extension)"])
+    app.include_router(service_account_router, prefix=base,
+                       tags=["Service account (extension)"])
     app.include_router(audit_router, prefix=base, tags=["Audit (extension)"])
     app.include_router(status_router, prefix=base, tags=["Status"])
     docs.install(app, docs_path=f"{base}/Documentation", openapi_path=f"{base}/openapi.json")

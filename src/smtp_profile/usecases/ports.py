@@ -22,6 +22,7 @@ from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.relay_options import RelayOptions
 from smtp_profile.domain.resolution import Resolution
 from smtp_profile.domain.secret_reference import ParameterSpec
+from smtp_profile.domain.service_account import ServiceAccount, StoredServiceAccount
 from smtp_profile.domain.status import LastTest
 from smtp_profile.domain.steps import StepResult, TestMode, TestReport
 from smtp_profile.domain.stored import (
@@ -115,6 +116,9 @@ OnProfileWrite = Callable[[Transaction, StoredProfile, StoredProfile], Awaitable
 """Called inside a profile write with the replaced and the new profile."""
 OnOptionsWrite = Callable[[Transaction, StoredOptions, StoredOptions], Awaitable[None]]
 """Called inside an options write with the replaced and the new options."""
+OnServiceAccountWrite = Callable[[Transaction, StoredServiceAccount, StoredServiceAccount],
+                                 Awaitable[None]]
+"""Called inside a service account write with the replaced and the new row."""
 
 
 # --- the stores -----------------------------------------------------------------------
@@ -149,6 +153,19 @@ class RelayStore(Protocol):
 
     async def save_last_test(self, last: LastTest) -> None:
         """Keep `last` unless a newer test is stored already."""
+        ...
+
+
+class ServiceAccountStore(Protocol):
+    """The Google service account key (JWT bearer grant), its relay and its version."""
+
+    async def load(self) -> StoredServiceAccount: ...
+
+    async def replace(self, account: ServiceAccount | None, *, actor: str,
+                      expected_version: int | None = None,
+                      on_write: OnServiceAccountWrite | None = None) -> StoredServiceAccount:
+        """Store `account` (None: clear it); a stale `expected_version` is a
+        PRECONDITION_FAILED DomainError."""
         ...
 
 

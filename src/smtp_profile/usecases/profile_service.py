@@ -36,10 +36,12 @@ from smtp_profile.domain.profile import (
     check_recipient,
     check_secret_trust,
     check_stored_sender,
+    with_service_account,
 )
 from smtp_profile.domain.recipients import RecipientPolicy
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustBinding
 from smtp_profile.domain.resolution import Resolution
+from smtp_profile.domain.service_account import ServiceAccount
 from smtp_profile.domain.status import LastTest, summarize
 from smtp_profile.domain.steps import (
     STEP_LABELS,
@@ -57,6 +59,7 @@ from smtp_profile.usecases.ports import (
     RateCounters,
     RelayMailer,
     RelayStore,
+    ServiceAccountStore,
     Transaction,
 )
 
@@ -117,8 +120,10 @@ class ProfileService:
                  audit: AuditTrail, counters: RateCounters,
                  limits: TestLimits | None = None,
                  clock: Clock = time.time,
-                 monotonic: Clock = time.monotonic) -> None:
+                 monotonic: Clock = time.monotonic,
+                 service_accounts: ServiceAccountStore | None = None) -> None:
         self._profiles = profiles
+        self._service_accounts = service_accounts
         self._relay = relay
         self._mailer = mailer
         self._audit = audit
@@ -158,8 +163,10 @@ class ProfileService:
         # A secret in the draft is bound to the relay options' checks in force now.
         trust = TrustBinding.of(await self._relay.options())
         try:
+            account = await self._service_account()
             stored = await self._profiles.replace(
-                lambda current: build_replacement(draft, current.profile, trust),
+                lambda current: build_replacement(draft, current.profile, trust,
+                                                  service_account=account),
                 actor=actor.name, expected_version=expected_version, on_write=record,
             )
         except DomainError as error:
@@ -218,6 +225,7 @@ class ProfileService:
                 None if known is None else known.profile_stamp)
             options = await self._relay.options(known)
             trust = TrustBinding.of(options)
+            account = await self._service_account()
             if draft is None:
                 profile = stored.profile
                 if not profile.host or not profile.sender_account:
@@ -227,7 +235,9 @@ class ProfileService:
                 check_stored_sender(profile)
                 recipient = recipient or profile.sender_account
             else:
-                profile = build_profile(draft, stored.profile, trust)
+                profile = build_profile(draft, stored.profile, trust,
+                                        service_account=account)
+            profile = with_service_account(profile, account, trust)
             check_secret_trust(profile, trust)
             to = check_recipient(recipient)
             self._refuse_if(self._limits.recipients.refusal(to))
@@ -241,6 +251,12 @@ class ProfileService:
         return PreparedTest(profile, to, mode, options,
                             stored.version if profile == stored.profile else None,
                             resolution, token_resolution)
+
+    async def _service_account(self) -> ServiceAccount | None:
+        """The stored Google service account key, which a type-3 profile may name."""
+        if self._service_accounts is None:
+            return None
+        return (await self._service_accounts.load()).account
 
     def _claim_slot(self) -> Slot:
         now = self._monotonic()

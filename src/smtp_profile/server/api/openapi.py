@@ -33,12 +33,15 @@ from smtp_profile.wire.models import (
     TestV1Out,
     TestV2In,
 )
+from smtp_profile.wire.service_account import ServiceAccountIn, ServiceAccountOut
 
 _REF = "#/components/schemas/{model}"
 _IN_MODELS: Sequence[type[BaseModel]] = (ProfileV1In, ProfileV2In, TestV1In, TestV2In,
-                                         DiagnoseV1In, DiagnoseV2In, OptionsIn)
+                                         DiagnoseV1In, DiagnoseV2In, OptionsIn,
+                                         ServiceAccountIn)
 _OUT_MODELS: Sequence[type[BaseModel]] = (ProfileV1Out, ProfileV2Out, TestV1Out, ErrorOut,
-                                          ReportOut, StatusOut, OptionsOut, AuditRecordOut)
+                                          ReportOut, StatusOut, OptionsOut, AuditRecordOut,
+                                          ServiceAccountOut)
 
 TEST_ID_HEADER = {
     "X-Test-Id": {
