@@ -61,8 +61,9 @@ def diagnose(service: RunningService, body: dict[str, Any] | None = None) -> dic
 
 
 def step(report: dict[str, Any], name: str) -> dict[str, Any]:
-    [found] = [s for s in report["Steps"] if s["Name"] == name]
-    return found
+    found: list[dict[str, Any]] = [s for s in report["Steps"] if s["Name"] == name]
+    assert len(found) == 1
+    return found[0]
 
 
 def test_upload_read_and_delete_the_key(service: RunningService,

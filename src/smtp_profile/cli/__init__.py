@@ -3,10 +3,11 @@
 One module per group of commands; importing them registers them on `app`.
 """
 
-from smtp_profile.cli import audit, keys, profile, relay, serve, users
+from smtp_profile.cli import audit, keys, profile, relay, serve, service_account, users
 from smtp_profile.cli.app import app
 
-__all__ = ["app", "audit", "keys", "main", "profile", "relay", "serve", "users"]
+__all__ = ["app", "audit", "keys", "main", "profile", "relay", "serve", "service_account",
+           "users"]
 
 
 def main() -> None:
