@@ -52,6 +52,8 @@ class GoogleDomain:
     users: set[str] = field(default_factory=lambda: {"svc@corp.local"})
     tokens: list[str] = field(default_factory=lambda: ["ya29.google-access-token"])
     issued: int = 0
+    # An endpoint that repeats the assertion's signature in its errors (to test redaction).
+    echo: bool = False
 
 
 @dataclass
@@ -108,6 +110,14 @@ class GoogleTokenEndpoint:
         }
 
     def answer(self, path: str, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        status, answer = self._answer(path, form)
+        if self.domain.echo and "error_description" in answer:
+            signature = form.get("assertion", [""])[0].rsplit(".", 1)[-1]
+            answer["error_description"] = f"signature {signature} " + answer[
+                "error_description"]
+        return status, answer
+
+    def _answer(self, path: str, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         call = GoogleCall(form)
         self.calls.append(call)
         domain = self.domain

@@ -19,7 +19,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -83,6 +83,9 @@ class TokenRequest:
     headers: tuple[RequestHeader, ...] = ()
     service_account: ServiceAccountKey | None = field(default=None, repr=False)
     subject: str | None = None
+    signatures: tuple[Secret, ...] = field(default=(), repr=False, compare=False)
+    """The signatures of the assertions this request sent (what makes them credentials),
+    so that an identity provider echoing one is redacted like a client secret."""
 
     @classmethod
     def for_profile(cls, profile: Profile) -> TokenRequest:
@@ -103,16 +106,15 @@ class TokenRequest:
         return "jwt-bearer" if self.service_account is not None else "client_credentials"
 
     def secrets(self) -> list[Secret]:
-        """What must never be shown of this request: the client secret or private key."""
-        values = [self.client_secret]
-        if self.service_account is not None:
-            values.append(self.service_account.private_key)
+        """What this request sent that must never be shown: the client secret, or the
+        assertions' signatures (the private key itself never leaves the service)."""
+        values = [self.client_secret, *self.signatures]
         return [value for value in values if value is not None]
 
     def identity(self) -> list[str]:
         """Every input of the request, for the cache key (which hashes it)."""
-        parts = [self.endpoint, self.grant, self.client_id,
-                 *(secret.reveal() for secret in self.secrets()),
+        key = self.service_account.private_key if self.service_account else self.client_secret
+        parts = [self.endpoint, self.grant, self.client_id, key.reveal() if key else "",
                  self.subject or "", self.scope or "", self.audience or ""]
         for header in self.headers:
             parts += [header.name.lower(), header.value]
@@ -182,8 +184,12 @@ class TokenClient:
         """Ask the token endpoint, at its vetted addresses only, for a new token; raises
         TokenFailure (failing closed when there is no usable vetted lookup)."""
         addresses = _vetted_addresses(request, endpoint)
+        form = request.form()
+        if "assertion" in form:
+            request = replace(request, signatures=(
+                Secret(form["assertion"].rsplit(".", 1)[-1]),))
         try:
-            status, location, content_type, body = await self._post(request, addresses)
+            status, location, content_type, body = await self._post(request, form, addresses)
         except httpx.ConnectTimeout:
             raise TokenFailure(
                 f"could not connect to the token endpoint within {self._timeout.connect:g} s",
@@ -215,7 +221,8 @@ class TokenClient:
                                "token endpoint.", details=details)
         return _access_token(answer, request, details)
 
-    async def _post(self, request: TokenRequest, addresses: list[ResolvedAddress],
+    async def _post(self, request: TokenRequest, form: dict[str, str],
+                    addresses: list[ResolvedAddress],
                     ) -> tuple[int, str | None, str | None, bytes]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         headers.update({h.name: h.value for h in request.headers})
@@ -224,7 +231,7 @@ class TokenClient:
                                     addresses=addresses)
         client = httpx.AsyncClient(transport=transport, timeout=self._timeout,
                                    follow_redirects=False, trust_env=False)
-        async with client, client.stream("POST", request.endpoint, data=request.form(),
+        async with client, client.stream("POST", request.endpoint, data=form,
                                          headers=headers) as response:
             body = bytearray()
             async for chunk in response.aiter_bytes():
