@@ -146,3 +146,22 @@ def test_the_key_is_bound_to_its_relay_endpoint_client_and_trust() -> None:
         with_service_account(profile, None, DEFAULT_TRUST)
     anonymous = Profile(host="smtp.gmail.com", auth_type=AuthType.ANONYMOUS)
     assert with_service_account(anonymous, account(), DEFAULT_TRUST) is anonymous
+
+
+@pytest.mark.parametrize(("error", "words"), [
+    ("invalid_grant", "clock"), ("unauthorized_client", "Domain-wide delegation"),
+    ("invalid_client", "does not know this service account"),
+    ("access_denied", "policy denied"), ("invalid_scope", "https://mail.google.com/")])
+def test_googles_token_errors_get_their_hints(error: str, words: str) -> None:
+    from smtp_profile.oauth.token import _refusal
+
+    used = with_service_account(build_profile(oauth_draft(), Profile(),
+                                              service_account=account()),
+                                account(), DEFAULT_TRUST)
+    failure = _refusal(400, {"error": error, "error_description": "x"}, None,
+                       TokenRequest.for_profile(used), {})
+    assert failure.hint is not None and words in failure.hint
+    # The same code from another identity provider keeps the generic hint.
+    generic = _refusal(400, {"error": error}, None, TokenRequest(
+        "https://login.example/token", "c", Secret("s")), {})
+    assert generic.hint is None or "Google" not in generic.hint
