@@ -103,13 +103,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     allowed: dict[str, list[str]] = {}
     for prefix, router in ((base, smtp_router), (base, diagnostics_router),
                            (base, audit_router), (base, status_router),
-                           ("", web_session_router)):
+                           (base, service_account_router), ("", web_session_router)):
         for route in router.routes:
             if isinstance(route, Route):
                 allowed.setdefault(prefix + route.path, []).extend(sorted(route.methods or ()))
     app.state.allowed_methods = allowed
     app.state.endpoints = catalogue(smtp_router, diagnostics_router, audit_router,
-                                    status_router)
+                                    status_router, service_account_router)
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
     paths += list(allowed)
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)
