@@ -142,3 +142,12 @@ def test_google_service_account_preset_against_a_server(
     assert listed.exit_code == 0 and "Key id:          cli-key" in listed.stdout
     assert "PRIVATE KEY" not in listed.stdout + saved.output
     assert run_async(service.runtime.service_accounts.get()).version == 2
+    # delete, then upload again for another relay, with the service-account commands.
+    assert invoke("service-account", "delete", env=remote).exit_code == 0
+    assert "Service account: none" in invoke("service-account", "show", env=remote).stdout
+    again = invoke("service-account", "set", "--key-file", str(key_path), "--host",
+                   "relay.corp.example", "--port", "465", env=remote)
+    assert again.exit_code == 0, again.output
+    assert "saved: key cli-key of " in again.stdout and "relay.corp.example:465" in again.stdout
+    stored = run_async(service.runtime.service_accounts.get())
+    assert stored.account is not None and stored.account.relay.port == 465
