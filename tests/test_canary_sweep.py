@@ -279,3 +279,66 @@ def test_the_echo_search_finds_every_form() -> None:
         evidence.add(f"plant {index}", f"... {text} ...")
     found = {where for where, _ in echoes(evidence, every_form(PASSWORD, "u"))}
     assert found == {f"plant {index}" for index in range(len(planted))}
+
+
+@pytest.mark.slow
+def test_no_service_account_key_leaves_by_any_way(service: RunningService,
+                                                  smtp_server: Callable[..., SmtpServer],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A Google service account key (JWT bearer grant) through its routes, refusals, a
+    failing and a passing test, Status, the audit trail and the CLI: its private key, the
+    assertions signed with it and the access token appear nowhere."""
+    from tests.support.google import GMAIL_SCOPE, GoogleDomain, GoogleTokenEndpoint, rsa_key
+
+    caplog.set_level(logging.DEBUG)
+    evidence = Evidence()
+    relay = smtp_server("starttls", Behaviour(xoauth2_tokens=frozenset({TOKEN})))
+    google = GoogleTokenEndpoint(GoogleDomain(tokens=[TOKEN]))
+    try:
+        key_file = google.key_file(rsa_key(), "canary-key")
+        route = "/KeyfactorAPI/SMTP/OAuth/ServiceAccount"
+        relay_fields = {"Host": "mail.test", "Port": relay.port}
+        profile = {"Host": "mail.test", "Port": relay.port, "UseSSL": True,
+                   "RelayAuthenticationType": 3, "SenderAccount": "svc@corp.local",
+                   "SenderName": "KF", "ClientId": {"SecretValue": google.domain.client_id},
+                   "TokenEndpoint": google.url}
+        r = evidence.response
+        with service.client() as v1, service.client(version=2) as v2:
+            # Refused uploads carrying the key: wrong type, plain relay, unknown field.
+            r(v1.put(route, json={"KeyFile": {**key_file, "type": "user"}, **relay_fields}))
+            r(v1.put(route, json={"KeyFile": key_file, **relay_fields, "UseSSL": False}))
+            r(v1.put(route, json={"KeyFile": key_file, **relay_fields,
+                                  "PrivateKey": key_file["private_key"]}))
+            r(v1.put(route, json={"KeyFile": json.dumps(key_file)[:-3], **relay_fields}))
+            # Stored, read, used: refused by Google (no delegation), then accepted.
+            r(v1.put(route, json={"KeyFile": key_file, **relay_fields}))
+            r(v1.get(route))
+            r(v2.put("/KeyfactorAPI/SMTP", json=profile))
+            google.domain.echo = True  # Google repeating the signature in its error
+            refused = r(v2.post("/KeyfactorAPI/SMTP/Diagnose",
+                                json={"TestRecipient": "pki@corp.local"}))
+            assert "signature ***" in refused.text
+            google.domain.echo = False
+            google.domain.delegated_scopes.add(GMAIL_SCOPE)
+            r(v2.post("/KeyfactorAPI/SMTP/Test", json={**profile,
+                                                      "TestRecipient": "pki@corp.local"}))
+            r(v2.post("/KeyfactorAPI/SMTP/Diagnose", json={"Mode": "verify"}))
+            r(v2.get("/KeyfactorAPI/SMTP/Status"))
+            r(v1.get("/KeyfactorAPI/SMTP/Audit", params={"returnLimit": 1000}))
+        remote = {"SMTP_PROFILE_URL": service.url,
+                  "SMTP_PROFILE_PASSWORD": service.admin_password}
+        cli(evidence, "service-account", "show", "--json", env=remote)
+    finally:
+        google.close()
+    assert relay.behaviour.xoauth2_attempts and len(relay.received) == 1
+    evidence.add("log", "\n".join(f"{rec.getMessage()} {rec.exc_text or ''}"
+                                  for rec in caplog.records))
+    evidence.add("database", raw_contents(service.settings).decode("utf-8", "replace"))
+    body = "".join(key_file["private_key"].splitlines()[1:-1])
+    assertions = [call.form["assertion"][0] for call in google.calls if "assertion" in call.form]
+    needles = ([body[:48], body[400:448], body[-48:]] + encodings(TOKEN, "svc@corp.local")
+               + [a for assertion in assertions for a in (assertion, assertion.split(".")[2])])
+    assert len(assertions) >= 2
+    assert evidence.leaks(needles) == []
+    # The search works: the key's readable fields are there, the relay got the token.
+    assert evidence.leaks([google.domain.client_email])

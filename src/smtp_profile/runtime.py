@@ -31,6 +31,7 @@ from smtp_profile.store.oauth_credential import OAuthCredentialRepository
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.secret_box import KeyFiles, SecretBox, load_keys
+from smtp_profile.store.service_accounts import ServiceAccountRepository
 from smtp_profile.store.sessions import SessionRepository
 from smtp_profile.store.snapshot import SnapshotReader
 from smtp_profile.store.sqlite_writer import SQLiteWriter, writer_for
@@ -42,6 +43,7 @@ from smtp_profile.usecases.bearer import BearerSignIn
 from smtp_profile.usecases.memory import StateMemory
 from smtp_profile.usecases.oauth_credentials import OAuthCredentialService
 from smtp_profile.usecases.profile_service import ProfileService, TestLimits
+from smtp_profile.usecases.service_accounts import ServiceAccounts
 from smtp_profile.usecases.signin import SignIn
 from smtp_profile.usecases.web_sessions import WebSessions
 
@@ -78,6 +80,8 @@ class Runtime:
     sessions: WebSessions
     memory: StateMemory
     oauth_credentials: OAuthCredentialService
+    service_accounts: ServiceAccounts
+    """The Google service account key (JWT bearer grant) behind its own routes."""
     bearer: BearerSignIn | None = None
     """Bearer tokens from the operator's identity provider (None: not configured)."""
 
@@ -91,6 +95,8 @@ class Runtime:
         box = SecretBox(load_keys(settings.data_dir, settings.secret_key, create=False),
                         key_files=None if settings.secret_key else KeyFiles(settings.data_dir))
         profiles = ProfileRepository(engine, box, memory.profile)
+        accounts_store = ServiceAccountRepository(engine, box)
+        relay = RelayRepository(engine, memory.options)
         mailer = Mailer(
             MailerConfig(
                 connect_timeout=settings.connect_timeout,
@@ -114,7 +120,6 @@ class Runtime:
                            retention_days=settings.audit_retention_days,
                            clock=lambda: datetime.fromtimestamp(clock(), UTC))
         credentials = OAuthCredentialRepository(engine, box)
-        relay = RelayRepository(engine, memory.options)
         return cls(
             settings=settings,
             engine=engine,
@@ -129,7 +134,9 @@ class Runtime:
             service=ProfileService(
                 profiles, relay, mailer, audit, counters,
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
-                           settings.max_concurrent_tests), credentials=credentials),
+                           settings.max_concurrent_tests), credentials=credentials,
+                service_accounts=accounts_store),
+            service_accounts=ServiceAccounts(accounts_store, relay, audit),
             sign_in=SignIn(accounts, audit, counters, snapshots, clock),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes),

@@ -23,6 +23,7 @@ from smtp_profile.wire.models import (
     TestV1In,
     TestV2In,
 )
+from smtp_profile.wire.service_account import ServiceAccountIn
 from tests.api.test_smtp_routes import error
 from tests.support.resolver import StaticResolver
 from tests.support.service import RunningService, service_settings, start_service
@@ -68,6 +69,10 @@ def valid_bodies(port: int) -> dict[str, tuple[str, str, int, type[BaseModel],
                         {**v2, **recipient, "Mode": "verify", "Mechanism": "auto"}),
         "options": ("PUT", "/KeyfactorAPI/SMTP/Options", 1, OptionsIn,
                     {"PinnedSha256": "ab" * 32, "Mechanism": "auto", "CaBundle": None}),
+        "service-account": ("PUT", "/KeyfactorAPI/SMTP/OAuth/ServiceAccount", 1,
+                            ServiceAccountIn, {"KeyFile": '{"type": "service_account"}',
+                                               "Host": "smtp.gmail.com", "Port": 587,
+                                               "UseSSL": True}),
     }
 
 
@@ -200,6 +205,7 @@ def test_each_route_refuses_other_content_types(hostile_service: RunningService,
     ("/KeyfactorAPI/SMTP/Status", {"GET"}),
     ("/KeyfactorAPI/SMTP/Options", {"GET", "PUT"}),
     ("/KeyfactorAPI/SMTP/OAuth/Credential", {"GET", "PUT", "DELETE"}),
+    ("/KeyfactorAPI/SMTP/OAuth/ServiceAccount", {"GET", "PUT", "DELETE"}),
 ])
 def test_each_route_refuses_other_methods(hostile_service: RunningService, path: str,
                                           allowed: set[str]) -> None:

@@ -60,7 +60,9 @@ OPERATIONS = [("GET", BASE), ("PUT", BASE), ("POST", f"{BASE}/Test"),
               ("POST", f"{BASE}/Diagnose"), ("GET", f"{BASE}/Status"),
               ("GET", f"{BASE}/Options"), ("PUT", f"{BASE}/Options"), ("GET", f"{BASE}/Audit"),
               ("GET", "/KeyfactorAPI/Status/Endpoints"), ("GET", f"{BASE}/OAuth/Credential"),
-              ("PUT", f"{BASE}/OAuth/Credential"), ("DELETE", f"{BASE}/OAuth/Credential")]
+              ("PUT", f"{BASE}/OAuth/Credential"), ("DELETE", f"{BASE}/OAuth/Credential"),
+              ("GET", f"{BASE}/OAuth/ServiceAccount"), ("PUT", f"{BASE}/OAuth/ServiceAccount"),
+              ("DELETE", f"{BASE}/OAuth/ServiceAccount")]
 
 
 def forget_failed_sign_ins(service: RunningService) -> None:

@@ -3,11 +3,20 @@
 One module per group of commands; importing them registers them on `app`.
 """
 
-from smtp_profile.cli import audit, keys, oauth_credential, profile, relay, serve, users
+from smtp_profile.cli import (
+    audit,
+    keys,
+    oauth_credential,
+    profile,
+    relay,
+    serve,
+    service_account,
+    users,
+)
 from smtp_profile.cli.app import app
 
 __all__ = ["app", "audit", "keys", "main", "oauth_credential", "profile", "relay", "serve",
-           "users"]
+           "service_account", "users"]
 
 
 def main() -> None:

@@ -29,8 +29,15 @@ from smtp_profile.wire.report import (
     options_etag,
     options_version,
 )
+from smtp_profile.wire.service_account import (
+    decode_service_account,
+    encode_service_account,
+    service_account_etag,
+    service_account_version,
+)
 
 StepCallback = Callable[[dict[str, Any]], None]
+SERVICE_ACCOUNT_PATH = "/SMTP/OAuth/ServiceAccount"
 
 
 class ClientError(Exception):
@@ -58,6 +65,15 @@ class ProfileClient(Protocol):
     async def put_options(self, body: dict[str, Any], etag: str | None) -> dict[str, Any]:
         """Replace the relay options; with `etag`, refused if they changed since."""
         ...
+
+    async def service_account(self) -> tuple[dict[str, Any], str]:
+        """The Google service account key without its private key, and its ETag."""
+        ...
+
+    async def put_service_account(self, body: dict[str, Any],
+                                  etag: str | None) -> dict[str, Any]: ...
+
+    async def delete_service_account(self, etag: str | None) -> dict[str, Any]: ...
 
     async def close(self) -> None: ...
 
@@ -115,6 +131,29 @@ class LocalClient:
             raise ClientError(exc.kind.code, exc.message) from None
         return encode_options(stored.options)
 
+    async def service_account(self) -> tuple[dict[str, Any], str]:
+        stored = await self._runtime.service_accounts.get()
+        return encode_service_account(stored), service_account_etag(stored.version)
+
+    async def put_service_account(self, body: dict[str, Any],
+                                  etag: str | None) -> dict[str, Any]:
+        try:
+            upload = decode_service_account(body)
+            stored = await self._runtime.service_accounts.upload(
+                upload.key_file, host=upload.host, port=upload.port, use_ssl=upload.use_ssl,
+                actor=self._actor, expected_version=service_account_version(etag))
+        except DomainError as exc:
+            raise ClientError(exc.kind.code, exc.message) from None
+        return encode_service_account(stored)
+
+    async def delete_service_account(self, etag: str | None) -> dict[str, Any]:
+        try:
+            stored = await self._runtime.service_accounts.delete(
+                actor=self._actor, expected_version=service_account_version(etag))
+        except DomainError as exc:
+            raise ClientError(exc.kind.code, exc.message) from None
+        return encode_service_account(stored)
+
     async def close(self) -> None:
         await self._runtime.close()
 
@@ -169,6 +208,30 @@ class RemoteClient:
         headers = {"if-match": etag} if etag else {}
         response = await self._http.put(f"{self._base}/SMTP/Options", json=body,
                                         headers=headers)
+        if response.status_code != 200:
+            raise _error(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def service_account(self) -> tuple[dict[str, Any], str]:
+        response = await self._http.get(f"{self._base}{SERVICE_ACCOUNT_PATH}")
+        if response.status_code != 200:
+            raise _error(response)
+        body: dict[str, Any] = response.json()
+        return body, response.headers.get("etag", "")
+
+    async def put_service_account(self, body: dict[str, Any],
+                                  etag: str | None) -> dict[str, Any]:
+        response = await self._http.put(f"{self._base}{SERVICE_ACCOUNT_PATH}", json=body,
+                                        headers={"if-match": etag} if etag else {})
+        if response.status_code != 200:
+            raise _error(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def delete_service_account(self, etag: str | None) -> dict[str, Any]:
+        response = await self._http.delete(f"{self._base}{SERVICE_ACCOUNT_PATH}",
+                                           headers={"if-match": etag} if etag else {})
         if response.status_code != 200:
             raise _error(response)
         result: dict[str, Any] = response.json()

@@ -34,10 +34,12 @@ async def reseal_secrets(engine: AsyncEngine, ring: list[bytes], fresh: bytes) -
     it sees it, so a PUT racing the rotation may already have used it."""
     from smtp_profile.store.oauth_credential import OAuthCredentialRepository
     from smtp_profile.store.profiles import ProfileRepository
+    from smtp_profile.store.service_accounts import ServiceAccountRepository
 
     old, new = SecretBox([*ring, fresh]), SecretBox([fresh])
     count = await ProfileRepository(engine, old).reseal(new)
-    return count + await OAuthCredentialRepository(engine, old).reseal(new)
+    count += await OAuthCredentialRepository(engine, old).reseal(new)
+    return count + await ServiceAccountRepository(engine, old).reseal(new)
 
 
 @app.command("new-key")

@@ -30,6 +30,7 @@ from smtp_profile.cli.terminal import (
     warning_lines,
 )
 from smtp_profile.domain.deadlines import deadline_warnings
+from smtp_profile.domain.presets import PRESETS, preset_named
 from smtp_profile.mailer.catalogue import catalogue
 from smtp_profile.settings import DEFAULT_BASE_PATH
 from smtp_profile.store.secret_box import SecretKeyError
@@ -148,6 +149,24 @@ def set_profile(
     sender_account: Annotated[str | None, typer.Option(
         help="Sender e-mail address (From).")] = None,
     sender_name: Annotated[str | None, typer.Option(help="Sender display name.")] = None,
+    preset: Annotated[str | None, typer.Option(
+        help="Fill the fields a provider documents first: " + ", ".join(
+            p.name for p in PRESETS) + ". Options given beside it win.")] = None,
+    tenant: Annotated[str | None, typer.Option(
+        help="Microsoft Entra tenant id or domain (--preset microsoft-365).")] = None,
+    region: Annotated[str | None, typer.Option(
+        help="AWS Region (--preset amazon-ses) or us/eu (--preset mailgun).")] = None,
+    key_file: Annotated[Path | None, typer.Option(
+        "--key-file", help="A Google service account's JSON key (--preset "
+        "google-service-account): uploaded, and ClientId and TokenEndpoint taken from it.",
+    )] = None,
+    client_id: Annotated[str | None, typer.Option(help="OAuth ClientId (oauth).")] = None,
+    token_endpoint: Annotated[str | None, typer.Option(
+        help="OAuth token endpoint URL (oauth).")] = None,
+    scope: Annotated[str | None, typer.Option(help="OAuth scope (oauth).")] = None,
+    client_secret_stdin: Annotated[bool, typer.Option(
+        "--client-secret-stdin", help="Read the OAuth client secret from standard input.",
+    )] = False,
     url: Url = None,
     user: User = "admin",
     base_path: BasePath = DEFAULT_BASE_PATH,
@@ -160,38 +179,91 @@ def set_profile(
     port, TLS, auth type or username requires it again (it is only ever sent to the
     server it was saved for). There is deliberately no --password option.
 
+    A preset fills Host, Port, UseSSL, the auth type and what the provider fixes
+    (SendGrid's user name, Microsoft's token endpoint and scope); it hides nothing and
+    the credentials are still yours to give.
+
     \b
     Examples:
       smtp-profile set --host smtp.corp.local --port 587 --use-ssl
       printf '%s\\n' "$RELAY_PASSWORD" | smtp-profile set --auth basic \\
           --username svc@corp.local --password-stdin
+      printf '%s\\n' "$SECRET" | smtp-profile set --preset microsoft-365 \\
+          --tenant contoso.onmicrosoft.com --client-id 0000... --client-secret-stdin
+      smtp-profile set --preset google-service-account --key-file sa.json
+      printf '%s\\n' "$SENDGRID_API_KEY" | smtp-profile set --preset sendgrid --password-stdin
     """
     auth_type = None
     if auth is not None:
         if auth.lower() not in AUTH_TYPES:
             raise fail("--auth must be anonymous, basic or oauth", code=2)
         auth_type = AUTH_TYPES[auth.lower()]
+    if password_stdin and client_secret_stdin:
+        raise fail("give --password-stdin or --client-secret-stdin, not both", code=2)
+    filled, key_text = _preset_fields(preset, tenant, region, key_file)
     password = read_password(True, confirm=False) if password_stdin else None
+    client_secret = read_password(True, confirm=False) if client_secret_stdin else None
 
     async def change(client: ProfileClient) -> dict[str, Any]:
         body = await client.get()
         body["RelayPassword"] = None
         body["ClientSecret"] = None
+        body.update(filled)
+        if key_text is not None:
+            account = await upload_key(client, key_text, host or body["Host"],
+                                       port or body["Port"])
+            body["ClientId"] = {"SecretValue": account["ClientId"]}
+            body["TokenEndpoint"] = account["TokenUri"]
         for key, value in (("Host", host), ("Port", port), ("UseSSL", use_ssl),
                            ("RelayAuthenticationType", auth_type),
-                           ("SenderAccount", sender_account), ("SenderName", sender_name)):
+                           ("SenderAccount", sender_account), ("SenderName", sender_name),
+                           ("TokenEndpoint", token_endpoint), ("Scope", scope)):
             if value is not None:
                 body[key] = value
         if username is not None:
             body["RelayUsername"] = {"SecretValue": username}
+        if client_id is not None:
+            body["ClientId"] = {"SecretValue": client_id}
         if password is not None:
             body["RelayPassword"] = {"SecretValue": password.reveal()}
+        if client_secret is not None:
+            body["ClientSecret"] = {"SecretValue": client_secret.reveal()}
         return await client.put(body)
 
     client = _client(url, user, base_path, data_dir, database_url)
     saved = _run(client, change)
     typer.echo(f"saved: {saved['Host']}:{saved['Port']} "
                f"(auth {saved['RelayAuthenticationType']}, UseSSL {saved['UseSSL']})")
+
+
+def _preset_fields(name: str | None, tenant: str | None, region: str | None,
+                   key_file: Path | None) -> tuple[dict[str, Any], str | None]:
+    """The fields `--preset` fills, and the key file's text to upload (or None)."""
+    from smtp_profile.cli.service_account import read_key_file
+    from smtp_profile.domain.errors import ValidationFailed
+
+    if name is None:
+        if tenant or region or key_file:
+            raise fail("--tenant, --region and --key-file go with --preset", code=2)
+        return {}, None
+    if tenant and region:
+        raise fail("give --tenant or --region, not both", code=2)
+    try:
+        chosen = preset_named(name)
+        filled = chosen.fields(tenant or region)
+    except ValidationFailed as exc:
+        raise fail(exc.message, code=2) from None
+    if key_file is not None and chosen.name != "google-service-account":
+        raise fail("--key-file goes with --preset google-service-account", code=2)
+    return filled, None if key_file is None else read_key_file(key_file)
+
+
+async def upload_key(client: ProfileClient, text: str, host: str,
+                     port: int) -> dict[str, Any]:
+    """Upload a service account key for the relay `host`:`port` (If-Match its ETag)."""
+    _, etag = await client.service_account()
+    return await client.put_service_account(
+        {"KeyFile": text, "Host": host, "Port": port, "UseSSL": True}, etag)
 
 
 @app.command("test")

@@ -38,6 +38,8 @@ class AuditAction(StrEnum):
     OPTIONS = "Options"  # the relay's trust or AUTH mechanism options were replaced
     # the OAuth certificate credential or the client secret's recorded expiry changed
     OAUTH_CREDENTIAL = "OAuthCredential"
+    # the Google service account key was uploaded or deleted (or that was refused)
+    SERVICE_ACCOUNT = "ServiceAccount"
     # refused sign-ins from one address in one minute beyond the few recorded one by one
     FAILED_AUTHENTICATION_SUMMARY = "FailedAuthenticationSummary"
 

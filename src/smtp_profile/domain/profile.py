@@ -34,6 +34,7 @@ from smtp_profile.domain.oauth import RequestHeader as RequestHeader  # re-expor
 from smtp_profile.domain.oauth_credential import CertificateCredential
 from smtp_profile.domain.relay_options import DEFAULT_TRUST, TrustBinding
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.service_account import ServiceAccount
 
 PROFILE_ID = 1
 DEFAULT_PORT = 25
@@ -89,6 +90,10 @@ class Profile:
     secret_trust: TrustBinding | None = None
     """The relay options' certificate checks when the stored secret was entered."""
     id: int = PROFILE_ID
+    service_account: ServiceAccount | None = field(default=None, repr=False, compare=False)
+    """The Google service account key that signs this type-3 profile's token requests
+    (JWT bearer grant instead of a client secret); attached for a test, never stored
+    with the profile (see domain/service_account.py)."""
 
     def tls_mode(self, implicit_ports: frozenset[int] = IMPLICIT_TLS_PORTS) -> TlsMode:
         """UseSSL on an implicit-TLS port (465) means TLS from the first byte; elsewhere
@@ -169,7 +174,8 @@ def _destination(profile: Profile, binding: tuple[tuple[str, str], ...]) -> tupl
 
 def build_profile(draft: ProfileDraft, stored: Profile,
                   trust: TrustBinding = DEFAULT_TRUST,
-                  certificate: CertificateCredential | None = None) -> Profile:
+                  certificate: CertificateCredential | None = None, *,
+                  service_account: ServiceAccount | None = None) -> Profile:
     """Validate `draft` and resolve its secrets against `stored`.
 
     Raises ValidationFailed naming every bad field, or a DomainError when a secret
@@ -179,6 +185,8 @@ def build_profile(draft: ProfileDraft, stored: Profile,
     relay options' checks now); a reused one keeps the binding it was stored with.
     A type-3 draft needs no ClientSecret when `certificate` (the OAuth certificate
     credential, domain/oauth_credential.py) is bound to its TokenEndpoint, ClientId and relay.
+    A type-3 draft whose TokenEndpoint and ClientId name the stored `service_account`
+    needs no ClientSecret (and may not carry one): the key signs its token requests.
     """
     problems: list[str] = []
     if draft.profile_id is not None and draft.profile_id != PROFILE_ID:
@@ -227,6 +235,15 @@ def build_profile(draft: ProfileDraft, stored: Profile,
         else:
             bound = trust
         candidate = replace(candidate, password=password, secret_trust=bound)
+    if auth_type is AuthType.OAUTH and service_account is not None and service_account.serves(
+            candidate.token_endpoint, candidate.client_id):
+        if draft.client_secret is not None:
+            raise ValidationFailed([
+                "ClientSecret must be empty: TokenEndpoint and ClientId name the stored "
+                "service account key (GET /SMTP/OAuth/ServiceAccount), which signs the "
+                "token requests instead"])
+        check_service_account_relay(candidate, service_account)
+        return candidate
     if auth_type is AuthType.OAUTH:
         client_secret = draft.client_secret
         if client_secret is None:
@@ -246,7 +263,8 @@ def build_profile(draft: ProfileDraft, stored: Profile,
 
 def build_replacement(draft: ProfileDraft, stored: Profile,
                       trust: TrustBinding = DEFAULT_TRUST,
-                      certificate: CertificateCredential | None = None) -> Profile:
+                      certificate: CertificateCredential | None = None, *,
+                      service_account: ServiceAccount | None = None) -> Profile:
     """`build_profile` for a PUT, which must also not lose settings the client cannot see.
 
     Version 1 shows neither the OAuth settings nor the client secret, so a version-1 PUT
@@ -261,7 +279,7 @@ def build_replacement(draft: ProfileDraft, stored: Profile,
             f"RelayAuthenticationType 3 to keep them, or change the type with "
             f"x-keyfactor-api-version: 2 (got {draft.auth_type or 0})"
         ])
-    return build_profile(draft, stored, trust, certificate)
+    return build_profile(draft, stored, trust, certificate, service_account=service_account)
 
 
 def certificate_bound(certificate: CertificateCredential, profile: Profile) -> bool:
@@ -269,6 +287,49 @@ def certificate_bound(certificate: CertificateCredential, profile: Profile) -> b
     return (profile.auth_type is AuthType.OAUTH
             and certificate.bound_to(profile.token_endpoint, profile.client_id, profile.host,
                                      profile.port, profile.use_ssl))
+
+
+def check_service_account_relay(profile: Profile, account: ServiceAccount) -> None:
+    """Refuse a relay other than the one the service account key was saved for: its
+    tokens are as good as the mailbox's password (SECRET_REENTRY_REQUIRED)."""
+    changed = account.relay_changes(profile.host, profile.port, profile.use_ssl)
+    if changed:
+        relay = account.relay
+        raise DomainError(
+            ErrorKind.SECRET_REENTRY_REQUIRED,
+            f"The service account key must be uploaded again because {_join(changed)} "
+            f"changed since it was saved for {relay.host}:{relay.port} (UseSSL "
+            f"{str(relay.use_ssl).lower()}): its access tokens are only ever sent to the "
+            "relay it was saved for. PUT /SMTP/OAuth/ServiceAccount with this relay.",
+        )
+
+
+def with_service_account(profile: Profile, account: ServiceAccount | None,
+                         current: TrustBinding) -> Profile:
+    """`profile` with the key that signs its token requests, when it names the stored key.
+
+    The key goes only to the relay it was saved for and only while the relay options
+    verify that relay as they did then (SECRET_REENTRY_REQUIRED otherwise). A type-3
+    profile with neither a client secret nor a key it names is refused (400)."""
+    if profile.auth_type is not AuthType.OAUTH:
+        return profile
+    if account is None or not account.serves(profile.token_endpoint, profile.client_id):
+        if profile.client_secret is None:
+            raise ValidationFailed([
+                "ClientSecret is required when RelayAuthenticationType is 3: no client "
+                "secret is stored, and no service account key "
+                "(PUT /SMTP/OAuth/ServiceAccount) has this TokenEndpoint and ClientId"])
+        return profile
+    check_service_account_relay(profile, account)
+    changed = (account.trust or DEFAULT_TRUST).changed_settings(current)
+    if changed:
+        raise DomainError(
+            ErrorKind.SECRET_REENTRY_REQUIRED,
+            f"The service account key must be uploaded again because the relay options' "
+            f"{_join(changed)} changed since it was saved (PUT /SMTP/Options): a stored "
+            "key's tokens only go to a relay verified as it was when the key was saved.",
+        )
+    return replace(profile, service_account=account, client_secret=None)
 
 
 def secret_trust_changes(profile: Profile, current: TrustBinding) -> list[str]:

@@ -146,6 +146,8 @@ class Redactor:
 
 def profile_redactor(profile: Profile) -> Redactor:
     """The redactor of a test of `profile`: its password and client secret, paired in SASL
-    blobs with the names it authenticates as (the access token is added once obtained)."""
+    blobs with the names it authenticates as (the access token is added once obtained).
+    A service account's private key is not among them: it never leaves the service, so
+    nothing can echo it (the token client redacts the assertions it signs)."""
     return Redactor.of([profile.password, profile.client_secret],
                        [profile.username, profile.sasl_user])

@@ -123,6 +123,11 @@ class XOAuth2Login:
             if request.certificate is not None:
                 # Named before the request, so a refusal still says which key signed.
                 step.details.update(certificate_details(request.certificate))
+            if request.service_account is not None:  # JWT bearer grant (RFC 7523)
+                step.details.update(grant=request.grant,
+                                    service_account=request.service_account.client_email,
+                                    key_id=request.service_account.private_key_id,
+                                    subject=request.subject, scope=request.scope)
             try:
                 token = await self.tokens.get(request, self.endpoint)
             except TokenFailure as exc:

@@ -19,7 +19,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -31,9 +31,16 @@ from smtp_profile.domain.oauth_credential import CertificateCredential
 from smtp_profile.domain.profile import Profile, certificate_bound
 from smtp_profile.domain.redaction import Redactor
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.service_account import (
+    GMAIL_SCOPE,
+    JWT_BEARER_GRANT,
+    TOKEN_ERROR_HINTS,
+    ServiceAccountKey,
+)
 from smtp_profile.mailer.resolver import Resolution, ResolvedAddress
 from smtp_profile.oauth.assertion import ASSERTION_TYPE, SignedAssertion, sign_assertion
 from smtp_profile.oauth.cache import TokenCache
+from smtp_profile.oauth.jwt_bearer import signed_assertion
 from smtp_profile.oauth.pinned import PinnedTransport, same_host
 from smtp_profile.oauth.refusal_hints import refusal_hint
 from smtp_profile.wire.json_decoding import decode_json
@@ -68,6 +75,9 @@ class TokenRequest:
 
     The client authenticates with `client_secret` (client_secret_post) or, when
     `certificate` is set, with a fresh signed assertion (private_key_jwt, RFC 7523).
+    With `service_account` the grant is the JWT bearer grant (RFC 7523): a fresh
+    assertion signed with its private key, for the mailbox `subject`, instead of the
+    client secret.
     """
 
     endpoint: str
@@ -77,12 +87,24 @@ class TokenRequest:
     audience: str | None = None
     headers: tuple[RequestHeader, ...] = ()
     certificate: CertificateCredential | None = field(default=None, repr=False)
+    service_account: ServiceAccountKey | None = field(default=None, repr=False)
+    subject: str | None = None
+    signatures: tuple[Secret, ...] = field(default=(), repr=False, compare=False)
+    """The signatures of the assertions this request sent (what makes them credentials),
+    so that an identity provider echoing one is redacted like a client secret."""
 
     @classmethod
     def for_profile(cls, profile: Profile,
                     certificate: CertificateCredential | None = None) -> TokenRequest:
-        """The certificate, when it is bound to this profile, is used instead of any
-        client secret (domain/oauth_credential.py)."""
+        """A Google service account key the profile names signs a JWT bearer grant; else
+        the certificate, when it is bound to this profile, is used instead of any client
+        secret (domain/oauth_credential.py)."""
+        account = profile.service_account
+        if account is not None and profile.token_endpoint:
+            return cls(endpoint=profile.token_endpoint, client_id=account.key.client_id,
+                       client_secret=None, scope=profile.scope or GMAIL_SCOPE,
+                       headers=profile.request_headers or (),
+                       service_account=account.key, subject=profile.sasl_user)
         if certificate is not None and not certificate_bound(certificate, profile):
             certificate = None
         if not (profile.token_endpoint and profile.client_id
@@ -93,10 +115,25 @@ class TokenRequest:
                    scope=profile.scope, audience=profile.audience,
                    headers=profile.request_headers or (), certificate=certificate)
 
+    @property
+    def grant(self) -> str:
+        return "jwt-bearer" if self.service_account is not None else "client_credentials"
+
+    def secrets(self) -> list[Secret]:
+        """What this request sent (or signed with) that must never be shown: the client
+        secret, the assertions' signatures, the certificate's key."""
+        values = [self.client_secret, *self.signatures,
+                  self.certificate.private_key if self.certificate else None]
+        return [value for value in values if value is not None]
+
     def identity(self) -> list[str]:
         """Every input of the request, for the cache key (which hashes it): a changed
-        secret, certificate, key or algorithm never finds a token bought with another."""
-        if self.certificate is not None:
+        secret, certificate, key, algorithm or mailbox never finds a token bought with
+        another."""
+        if self.service_account is not None:
+            credential = ["jwt-bearer", self.service_account.private_key.reveal(),
+                          self.subject or ""]
+        elif self.certificate is not None:
             credential = ["assertion", self.certificate.sha256_fingerprint,
                           self.certificate.private_key.reveal(), self.certificate.algorithm]
         else:
@@ -108,6 +145,10 @@ class TokenRequest:
         return parts
 
     def form(self, assertion: SignedAssertion | None = None) -> dict[str, str]:
+        if self.service_account is not None:
+            return {"grant_type": JWT_BEARER_GRANT,
+                    "assertion": signed_assertion(self.service_account, self.subject or "",
+                                                  self.scope or GMAIL_SCOPE)}
         form = {"grant_type": "client_credentials", "client_id": self.client_id}
         if assertion is not None:
             form["client_assertion_type"] = ASSERTION_TYPE
@@ -178,9 +219,12 @@ class TokenClient:
         TokenFailure (failing closed when there is no usable vetted lookup)."""
         addresses = _vetted_addresses(request, endpoint)
         assertion = request.sign()
+        form = request.form(assertion)
+        signed = form.get("assertion") or form.get("client_assertion")
+        if signed:
+            request = replace(request, signatures=(Secret(signed.rsplit(".", 1)[-1]),))
         try:
-            status, location, content_type, body = await self._post(request, addresses,
-                                                                     assertion)
+            status, location, content_type, body = await self._post(request, form, addresses)
         except httpx.ConnectTimeout:
             raise TokenFailure(
                 f"could not connect to the token endpoint within {self._timeout.connect:g} s",
@@ -214,8 +258,8 @@ class TokenClient:
                                "token endpoint.", details=details)
         return _access_token(answer, request, details)
 
-    async def _post(self, request: TokenRequest, addresses: list[ResolvedAddress],
-                    assertion: SignedAssertion | None,
+    async def _post(self, request: TokenRequest, form: dict[str, str],
+                    addresses: list[ResolvedAddress],
                     ) -> tuple[int, str | None, str | None, bytes]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         headers.update({h.name: h.value for h in request.headers})
@@ -224,8 +268,7 @@ class TokenClient:
                                     addresses=addresses)
         client = httpx.AsyncClient(transport=transport, timeout=self._timeout,
                                    follow_redirects=False, trust_env=False)
-        async with client, client.stream("POST", request.endpoint,
-                                         data=request.form(assertion),
+        async with client, client.stream("POST", request.endpoint, data=form,
                                          headers=headers) as response:
             body = bytearray()
             async for chunk in response.aiter_bytes():
@@ -335,6 +378,8 @@ def _refusal(status: int, answer: dict[str, Any] | None, content_type: str | Non
             details["error_description"] = description
             message += f" ({description})"
         message += f" (HTTP {status})"
+        if request.service_account is not None:  # Google's JWT bearer grant
+            return TokenFailure(message, hint=TOKEN_ERROR_HINTS.get(error), details=details)
         hint = refusal_hint(error, description if isinstance(description, str) else None,
                             assertion=request.certificate is not None)
         return TokenFailure(message, hint=hint or _ERROR_HINTS.get(error), details=details)
@@ -388,8 +433,7 @@ def _seconds(value: object) -> float | None:
 def _quoted(text: str, request: TokenRequest, limit: int = MAX_QUOTED_TEXT) -> str:
     """Text from the identity provider, made safe to show: one line, at most `limit`
     characters, no secret."""
-    text = Redactor.of([request.client_secret] + (
-        [request.certificate.private_key] if request.certificate else [])).text(text)
+    text = Redactor.of(request.secrets()).text(text)
     text = "".join(ch if not has_control_chars(ch) else " " for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."

@@ -19,6 +19,7 @@ from smtp_profile.server.api.audit_routes import router as audit_router
 from smtp_profile.server.api.diagnostics_routes import router as diagnostics_router
 from smtp_profile.server.api.fast_read import FastProfileRead, FastReadCounts
 from smtp_profile.server.api.oauth_credential_routes import router as oauth_credential_router
+from smtp_profile.server.api.service_account_routes import router as service_account_router
 from smtp_profile.server.api.smtp_routes import router as smtp_router
 from smtp_profile.server.api.status_routes import catalogue
 from smtp_profile.server.api.status_routes import router as status_router
@@ -87,6 +88,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(app)
     app.include_router(smtp_router, prefix=base, tags=["SMTP"])
     app.include_router(diagnostics_router, prefix=base, tags=["Diagnostics (extension)"])
+    app.include_router(service_account_router, prefix=base,
+                       tags=["Service account (extension)"])
     app.include_router(audit_router, prefix=base, tags=["Audit (extension)"])
     app.include_router(oauth_credential_router, prefix=base, tags=["OAuth (extension)"])
     app.include_router(status_router, prefix=base, tags=["Status"])
@@ -102,13 +105,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     allowed: dict[str, list[str]] = {}
     for prefix, router in ((base, smtp_router), (base, diagnostics_router),
                            (base, audit_router), (base, status_router),
-                           (base, oauth_credential_router), ("", web_session_router)):
+                           (base, oauth_credential_router), (base, service_account_router),
+                           ("", web_session_router)):
         for route in router.routes:
             if isinstance(route, Route):
                 allowed.setdefault(prefix + route.path, []).extend(sorted(route.methods or ()))
     app.state.allowed_methods = allowed
     app.state.endpoints = catalogue(smtp_router, diagnostics_router, audit_router,
-                                    status_router, oauth_credential_router)
+                                    status_router, oauth_credential_router,
+                                    service_account_router)
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
     paths += list(allowed)
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)

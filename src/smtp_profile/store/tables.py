@@ -179,3 +179,25 @@ audit_refusals = Table(
     Column("count", Integer, nullable=False),
     Index("ix_audit_refusals_window_start", "window_start"),
 )
+
+# The Google service account key for the JWT bearer grant (0012): one row, always there;
+# deleting the key clears its columns and counts the version on (the ETag). Only the
+# private key is secret: sealed, like the relay password.
+service_account = Table(
+    "service_account",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("client_email", String(320)),
+    Column("private_key_id", String(128)),
+    Column("token_uri", String(2048)),
+    Column("client_id", String(256)),
+    Column("project_id", String(128)),
+    Column("private_key_sealed", LargeBinary),
+    Column("relay_host", String(255)),
+    Column("relay_port", Integer),
+    Column("relay_use_ssl", Boolean),
+    Column("secret_trust", JSON),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("updated_by", String(128)),
+)

@@ -27,6 +27,7 @@ from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.relay_options import RelayOptions
 from smtp_profile.domain.resolution import Resolution
 from smtp_profile.domain.secret_reference import ParameterSpec
+from smtp_profile.domain.service_account import ServiceAccount, StoredServiceAccount
 from smtp_profile.domain.status import LastTest
 from smtp_profile.domain.steps import StepResult, TestMode, TestReport
 from smtp_profile.domain.stored import (
@@ -123,6 +124,9 @@ OnOptionsWrite = Callable[[Transaction, StoredOptions, StoredOptions], Awaitable
 OnCredentialsWrite = Callable[[Transaction, StoredCredentials, StoredCredentials],
                               Awaitable[None]]
 """Called inside an OAuth credential write with the replaced and the new credentials."""
+OnServiceAccountWrite = Callable[[Transaction, StoredServiceAccount, StoredServiceAccount],
+                                 Awaitable[None]]
+"""Called inside a service account write with the replaced and the new row."""
 
 
 # --- the stores -----------------------------------------------------------------------
@@ -169,6 +173,19 @@ class OAuthCredentialStore(Protocol):
                       actor: str, expected_version: int | None = None,
                       on_write: OnCredentialsWrite | None = None) -> StoredCredentials:
         """Store `build(current)` in one atomic write; a stale `expected_version` is a
+        PRECONDITION_FAILED DomainError."""
+        ...
+
+
+class ServiceAccountStore(Protocol):
+    """The Google service account key (JWT bearer grant), its relay and its version."""
+
+    async def load(self) -> StoredServiceAccount: ...
+
+    async def replace(self, account: ServiceAccount | None, *, actor: str,
+                      expected_version: int | None = None,
+                      on_write: OnServiceAccountWrite | None = None) -> StoredServiceAccount:
+        """Store `account` (None: clear it); a stale `expected_version` is a
         PRECONDITION_FAILED DomainError."""
         ...
 

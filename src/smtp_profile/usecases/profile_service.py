@@ -39,10 +39,12 @@ from smtp_profile.domain.profile import (
     check_recipient,
     check_secret_trust,
     check_stored_sender,
+    with_service_account,
 )
 from smtp_profile.domain.recipients import RecipientPolicy
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustBinding
 from smtp_profile.domain.resolution import Resolution
+from smtp_profile.domain.service_account import ServiceAccount
 from smtp_profile.domain.status import LastTest, summarize
 from smtp_profile.domain.steps import (
     STEP_LABELS,
@@ -61,6 +63,7 @@ from smtp_profile.usecases.ports import (
     RateCounters,
     RelayMailer,
     RelayStore,
+    ServiceAccountStore,
     Transaction,
 )
 
@@ -124,9 +127,11 @@ class ProfileService:
                  limits: TestLimits | None = None,
                  clock: Clock = time.time,
                  monotonic: Clock = time.monotonic,
-                 credentials: OAuthCredentialStore | None = None) -> None:
+                 credentials: OAuthCredentialStore | None = None,
+                 service_accounts: ServiceAccountStore | None = None) -> None:
         self._profiles = profiles
         self._credentials = credentials
+        self._service_accounts = service_accounts
         self._relay = relay
         self._mailer = mailer
         self._audit = audit
@@ -166,11 +171,12 @@ class ProfileService:
         # A secret in the draft is bound to the relay options' checks in force now.
         trust = TrustBinding.of(await self._relay.options())
         try:
-            certificate = (await self._oauth_certificate()
-                           if draft.auth_type == AuthType.OAUTH else None)
+            oauth = draft.auth_type == AuthType.OAUTH
+            certificate = await self._oauth_certificate() if oauth else None
+            account = await self._service_account() if oauth else None
             stored = await self._profiles.replace(
                 lambda current: build_replacement(draft, current.profile, trust,
-                                                  certificate),
+                                                  certificate, service_account=account),
                 actor=actor.name, expected_version=expected_version, on_write=record,
             )
         except DomainError as error:
@@ -232,6 +238,7 @@ class ProfileService:
             oauth = (stored.profile.auth_type is AuthType.OAUTH if draft is None
                      else draft.auth_type == AuthType.OAUTH)
             certificate = await self._oauth_certificate() if oauth else None
+            account = await self._service_account() if oauth else None
             if draft is None:
                 profile = stored.profile
                 if not profile.host or not profile.sender_account:
@@ -241,15 +248,22 @@ class ProfileService:
                 check_stored_sender(profile)
                 recipient = recipient or profile.sender_account
             else:
-                profile = build_profile(draft, stored.profile, trust, certificate)
+                profile = build_profile(draft, stored.profile, trust, certificate,
+                                        service_account=account)
             if certificate is not None and not certificate_bound(certificate, profile):
                 certificate = None
-            if (profile.auth_type is AuthType.OAUTH and profile.client_secret is None
+            if (profile.auth_type is AuthType.OAUTH and account is not None
+                    and account.serves(profile.token_endpoint, profile.client_id)):
+                # The service account key signs (a JWT bearer grant), nothing else.
+                profile = with_service_account(profile, account, trust)
+                certificate = None
+            elif (profile.auth_type is AuthType.OAUTH and profile.client_secret is None
                     and certificate is None):
                 raise ValidationFailed([
-                    "ClientSecret is required: no client secret is stored and the OAuth "
+                    "ClientSecret is required: no client secret is stored, the OAuth "
                     "certificate credential (GET /SMTP/OAuth/Credential) is not bound to "
-                    "this TokenEndpoint, ClientId and relay"])
+                    "this TokenEndpoint, ClientId and relay, and no service account key "
+                    "(GET /SMTP/OAuth/ServiceAccount) has this TokenEndpoint and ClientId"])
             check_secret_trust(profile, trust)
             if certificate is not None:
                 check_certificate_trust(certificate, trust)
@@ -271,6 +285,12 @@ class ProfileService:
         if self._credentials is None:
             return None
         return (await self._credentials.load()).credentials.certificate
+
+    async def _service_account(self) -> ServiceAccount | None:
+        """The stored Google service account key, which a type-3 profile may name."""
+        if self._service_accounts is None:
+            return None
+        return (await self._service_accounts.load()).account
 
     def _claim_slot(self) -> Slot:
         now = self._monotonic()

@@ -97,8 +97,9 @@ def fold_keys(data: dict[str, Any], model: type[BaseModel], path: str = "",
     return folded
 
 
-# Fields whose text legitimately spans lines (PEM certificates).
-MULTILINE_FIELDS = frozenset({"CaBundle", "Certificate", "PrivateKey"})
+# Fields whose text legitimately spans lines (PEM certificates and keys, a key file).
+MULTILINE_FIELDS = frozenset({"CaBundle", "Certificate", "PrivateKey", "KeyFile",
+                              "private_key"})
 
 
 def control_character_problems(value: Any, path: str = "") -> list[str]:

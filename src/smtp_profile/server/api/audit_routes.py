@@ -39,6 +39,7 @@ _QUERY_PARAMETERS = [
     {"name": "action", "in": "query", "required": False,
      "schema": {"type": "string"},
      "description": "Only these actions: Put, Test, Diagnose, Options, OAuthCredential, "
+     "ServiceAccount, "
      "FailedAuthentication, "
      "FailedAuthenticationSummary (repeat the "
      "parameter or separate with commas; case-insensitive)."},

@@ -34,14 +34,15 @@ from smtp_profile.wire.models import (
     TestV2In,
 )
 from smtp_profile.wire.oauth_credential import OAuthCredentialIn, OAuthCredentialOut
+from smtp_profile.wire.service_account import ServiceAccountIn, ServiceAccountOut
 
 _REF = "#/components/schemas/{model}"
 _IN_MODELS: Sequence[type[BaseModel]] = (ProfileV1In, ProfileV2In, TestV1In, TestV2In,
                                          DiagnoseV1In, DiagnoseV2In, OptionsIn,
-                                         OAuthCredentialIn)
+                                         OAuthCredentialIn, ServiceAccountIn)
 _OUT_MODELS: Sequence[type[BaseModel]] = (ProfileV1Out, ProfileV2Out, TestV1Out, ErrorOut,
                                           ReportOut, StatusOut, OptionsOut, AuditRecordOut,
-                                          OAuthCredentialOut)
+                                          OAuthCredentialOut, ServiceAccountOut)
 
 TEST_ID_HEADER = {
     "X-Test-Id": {

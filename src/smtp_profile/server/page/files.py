@@ -8,11 +8,14 @@ makes an injected `<script>` or inline handler inert.
 from __future__ import annotations
 
 import html
+import json
 from importlib import resources
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, Response
+
+from smtp_profile.domain.presets import PRESETS
 
 STATIC_PATH = "/web/static"
 _STATIC = resources.files("smtp_profile.server.page") / "static"
@@ -32,7 +35,15 @@ SECURITY_HEADERS = {
 def render_index(api_base: str) -> str:
     template = (_STATIC / "index.html").read_text(encoding="utf-8")
     return (template.replace("{{API_BASE}}", html.escape(api_base, quote=True))
-            .replace("{{STATIC}}", STATIC_PATH))
+            .replace("{{STATIC}}", STATIC_PATH)
+            .replace("{{PRESETS}}", presets_json()))
+
+
+def presets_json() -> str:
+    """The provider presets (domain/presets.py) as JSON safe inside a <script> element:
+    the page's select reads them, so the page and the CLI share one set of facts."""
+    text = json.dumps([preset.to_json() for preset in PRESETS], separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def install(app: FastAPI, *, api_base: str) -> None:
