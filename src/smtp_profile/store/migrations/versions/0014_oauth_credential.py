@@ -3,7 +3,7 @@
 One row (id 1), created empty with version 1; a certificate credential fills it.
 
 Revision ID: 0014_oauth_credential
-Revises: 0009_profile_generation
+Revises: 0012_service_account
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_oauth_credential"
-down_revision = "0009_profile_generation"
+down_revision = "0012_service_account"
 branch_labels = None
 depends_on = None
 
