@@ -137,7 +137,7 @@ class Runtime:
         # Tests whose callers left still run and still record; let them finish (the
         # mailer ends every test within test_timeout) before the database goes.
         await self.service.drain(self.settings.test_timeout + DRAIN_MARGIN_SECONDS)
-        self.snapshots.close()
+        await self.snapshots.aclose()
         if self.writer is not None:
             self.writer.close()
         await self.engine.dispose()

@@ -52,6 +52,7 @@ def create_app(runtime: Runtime) -> FastAPI:
                       "give every instance the same SMTP_PROFILE_SECRET_KEY", exc)
             await runtime.close()
             raise
+        await runtime.snapshots.start()
         created = await runtime.accounts.ensure_initial_admin(runtime.settings.data_dir)
         if created is not None:
             message = (f"Created user 'admin' with every permission; its password is in "
