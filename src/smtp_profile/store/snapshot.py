@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import RowMapping, Select, bindparam, select
 from sqlalchemy.engine import Engine
@@ -36,7 +36,6 @@ from smtp_profile.domain.permissions import parse_permissions
 from smtp_profile.domain.profile import PROFILE_ID
 from smtp_profile.domain.stored import Snapshot, UserRecord
 from smtp_profile.domain.throttle import Counted, address_key, pair_key, user_key
-from smtp_profile.store.change_feed import PostgresChangeFeed, libpq_conninfo
 from smtp_profile.store.database import blocking_sqlite_engine
 from smtp_profile.store.tables import (
     relay_options,
@@ -48,6 +47,9 @@ from smtp_profile.store.tables import (
 from smtp_profile.store.throttle import known_key
 from smtp_profile.store.users import name_key
 from smtp_profile.usecases.memory import CommitGuarded
+
+if TYPE_CHECKING:
+    from smtp_profile.store.change_feed import PostgresChangeFeed
 
 INLINE_BUSY_SECONDS = 0.02  # busy longer than this: the read goes the async way
 
@@ -123,9 +125,11 @@ class SnapshotReader:
                         if engine.dialect.name == "sqlite" and database not in (None, "",
                                                                                ":memory:")
                         else None)
-        self.changes = (PostgresChangeFeed(libpq_conninfo(engine.url))
-                        if engine.dialect.name == "postgresql" else None)
+        self.changes: PostgresChangeFeed | None = None
         """PostgreSQL's change notifications (started by `start`), else None."""
+        if engine.dialect.name == "postgresql":  # psycopg is imported only for PostgreSQL
+            from smtp_profile.store.change_feed import PostgresChangeFeed, libpq_conninfo
+            self.changes = PostgresChangeFeed(libpq_conninfo(engine.url))
         # Only where a commit counter guards it (see usecases/memory.py).
         self._memory: CommitGuarded[tuple[str, str], Snapshot] = (
             CommitGuarded() if memory is None else memory)
