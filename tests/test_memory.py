@@ -22,6 +22,7 @@ from smtp_profile.usecases.memory import (
     MemoryStats,
     StateMemory,
     VerifiedPasswords,
+    VerifiedTokens,
 )
 from tests.support.service import RunningService
 
@@ -121,10 +122,28 @@ def test_a_tls_context_is_built_once_per_bundle(ca: trustme.CA) -> None:
 
 def test_one_owner_lists_every_memory() -> None:
     memory = StateMemory(adapters={"tokens": TokenCache()})
-    assert set(memory.stats()) == {"profile", "options", "snapshots", "passwords", "tokens"}
+    assert set(memory.stats()) == {"profile", "options", "snapshots", "passwords",
+                                   "bearer_tokens", "tokens"}
     memory.passwords.keep("hash", Secret("password"))
+    memory.bearer_tokens.put("a.token", "caller", expires_at=2e9)
+    assert memory.bearer_tokens.get("a.token", now=1e9) == "caller"
     memory.clear()
     assert not memory.passwords.knows("hash", Secret("password"))
+    assert memory.bearer_tokens.get("a.token", now=1e9) is None
+
+
+def test_a_verified_token_is_kept_until_its_expiry_and_never_in_clear() -> None:
+    tokens: VerifiedTokens[str] = VerifiedTokens(maxsize=2)
+    tokens.put("header.payload.signature", "alice", expires_at=100.0)
+    assert tokens.get("header.payload.signature", now=99.9) == "alice"
+    assert tokens.get("header.payload.signature", now=100.0) is None  # expired: gone
+    assert tokens.get("header.payload.signature", now=50.0) is None   # and stays gone
+    tokens.put("header.payload.signature", "alice", expires_at=100.0)
+    assert "header.payload.signature" not in repr(vars(tokens))
+    assert b"header.payload.signature" not in repr(vars(tokens)).encode()
+    for n in range(3):  # bounded: the least recently used goes first
+        tokens.put(f"t{n}", "x", expires_at=100.0)
+    assert tokens.get("header.payload.signature", now=1.0) is None
 
 
 def test_a_get_is_answered_from_memory(service: RunningService,

@@ -130,7 +130,7 @@ class Runtime:
             bearer=None if rules is None else BearerSignIn(
                 OidcProvider(rules, refetch_seconds=settings.oidc_refetch_seconds,
                              timeout=settings.connect_timeout, ca_bundle=settings.ca_bundle),
-                settings.claim_mapping, audit, counters, clock),
+                settings.claim_mapping, audit, counters, clock, memory.bearer_tokens),
         )
 
     async def close(self) -> None:
