@@ -33,10 +33,12 @@ from pathlib import Path
 
 import aiosmtplib
 import httpx
+from tests.support.identity import AUDIENCE, IdentityProvider, ServedProvider
 
 from bench.loadgen import LoadResult, LoadSpec, request
 from bench.processes import (
     API,
+    COMMAND,
     HEADERS,
     PASSWORD,
     USER,
@@ -164,41 +166,90 @@ def running_service(options: Options, name: str,
         yield running
 
 
+def compare_get(options: Options, rows: list[Row], peaks: dict[str, float], section: str,
+                running: Service, floor_port: int, concurrencies: tuple[int, ...],
+                headers: dict[str, str] | None = None, target: float = 0.85) -> None:
+    """GET /SMTP on `running` against the floor, alternating round by round; the target
+    (throughput >= `target` x floor, p99 <= 1.5x floor) applies at concurrency 16."""
+    for concurrency in concurrencies:
+        ours: list[LoadResult | WrkResult] = []
+        theirs: list[LoadResult | WrkResult] = []
+        watch = RssPeak(running.pid)
+        for _ in range(options.rounds):
+            theirs.append(get_load(options, floor_port, concurrency))
+            with watch.watching():
+                ours.append(get_load(options, running.port, concurrency, headers))
+        peaks[f"{section} c={concurrency}"] = watch.peak
+        throughput = median([r.throughput for r in ours])
+        floor_throughput = median([r.throughput for r in theirs])
+        p50 = median([r.percentile(0.5) for r in ours])
+        floor_p50 = median([r.percentile(0.5) for r in theirs])
+        p99 = median([r.percentile(0.99) for r in ours])
+        floor_p99 = median([r.percentile(0.99) for r in theirs])
+        judged = concurrency == 16
+        rows += [
+            Row(section, f"c={concurrency} throughput", throughput, floor_throughput,
+                "req/s", f">= {target}x floor" if judged else "",
+                throughput >= target * floor_throughput if judged else None),
+            Row(section, f"c={concurrency} p50", p50, floor_p50, "ms"),
+            Row(section, f"c={concurrency} p99", p99, floor_p99, "ms",
+                "<= 1.5x floor" if judged else "",
+                p99 <= 1.5 * floor_p99 if judged else None),
+        ]
+
+
+@contextmanager
+def floor_for(options: Options, running: Service) -> Iterator[int]:
+    """The floor serving the very bytes `running` answers GET /SMTP with; its port."""
+    with running.client() as client:
+        body = client.get(API, headers={"x-keyfactor-api-version": "1"}).content
+    body_file = options.work / f"floor-body-{running.port}.json"
+    body_file.write_bytes(body)
+    floor_port = free_port()
+    with module_process("floor", str(floor_port), str(body_file),
+                        ready_url=f"http://127.0.0.1:{floor_port}/"):
+        yield floor_port
+
+
 def bench_get(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
-    with running_service(options, "get") as running:
-        with running.client() as client:
-            body = client.get(API, headers={"x-keyfactor-api-version": "1"}).content
-        body_file = options.work / "floor-body.json"
-        body_file.write_bytes(body)
-        floor_port = free_port()
-        with module_process("floor", str(floor_port), str(body_file),
-                            ready_url=f"http://127.0.0.1:{floor_port}/") as floor:
-            for concurrency in (1, 16, 64):
-                ours: list[LoadResult | WrkResult] = []
-                theirs: list[LoadResult | WrkResult] = []
-                watch = RssPeak(running.pid)
-                for _ in range(options.rounds):
-                    theirs.append(get_load(options, floor_port, concurrency))
-                    with watch.watching():
-                        ours.append(get_load(options, running.port, concurrency))
-                peaks[f"GET c={concurrency}"] = watch.peak
-                _ = floor
-                throughput = median([r.throughput for r in ours])
-                floor_throughput = median([r.throughput for r in theirs])
-                p50 = median([r.percentile(0.5) for r in ours])
-                floor_p50 = median([r.percentile(0.5) for r in theirs])
-                p99 = median([r.percentile(0.99) for r in ours])
-                floor_p99 = median([r.percentile(0.99) for r in theirs])
-                target16 = concurrency == 16
-                rows += [
-                    Row("GET /SMTP", f"c={concurrency} throughput", throughput,
-                        floor_throughput, "req/s", ">= 0.85x floor" if target16 else "",
-                        throughput >= 0.85 * floor_throughput if target16 else None),
-                    Row("GET /SMTP", f"c={concurrency} p50", p50, floor_p50, "ms"),
-                    Row("GET /SMTP", f"c={concurrency} p99", p99, floor_p99, "ms",
-                        "<= 1.5x floor" if target16 else "",
-                        p99 <= 1.5 * floor_p99 if target16 else None),
-                ]
+    """Basic at concurrency 1, 16 and 64, then a bearer token from an identity provider
+    (the stand-in of tests/support/identity.py, on loopback) at 16: both after their
+    first verification, as a platform that reads the profile for every mail does."""
+    provider = IdentityProvider()
+    served = ServedProvider(provider)
+    env = {"SMTP_PROFILE_OIDC_ISSUER": provider.issuer,
+           "SMTP_PROFILE_OIDC_AUDIENCES": AUDIENCE,
+           "SMTP_PROFILE_OIDC_READ_VALUES": "smtp-admin",
+           "SMTP_PROFILE_OIDC_MODIFY_VALUES": "smtp-admin"}
+    try:
+        with (running_service(options, "get", env) as running,
+              floor_for(options, running) as floor_port):
+            compare_get(options, rows, peaks, "GET /SMTP", running, floor_port, (1, 16, 64))
+            token = provider.token(lifetime=3600)
+            compare_get(options, rows, peaks, "GET /SMTP Bearer", running, floor_port, (16,),
+                        get_headers(authorization=f"Bearer {token}"))
+    finally:
+        served.close()
+
+
+def bench_get_postgres(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
+    """Two instances on one PostgreSQL schema: GET c=16 on each against the floor."""
+    problem = (postgres_problem(options.postgres) if options.postgres
+               else "no --postgres given")
+    if problem is not None:
+        print(f"!! GET on PostgreSQL skipped: {problem}", file=sys.stderr)
+        return
+    with ExitStack() as stack:
+        url = stack.enter_context(postgres_database(str(options.postgres)))
+        key = subprocess.run([COMMAND, "new-key"], capture_output=True, text=True,
+                             check=True).stdout.strip()  # both instances open the secrets
+        env = {"SMTP_PROFILE_DATABASE_URL": url, "SMTP_PROFILE_SECRET_KEY": key}
+        first = stack.enter_context(running_service(options, "get-pg-1", env))
+        second = stack.enter_context(running_service(options, "get-pg-2", env))
+        floor_port = stack.enter_context(floor_for(options, first))
+        for name, running in (("first", first), ("second", second)):
+            compare_get(options, rows, peaks, f"GET /SMTP PostgreSQL, {name} of 2", running,
+                        floor_port, (16,), target=0.75)
 
 
 def bench_put(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
@@ -492,8 +543,9 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="PostgreSQL for the PUT figures ('' to skip)")
     parser.add_argument("--quick", action="store_true", help="2 s rounds, 2 rounds")
-    parser.add_argument("--only", choices=["get", "put", "test", "isolation", "flood",
-                                           "memory", "cold"], action="append",
+    parser.add_argument("--only", choices=["get", "get-postgres", "put", "test",
+                                           "isolation", "flood", "memory", "cold"],
+                        action="append",
                         help="run only these sections (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--no-wrk", action="store_true",
@@ -501,7 +553,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds, args.tests = 2.0, 2, 20
-    sections = args.only or ["get", "put", "test", "isolation", "flood", "memory", "cold"]
+    sections = args.only or ["get", "get-postgres", "put", "test", "isolation", "flood",
+                             "memory", "cold"]
     rows: list[Row] = []
     peaks: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="smtp-profile-bench-") as work:
@@ -513,6 +566,7 @@ def main() -> None:
                           Path(work), wrk)
         steps: dict[str, Callable[[], None]] = {
             "get": lambda: bench_get(options, rows, peaks),
+            "get-postgres": lambda: bench_get_postgres(options, rows, peaks),
             "put": lambda: bench_put(options, rows, peaks),
             "test": lambda: bench_test(options, rows, peaks),
             "isolation": lambda: bench_isolation(options, rows, peaks),
