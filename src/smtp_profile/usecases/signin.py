@@ -96,8 +96,10 @@ class SignIn:
 
     def _recognised_in(self, snapshot: Snapshot, name: str, password: Secret,
                        client: str) -> Admission | None:
-        if (snapshot.user is None or not snapshot.known_address
-                or user_key(name) in snapshot.counters
+        if snapshot.user is None or not snapshot.known_address:
+            return None
+        if snapshot.counters and (  # none counted, as almost always: nothing to judge
+                user_key(name) in snapshot.counters
                 or pair_key(name, client) in snapshot.counters
                 or must_wait(snapshot, name, client, self._clock()) > 0):
             return None
