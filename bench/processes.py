@@ -131,18 +131,19 @@ class Service:
 
 
 def add_bench_user(data_dir: Path, env: dict[str, str]) -> None:
-    subprocess.run(
+    """The bench's user, unless another instance on the same database added it."""
+    done = subprocess.run(
         [COMMAND, "user", "add", USER, "--data-dir", str(data_dir), "--password-stdin",
          "--permission", "/system_settings/read/", "--permission", "/system_settings/modify/"],
-        input=PASSWORD.encode(), check=True, env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
+        input=PASSWORD.encode(), env={**os.environ, **env}, capture_output=True, check=False,
     )
+    if done.returncode != 0 and b"already exists" not in done.stderr + done.stdout:
+        raise RuntimeError(f"user add failed: {(done.stderr + done.stdout).decode()[-500:]}")
 
 
 def spawn_service(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [COMMAND, "serve", "--port", str(port), "--data-dir", str(data_dir),
-         "--log-level", "warning"],
+        [COMMAND, "serve", "--port", str(port), "--data-dir", str(data_dir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env},
     )
 

@@ -55,3 +55,16 @@ def test_debug_logs_carry_no_secret_from_a_redirecting_token_endpoint(
              base64.b64encode(SECRET.encode()).decode()}
     leaked = [form for form in forms if form in output]
     assert leaked == [], [line for line in output.splitlines() if any(f in line for f in forms)]
+
+
+@pytest.mark.parametrize(("extra", "logged"), [((), False), (("--access-log",), True)])
+def test_the_access_log_is_off_unless_asked_for(tmp_path: Path, extra: tuple[str, ...],
+                                                logged: bool) -> None:
+    """Off by default (its line per request is a quarter of GET's throughput, and changes
+    are audited anyway); `--access-log` writes uvicorn's line for each request."""
+    with serving(tmp_path / "data", extra=extra) as (url, process):
+        assert httpx.get(f"{url}/healthz/missing").status_code == 404
+    assert process.stdout is not None
+    output = process.stdout.read()
+    assert "smtp-profile" in output  # the start-up line: the output was read
+    assert ('"GET /healthz/missing HTTP/1.1" 404' in output) is logged, output

@@ -66,8 +66,9 @@ def test_serve_help_is_built_from_the_settings() -> None:
         assert str(info.description) in text, name
         assert f"default: {shown_default(name)}" in text, name
     listed = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", text))
-    assert listed == {*filter(None, flags.values()), "--help", "--no-allow-link-local",
-                      "--no-basic-auth"}
+    switches = {f"--no-{option[2:]}" for name, option in flags.items()
+                if option and Settings.model_fields[name].annotation is bool}
+    assert listed == {*filter(None, flags.values()), "--help", *switches}
 
 
 def test_the_admin_commands_describe_data_dir_and_database_as_serve_does() -> None:

@@ -147,14 +147,14 @@ class Runtime:
             bearer=None if rules is None else BearerSignIn(
                 OidcProvider(rules, refetch_seconds=settings.oidc_refetch_seconds,
                              timeout=settings.connect_timeout, ca_bundle=settings.ca_bundle),
-                settings.claim_mapping, audit, counters, clock),
+                settings.claim_mapping, audit, counters, clock, memory.bearer_tokens),
         )
 
     async def close(self) -> None:
         # Tests whose callers left still run and still record; let them finish (the
         # mailer ends every test within test_timeout) before the database goes.
         await self.service.drain(self.settings.test_timeout + DRAIN_MARGIN_SECONDS)
-        self.snapshots.close()
+        await self.snapshots.aclose()
         if self.writer is not None:
             self.writer.close()
         await self.engine.dispose()

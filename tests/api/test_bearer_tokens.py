@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,9 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
+from fastapi import FastAPI
 
+from smtp_profile.identity.provider import OidcProvider
 from tests.support.identity import AUDIENCE, CLIENT, IdentityProvider, ServedProvider, new_key
 from tests.support.service import (
     REQUESTED_WITH,
@@ -375,3 +379,62 @@ def test_a_client_built_like_go_sdk_2_in_oauth_mode_reads_and_writes(
         read = client.get("/SMTP", headers=go_headers)
         assert read.status_code == 200
         assert read.json()["Host"] == "smtp.corp.local"
+
+
+def fast_counts(service: RunningService) -> Any:
+    app = service.server.config.app
+    assert isinstance(app, FastAPI)
+    return app.state.fast_read
+
+
+def test_a_warm_bearer_get_is_answered_without_a_signature_check(
+        service: RunningService, idp: IdentityProvider) -> None:
+    """After the first verification the fast path answers, from memory: the verifier
+    is not asked again (its keys are not even looked at) while the token lasts."""
+    with service.client() as client:
+        assert client.put(API, json=PROFILE).status_code == 200
+    token = idp.token()
+    first = call(service, token)
+    assert first.status_code == 200, first.text
+    counts = fast_counts(service)
+    answered = counts.answered
+    memory = service.runtime.memory.bearer_tokens.stats
+    hits = memory.hits
+    again = call(service, token)
+    assert again.status_code == 200
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert counts.answered == answered + 1  # the fast path answered it
+    assert memory.hits == hits + 1          # from the memory of verified tokens
+    # A token the memory does not know goes to the routes, which verify it.
+    assert call(service, idp.token(sub="someone-else")).status_code == 200
+    assert counts.answered == answered + 1
+
+
+def test_a_remembered_token_is_refused_once_it_expires(
+        service: RunningService, idp: IdentityProvider) -> None:
+    """The memory keeps a token only until its own `exp`. With no leeway, a token that
+    lives one second is refused right after it expired, though it was just answered
+    from memory."""
+    assert service.runtime.bearer is not None
+    verifier = service.runtime.bearer._verifier
+    assert isinstance(verifier, OidcProvider)
+    verifier._rules = dataclasses.replace(verifier._rules, leeway=0)
+    token = idp.token(lifetime=2)
+    exp = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=" * 4))["exp"]
+    assert call(service, token).status_code == 200
+    assert call(service, token).status_code == 200  # remembered
+    while time.time() < exp + 0.2:  # the token's real expiry: PyJWT reads the real clock
+        time.sleep(0.1)
+    refused(call(service, token), "expired")
+    succeeds(service, idp)
+
+
+def test_a_remembered_token_is_verified_again_once_its_key_is_withdrawn(
+        service: RunningService, idp: IdentityProvider) -> None:
+    old_token = idp.token()
+    assert call(service, old_token).status_code == 200
+    assert call(service, old_token).status_code == 200  # remembered
+    idp.rotate()
+    assert call(service, idp.token()).status_code == 200  # a new kid: the keys are fetched
+    refused(call(service, old_token), "not published")  # its key is gone: not remembered
+    succeeds(service, idp)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
@@ -15,8 +18,10 @@ from smtp_profile.runtime import ensure_data_dir
 from smtp_profile.settings import sync_url
 from smtp_profile.store.database import (
     MIGRATIONS_DIR,
+    at_newest_revision,
     migrate,
     migration_engine,
+    newest_revision,
     take_migration_lock,
 )
 from tests.support.database import query, requested_postgres, sqlite_files
@@ -119,3 +124,37 @@ def test_services_use_the_database_the_run_asked_for(service: RunningService) ->
         assert sqlite_files(service.settings.data_dir) == []
         assert query(service.settings.resolved_database_url, "SELECT current_schema()") == [
             (service.settings.resolved_database_url.rsplit("%3D", 1)[1],)]
+
+
+def test_the_newest_revision_read_from_the_scripts_is_alembics_head() -> None:
+    assert newest_revision() == head_revision()
+
+
+def test_a_restart_on_an_up_to_date_schema_does_not_load_alembic(tmp_path: Path) -> None:
+    """Most of a restart's time was importing Alembic to learn there was nothing to do."""
+    url = fresh_database_url(tmp_path)
+    migrate(url)
+    script = ("import sys; from smtp_profile.store.database import migrate; "
+              f"migrate({url!r}); print('alembic' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "False"
+
+
+def test_a_schema_behind_the_newest_revision_is_still_upgraded(tmp_path: Path) -> None:
+    url = fresh_database_url(tmp_path)
+    migrate(url)
+    engine = migration_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "-1")
+    finally:
+        engine.dispose()
+    assert query(url, "SELECT version_num FROM alembic_version") != [(head_revision(),)]
+    assert not at_newest_revision(url)
+    migrate(url)
+    assert query(url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    assert at_newest_revision(url)

@@ -72,7 +72,7 @@ def with_stack(url: str, body: Callable[[Stack], Awaitable[T]]) -> T:
                                      frozenset({Permission.READ}))
             return await body(stack)
         finally:
-            snapshots.close()
+            await snapshots.aclose()
             if writer is not None:
                 writer.close()
             await engine.dispose()

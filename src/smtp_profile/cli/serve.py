@@ -42,7 +42,8 @@ def serve(**given: object) -> None:
                f"{origin}{settings.normalized_base_path}/Documentation")
     uvicorn.Server(server_config(
         create_app(runtime), settings, host=settings.host, port=settings.port,
-        log_level=settings.log_level.lower(), trusted_proxies=settings.trusted_proxies,
+        log_level=settings.log_level.lower(), access_log=settings.access_log,
+        trusted_proxies=settings.trusted_proxies,
         ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)).run()
 
 

@@ -61,6 +61,12 @@ class OidcProvider:
         self._context: ssl.SSLContext | None = None
         self.fetches = 0
         """How often the keys were fetched (for the operator's log and the tests)."""
+        self._generation = 0
+
+    @property
+    def key_generation(self) -> int:
+        """Moves with every successful fetch of the keys (see TokenVerifier)."""
+        return self._generation
 
     async def verify(self, token: str) -> Mapping[str, Any]:
         if len(token) > MAX_TOKEN_CHARS:
@@ -141,6 +147,7 @@ class OidcProvider:
         self._fetched_at = now
         try:
             self._keys = await self._fetch()
+            self._generation += 1
             self._failure = None
         except IdentityProviderUnavailable as failure:
             self._failure = failure

@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 
 from smtp_profile import __version__
 from smtp_profile.runtime import Runtime
+from smtp_profile.server.answer_headers import AnswerHeaders
 from smtp_profile.server.api import docs, openapi
 from smtp_profile.server.api.audit_routes import router as audit_router
 from smtp_profile.server.api.diagnostics_routes import router as diagnostics_router
@@ -27,8 +28,6 @@ from smtp_profile.server.errors import install_error_handlers
 from smtp_profile.server.page import files as web_page
 from smtp_profile.server.page.session_routes import router as web_session_router
 from smtp_profile.server.paths import CaseInsensitivePaths
-from smtp_profile.server.product_version import ProductVersionHeader
-from smtp_profile.server.security_headers import SecurityHeaders
 from smtp_profile.store.secret_box import SecretKeyError
 
 log = logging.getLogger(__name__)
@@ -55,6 +54,7 @@ def create_app(runtime: Runtime) -> FastAPI:
                       "give every instance the same SMTP_PROFILE_SECRET_KEY", exc)
             await runtime.close()
             raise
+        await runtime.snapshots.start()
         created = await runtime.accounts.ensure_initial_admin(runtime.settings.data_dir)
         if created is not None:
             message = (f"Created user 'admin' with every permission; its password is in "
@@ -83,6 +83,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url=f"{base}/openapi.json",
         redirect_slashes=False,
         lifespan=lifespan,
+        # No OpenTelemetry here: FastAPI's native telemetry would otherwise ask, on
+        # every request, whether a provider was configured (a tenth of a fast GET).
+        telemetry={"tracing": False, "metrics": False, "logs": False,
+                   "operation_spans": False},
     )
     app.state.runtime = runtime
     install_error_handlers(app)
@@ -120,7 +124,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.fast_read = FastReadCounts()
     app.add_middleware(FastProfileRead, runtime=runtime, path=f"{base}/SMTP",
                        counts=app.state.fast_read)
-    # The last two added are outermost: every answer passes them.
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(ProductVersionHeader)
+    # The last added is outermost: every answer passes it.
+    app.add_middleware(AnswerHeaders)
     return app

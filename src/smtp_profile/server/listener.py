@@ -205,16 +205,18 @@ def _networks(proxies: Sequence[str]) -> tuple[list[Network], bool]:
 
 
 def server_config(app: Callable[..., Any], settings: Settings, *, host: str = "127.0.0.1",
-                  port: int = 8080, log_level: str = "info",
+                  port: int = 8080, log_level: str = "info", access_log: bool = False,
                   trusted_proxies: Sequence[str] = (), ssl_certfile: Path | None = None,
                   ssl_keyfile: Path | None = None,
                   lifespan: Literal["on", "off"] = "on") -> uvicorn.Config:
     """The uvicorn configuration `serve` runs (and the tests run): h11 with the guard,
-    no Server header, forwarded headers only from `trusted_proxies`, TLS if given."""
+    no Server header, forwarded headers only from `trusted_proxies`, TLS if given, and
+    the access log only when asked for (`--access-log`)."""
     exempt, exempt_all = _networks(trusted_proxies)
     guard = ConnectionGuard(settings.connections_per_address, exempt, exempt_all)
     return uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, lifespan=lifespan,
+        app, host=host, port=port, log_level=log_level, access_log=access_log,
+        lifespan=lifespan,
         http=guarded_protocol(guard, settings.request_read_timeout), ws="none",
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         timeout_keep_alive=KEEP_ALIVE_SECONDS, server_header=False,

@@ -14,31 +14,6 @@ files, the docs and every error carry it too.
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 PRODUCT_VERSION_HEADER = "x-keyfactor-product-version"
 PRODUCT_VERSION = "25.0.0.0"
 """The Keyfactor Command version this service is compatible with (see the module's text)."""
-
-_NAME = PRODUCT_VERSION_HEADER.encode()
-_VALUE = PRODUCT_VERSION.encode()
-
-
-class ProductVersionHeader:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_version(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(name, value) for name, value in message.get("headers", ())
-                           if name.lower() != _NAME]
-                headers.append((_NAME, _VALUE))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_version)

@@ -5,18 +5,21 @@ under a lock that the database itself holds: a transaction-scoped advisory lock 
 PostgreSQL (keyed by the schema, so instances on different schemas do not wait for each
 other), an exclusive transaction on SQLite. The first instance upgrades; the others wait,
 then find the schema at the newest revision and do nothing.
+
+A restart finds the schema at the newest revision: one SELECT says so, and Alembic (a
+large import, most of a restart's time) is only loaded when there is work for it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
@@ -110,8 +113,44 @@ def take_migration_lock(connection: Connection) -> None:
         )
 
 
+_REVISION = re.compile(r'^(down_revision|revision)\s*=\s*"([^"]*)"', re.MULTILINE)
+
+
+def newest_revision() -> str | None:
+    """The head of the migration scripts, read from their `revision` and
+    `down_revision` lines; None if that is not one revision (then Alembic decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for name, value in _REVISION.findall(script.read_text(encoding="utf-8")):
+            (revisions if name == "revision" else parents).add(value)
+    heads = revisions - parents
+    return next(iter(heads)) if len(heads) == 1 else None
+
+
+def at_newest_revision(url: str) -> bool:
+    """Whether the schema is already at the newest revision (False when unsure)."""
+    head = newest_revision()
+    if head is None:
+        return False
+    engine = create_engine(sync_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except SQLAlchemyError:  # no schema yet (or unreadable): the migration will tell
+        return False
+    finally:
+        engine.dispose()
+    return [row[0] for row in rows] == [head]
+
+
 def migrate(url: str) -> None:
     """Create or upgrade the schema to the newest revision (blocking; run before serving)."""
+    if at_newest_revision(url):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     engine = migration_engine(url)
     try:
         with engine.begin() as connection:

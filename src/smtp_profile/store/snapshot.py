@@ -6,14 +6,16 @@ and whether the user signed in from this address before) and the stored profile'
 version. One SELECT of indexed single-row look-ups fetches all three, so
 a GET that no write preceded costs one round trip: a version check.
 
-On SQLite it usually costs none: `PRAGMA data_version` changes whenever another
-connection (in this process or another instance's) commits, so while it stands still a
-snapshot read earlier is still the truth and is served from memory (the `snapshots`
-memory of usecases/memory.py, which this reader fills and consults). When it moved, the
-snapshot is read on a connection of its own, right on the event loop: in WAL mode a
-reader takes no lock a writer holds, so the read costs tens of microseconds, where the
-async driver's trips to its thread cost most of a millisecond. Should the database be
-busy all the same, the read goes the async way.
+It usually costs none. On SQLite `PRAGMA data_version` changes whenever another
+connection (in this process or another instance's) commits; on PostgreSQL the change
+feed (store/change_feed.py) counts the notifications the tables' triggers send. While
+that counter stands still a snapshot read earlier is still the truth and is served from
+memory (the `snapshots` memory of usecases/memory.py, which this reader fills and
+consults); while it cannot be read (the feed's connection is down) every read queries.
+When SQLite's counter moved, the snapshot is read on a connection of its own, right on
+the event loop: in WAL mode a reader takes no lock a writer holds, so the read costs
+tens of microseconds, where the async driver's trips to its thread cost most of a
+millisecond. Should the database be busy all the same, the read goes the async way.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import RowMapping, Select, bindparam, select
 from sqlalchemy.engine import Engine
@@ -45,6 +47,9 @@ from smtp_profile.store.tables import (
 from smtp_profile.store.throttle import known_key
 from smtp_profile.store.users import name_key
 from smtp_profile.usecases.memory import CommitGuarded
+
+if TYPE_CHECKING:
+    from smtp_profile.store.change_feed import PostgresChangeFeed
 
 INLINE_BUSY_SECONDS = 0.02  # busy longer than this: the read goes the async way
 
@@ -120,7 +125,12 @@ class SnapshotReader:
                         if engine.dialect.name == "sqlite" and database not in (None, "",
                                                                                ":memory:")
                         else None)
-        # Only where the commit counter guards it (see usecases/memory.py).
+        self.changes: PostgresChangeFeed | None = None
+        """PostgreSQL's change notifications (started by `start`), else None."""
+        if engine.dialect.name == "postgresql":  # psycopg is imported only for PostgreSQL
+            from smtp_profile.store.change_feed import PostgresChangeFeed, libpq_conninfo
+            self.changes = PostgresChangeFeed(libpq_conninfo(engine.url))
+        # Only where a commit counter guards it (see usecases/memory.py).
         self._memory: CommitGuarded[tuple[str, str], Snapshot] = (
             CommitGuarded() if memory is None else memory)
 
@@ -129,9 +139,19 @@ class SnapshotReader:
         """The blocking engine of the inline reads (SQLite), for whoever counts queries."""
         return None if self._inline is None else self._inline.engine
 
+    @property
+    def _guarded(self) -> bool:
+        """Whether a commit counter exists here to guard remembered snapshots."""
+        return self._inline is not None or self.changes is not None
+
+    async def start(self) -> None:
+        """Begin listening for changes (PostgreSQL); nothing to do on SQLite."""
+        if self.changes is not None:
+            await self.changes.start()
+
     def remembered(self, name: str, client: str) -> Snapshot | None:
         """The snapshot read earlier for (name, client), if nothing committed since."""
-        if self._inline is None:
+        if not self._guarded:
             return None
         return self._memory.get((name_key(name), client), self._commit_counter())
 
@@ -171,18 +191,23 @@ class SnapshotReader:
             known_address=row["known_at"] is not None,
             options_stamp=row["options_stamp"],
         )
-        if self._inline is not None:
+        if self._guarded:
             self._memory.put((name_key(name), client), snapshot, looked_at=looked_at)
         return snapshot
 
     def _commit_counter(self) -> int | None:
-        """SQLite's commit counter on the inline connection; None if unreadable."""
+        """SQLite's commit counter on the inline connection, or the count of PostgreSQL's
+        change notifications; None if unreadable (or not listening)."""
+        if self.changes is not None:
+            return self.changes.current()
         assert self._inline is not None
         try:
             return self._inline.data_version()
         except (SQLAlchemyError, sqlite3.Error):
             return None
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        if self.changes is not None:
+            await self.changes.aclose()
         if self._inline is not None:
             self._inline.close()

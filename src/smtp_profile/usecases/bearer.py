@@ -26,6 +26,7 @@ from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.throttle import ADDRESS, Judged, address_key
 from smtp_profile.usecases.accounts import Principal
 from smtp_profile.usecases.audit_trail import AuditTrail
+from smtp_profile.usecases.memory import VerifiedTokens
 from smtp_profile.usecases.ports import Clock, SignInCounters, TokenRejected, TokenVerifier
 from smtp_profile.usecases.signin import throttled
 
@@ -51,16 +52,31 @@ class TokenCaller:
 
 class BearerSignIn:
     def __init__(self, verifier: TokenVerifier, mapping: ClaimMapping, audit: AuditTrail,
-                 counters: SignInCounters, clock: Clock = time.time) -> None:
+                 counters: SignInCounters, clock: Clock = time.time,
+                 verified: VerifiedTokens[tuple[int, TokenCaller]] | None = None) -> None:
         self._verifier = verifier
         self._mapping = mapping
         self._audit = audit
         self._counters = counters
         self._clock = clock
+        # (the key generation it was verified under, its caller)
+        self._verified: VerifiedTokens[tuple[int, TokenCaller]] = (
+            VerifiedTokens() if verified is None else verified)
+
+    def remembered(self, token: str) -> TokenCaller | None:
+        """The caller of a token verified before, under the keys published now, that
+        has not expired; no signature check, no I/O (usecases/memory.VerifiedTokens)."""
+        kept = self._verified.get(token, self._clock())
+        if kept is None or kept[0] != self._verifier.key_generation:
+            return None
+        return kept[1]
 
     async def admit(self, token: str, *, client: str, channel: str) -> TokenCaller:
         """The caller of a valid token; raises TokenRefused (401), Throttled (429) or
         IdentityProviderUnavailable (503)."""
+        remembered = self.remembered(token)
+        if remembered is not None:
+            return remembered
         try:
             claims = await self._verifier.verify(token)
         except TokenRejected as rejected:
@@ -70,8 +86,13 @@ class BearerSignIn:
             await self._refused("it names no user (by the claims "
                                 f"{', '.join(self._mapping.user_claims)})", claims, client,
                                 channel)
-        return TokenCaller(Principal(shown(name), self._mapping.permissions(claims)),
-                           subject_of(claims), client_of(claims))
+        caller = TokenCaller(Principal(shown(name), self._mapping.permissions(claims)),
+                             subject_of(claims), client_of(claims))
+        expires = claims.get("exp")
+        if isinstance(expires, int | float) and not isinstance(expires, bool):
+            self._verified.put(token, (self._verifier.key_generation, caller),
+                               float(expires))
+        return caller
 
     async def _refused(self, reason: str, claims: Mapping[str, Any], client: str,
                        channel: str) -> NoReturn:

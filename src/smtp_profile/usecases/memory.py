@@ -12,10 +12,18 @@ here, once, next to the copy; the store adapters fill and consult the copies tha
 - `options` (`LatestByStamp`): the relay options last read, valid for exactly their
   save time as the snapshot carries it. A save on this instance forgets them; a save on
   another changes the save time.
-- `snapshots` (`CommitGuarded`): per (user, address), valid while SQLite's commit
-  counter (`PRAGMA data_version`, moved by any connection's commit, in this process or
-  another) stands still; a moved or unreadable counter drops them all. PostgreSQL has
-  no such counter: there every request reads its snapshot.
+- `snapshots` (`CommitGuarded`): per (user, address), valid while a commit counter
+  stands still: SQLite's `PRAGMA data_version` (moved by any connection's commit, in
+  this process or another), or on PostgreSQL the count of change notifications the
+  tables' triggers send (`store/change_feed.py`). A moved or unreadable counter (the
+  feed's connection is down) drops them all.
+- `bearer_tokens` (`VerifiedTokens`): a bearer token whose signature and claims the
+  identity provider's keys verified, with the caller its claims name, until the token's
+  own `exp` (every look compares it with the clock) and only under the keys it was
+  verified with: a new fetch of the provider's keys (`key_generation`) makes every
+  token be verified again, so a key withdrawn by the provider stops its tokens at
+  once. Keyed by a keyed HMAC, so the memory holds no token; a token without `exp` is
+  never kept.
 - `passwords` (`VerifiedPasswords`): keyed HMACs of (stored hash, password) that argon2
   accepted. Never stale: a changed password is a changed stored hash, so its entries
   simply stop matching; beyond a bound the least recently used are forgotten.
@@ -40,7 +48,7 @@ import secrets
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from cachetools import LRUCache
 
@@ -52,6 +60,7 @@ V = TypeVar("V")
 
 SNAPSHOTS = 1024
 VERIFIED_PASSWORDS = 1024
+VERIFIED_TOKENS = 1024
 
 
 @dataclass
@@ -209,6 +218,39 @@ class VerifiedPasswords:
         self._verified.clear()
 
 
+class VerifiedTokens(Generic[V]):
+    """Bearer tokens verified before, each with what it was verified as, until it
+    expires; bounded, the least recently used go first."""
+
+    def __init__(self, maxsize: int = VERIFIED_TOKENS) -> None:
+        self._key = secrets.token_bytes(32)
+        self._verified: LRUCache[bytes, tuple[V, float]] = LRUCache(maxsize)
+        self.stats = MemoryStats()
+
+    def _token(self, token: str) -> bytes:
+        return hmac.new(self._key, token.encode("utf-8", "surrogatepass"),
+                        hashlib.sha256).digest()
+
+    def get(self, token: str, now: float) -> V | None:
+        """What `token` was verified as, if it was and has not expired at `now`."""
+        key = self._token(token)
+        kept = self._verified.get(key)
+        if kept is not None and now < kept[1]:
+            self.stats.hits += 1
+            return kept[0]
+        if kept is not None:
+            self.stats.invalidations += 1
+            self._verified.pop(key, None)
+        self.stats.misses += 1
+        return None
+
+    def put(self, token: str, value: V, expires_at: float) -> None:
+        self._verified[self._token(token)] = (value, expires_at)
+
+    def clear(self) -> None:
+        self._verified.clear()
+
+
 @dataclass
 class StateMemory:
     """The process's memories, made once by `runtime.py` and handed to the adapters that
@@ -221,12 +263,14 @@ class StateMemory:
     snapshots: CommitGuarded[tuple[str, str], Snapshot] = field(
         default_factory=CommitGuarded)
     passwords: VerifiedPasswords = field(default_factory=VerifiedPasswords)
+    bearer_tokens: VerifiedTokens[Any] = field(default_factory=VerifiedTokens)
     adapters: dict[str, Memory] = field(default_factory=dict)
     """The memories adapters hold themselves (the token cache, the TLS contexts)."""
 
     def all(self) -> dict[str, Memory]:
         return {"profile": self.profile, "options": self.options,
-                "snapshots": self.snapshots, "passwords": self.passwords, **self.adapters}
+                "snapshots": self.snapshots, "passwords": self.passwords,
+                "bearer_tokens": self.bearer_tokens, **self.adapters}
 
     def stats(self) -> dict[str, MemoryStats]:
         return {name: memory.stats for name, memory in self.all().items()}

@@ -90,6 +90,12 @@ class TokenVerifier(Protocol):
         IdentityProviderUnavailable."""
         ...
 
+    @property
+    def key_generation(self) -> int:
+        """Moves whenever the published keys are fetched again: a token verified under
+        the keys of another generation must be verified again (its key may be gone)."""
+        ...
+
 
 class StoreFault(Exception):
     """The database refused a statement as inconsistent: a defect in the service."""

@@ -153,11 +153,13 @@ class ProfileService:
         return await self._profiles.load_version(stamp)
 
     async def replace(self, draft: ProfileDraft, *, actor: Actor,
-                      expected_version: int | None = None) -> StoredProfile:
+                      expected_version: int | None = None,
+                      known: Snapshot | None = None) -> StoredProfile:
         """Validate and store `draft`; the audit record commits with the new profile.
 
         A refused PUT (invalid, stale If-Match, password to re-enter) is recorded too,
-        with the error code and message the caller gets.
+        with the error code and message the caller gets. `known`: the snapshot the
+        caller just read, whose options stamp spares reading the relay options again.
         """
 
         async def record(transaction: Transaction, old: StoredProfile,
@@ -169,7 +171,7 @@ class ProfileService:
             ))
 
         # A secret in the draft is bound to the relay options' checks in force now.
-        trust = TrustBinding.of(await self._relay.options())
+        trust = TrustBinding.of(await self._relay.options(known))
         try:
             oauth = draft.auth_type == AuthType.OAUTH
             certificate = await self._oauth_certificate() if oauth else None

@@ -2,8 +2,9 @@
 
 A GET is answered here, before routing, only when everything is already known and
 nothing can happen but the answer: valid Keyfactor headers, Basic credentials verified
-before for an unchanged user with no failed sign-ins counted, the read permission, and
-the stored profile's version already in memory. That costs one snapshot read (a version
+before for an unchanged user with no failed sign-ins counted (or a bearer token
+verified before that has not expired), the read permission, and the stored profile's
+version already in memory. That costs one snapshot read (a version
 check; on SQLite usually none) and no framework. Anything else (a first sign-in, a wrong
 password, a throttled caller, a cookie, a bad header, a database error) goes on to the
 routes, which do every check and its audit record. So this path can only send what the
@@ -29,7 +30,7 @@ from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.stored import ProfileStamp
 from smtp_profile.runtime import Runtime
 from smtp_profile.server.api.profile_answers import profile_response
-from smtp_profile.server.authentication import basic_login
+from smtp_profile.server.authentication import basic_login, bearer_token
 from smtp_profile.server.keyfactor_headers import (
     API_VERSION,
     REQUESTED_WITH,
@@ -49,8 +50,11 @@ class Fallback(StrEnum):
     HEADERS = "headers"
     """x-keyfactor-requested-with or x-keyfactor-api-version the routes will refuse."""
     NO_BASIC_CREDENTIALS = "no-basic-credentials"
-    """No Authorization header (a cookie, or none), one that holds no acceptable
-    Basic credentials, or Basic switched off."""
+    """No Authorization header (a cookie, or none), one that holds neither acceptable
+    Basic credentials nor a bearer token, or Basic switched off."""
+    BEARER_NOT_RECOGNISED = "bearer-token-not-recognised"
+    """A bearer token not verified before (or expired since, or no identity provider
+    configured): the routes verify it, or refuse it."""
     NOT_RECOGNISED = "sign-in-not-recognised"
     """The sign-in must be decided by the routes: a password not verified before, a
     changed user, failed sign-ins counted, a wait, an address new for the user."""
@@ -102,21 +106,20 @@ class FastProfileRead:
         version = version_of(headers.get(API_VERSION))
         if version is None or requested_with(headers.get(REQUESTED_WITH)) is None:
             return Fallback.HEADERS
-        login = basic_login(headers.get("authorization"), self.runtime.settings.auth_domain)
-        if login is None or not self.runtime.settings.basic_auth:  # --no-basic-auth
-            return Fallback.NO_BASIC_CREDENTIALS
+        authorization = headers.get("authorization")
+        token = bearer_token(authorization)
         try:
-            admission = await self.runtime.sign_in.recognised(
-                *login, client=client_address_of(scope))
+            if token is not None:
+                stamp = await self._bearer_stamp(token, client_address_of(scope))
+            else:
+                stamp = await self._basic_stamp(authorization, client_address_of(scope))
         except StoreUnavailable:  # the routes meet it again, and answer 503
             return Fallback.STORE_UNAVAILABLE
         except StoreFault:  # the routes meet it again, and log it with a reference
             return Fallback.STORE_FAULT
-        if admission is None:
-            return Fallback.NOT_RECOGNISED
-        if not admission.principal.may(Permission.READ):
-            return Fallback.NO_READ_PERMISSION
-        stored = self.runtime.profiles.remembered(admission.profile_stamp)
+        if isinstance(stamp, Fallback):
+            return stamp
+        stored = self.runtime.profiles.remembered(stamp)
         if stored is None:
             return Fallback.PROFILE_NOT_IN_MEMORY
         answers = self._answers[version]
@@ -125,3 +128,27 @@ class FastProfileRead:
             response = profile_response(stored, version)
             answers.put(stored.stamp, response)
         return response
+
+    async def _basic_stamp(self, authorization: str | None,
+                           client: str) -> ProfileStamp | Fallback:
+        """The profile stamp for a caller whose Basic credentials were verified before."""
+        login = basic_login(authorization, self.runtime.settings.auth_domain)
+        if login is None or not self.runtime.settings.basic_auth:  # --no-basic-auth
+            return Fallback.NO_BASIC_CREDENTIALS
+        admission = await self.runtime.sign_in.recognised(*login, client=client)
+        if admission is None:
+            return Fallback.NOT_RECOGNISED
+        if not admission.principal.may(Permission.READ):
+            return Fallback.NO_READ_PERMISSION
+        return admission.profile_stamp
+
+    async def _bearer_stamp(self, token: str, client: str) -> ProfileStamp | Fallback:
+        """The profile stamp for a bearer token verified before that has not expired:
+        no signature check, and the snapshot from memory while nothing changed."""
+        bearer = self.runtime.bearer
+        caller = None if bearer is None else bearer.remembered(token)
+        if caller is None:
+            return Fallback.BEARER_NOT_RECOGNISED
+        if not caller.principal.may(Permission.READ):
+            return Fallback.NO_READ_PERMISSION
+        return await self.runtime.sign_in.profile_stamp(client)

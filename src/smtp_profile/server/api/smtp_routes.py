@@ -84,7 +84,7 @@ async def put_smtp(request: Request, context: CallContext = _modify_put) -> Resp
 
     draft, expected = await refusals_recorded(request, context, AuditAction.PUT, decode())
     stored = await runtime_of(request).service.replace(
-        draft, actor=context.actor, expected_version=expected
+        draft, actor=context.actor, expected_version=expected, known=context.snapshot
     )
     return profile_response(stored, context.version)
 

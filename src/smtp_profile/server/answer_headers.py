@@ -1,5 +1,9 @@
-"""Headers every answer of a kind carries, whichever route (or static file) sent it.
+"""Headers every answer (or every answer of a kind) carries, whichever route, static file
+or error sent it; one pass over the answer's headers, as it is on every request's path.
 
+- Every answer names the Keyfactor Command release it stands in for
+  (`x-keyfactor-product-version`, see `server/product_version.py`), replacing any the
+  route set.
 - Every HTML answer may not be framed (`frame-ancestors 'none'` and `X-Frame-Options:
   DENY`, against clickjacking) and has a Content-Security-Policy: the route's own if it
   set one (the web page and the API reference do; `frame-ancestors 'none'` is added if
@@ -7,13 +11,15 @@
 - Every answer over HTTPS carries `Strict-Transport-Security`, so a browser that once
   reached the service over TLS never falls back to clear text.
 
-A pure ASGI middleware, outermost, so that answers from the fast GET path and from the
-static file mounts get the same headers as the routes' answers.
+A pure ASGI middleware, outermost, so that answers from the fast GET path, the static
+file mounts and the 500s get the same headers as the routes' answers.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from smtp_profile.server.product_version import PRODUCT_VERSION, PRODUCT_VERSION_HEADER
 
 HTML_CSP = ("default-src 'none'; base-uri 'none'; form-action 'none'; "
             "frame-ancestors 'none'")
@@ -24,9 +30,11 @@ HSTS = "max-age=31536000"
 _CSP = b"content-security-policy"
 _XFO = b"x-frame-options"
 _HSTS = b"strict-transport-security"
+_VERSION = PRODUCT_VERSION_HEADER.encode()
+_VERSION_VALUE = PRODUCT_VERSION.encode()
 
 
-class SecurityHeaders:
+class AnswerHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -44,7 +52,9 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def _completed(headers: list[tuple[bytes, bytes]], https: bool) -> list[tuple[bytes, bytes]]:
+def _completed(given: list[tuple[bytes, bytes]], https: bool) -> list[tuple[bytes, bytes]]:
+    headers = [(name, value) for name, value in given if name.lower() != _VERSION]
+    headers.append((_VERSION, _VERSION_VALUE))
     names = {name.lower() for name, _ in headers}
     html = any(name.lower() == b"content-type" and value.lower().startswith(b"text/html")
                for name, value in headers)
