@@ -26,6 +26,7 @@ from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.settings import Settings
 from smtp_profile.store.audit import AuditRepository
+from smtp_profile.store.client_certificates import ClientCertificateRepository
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
@@ -38,6 +39,7 @@ from smtp_profile.store.users import UserRepository
 from smtp_profile.usecases.accounts import Accounts
 from smtp_profile.usecases.audit_trail import AuditTrail
 from smtp_profile.usecases.bearer import BearerSignIn
+from smtp_profile.usecases.client_certificates import ClientCertificates
 from smtp_profile.usecases.memory import StateMemory
 from smtp_profile.usecases.profile_service import ProfileService, TestLimits
 from smtp_profile.usecases.signin import SignIn
@@ -75,6 +77,7 @@ class Runtime:
     sign_in: SignIn
     sessions: WebSessions
     memory: StateMemory
+    client_certificates: ClientCertificates
     bearer: BearerSignIn | None = None
     """Bearer tokens from the operator's identity provider (None: not configured)."""
 
@@ -105,6 +108,8 @@ class Runtime:
         snapshots = SnapshotReader(engine, memory.snapshots)
         writer = writer_for(settings.resolved_database_url)
         rules = settings.bearer_rules
+        relay = RelayRepository(engine, memory.options)
+        certificates = ClientCertificateRepository(engine, box)
         audit = AuditTrail(AuditRepository(engine, writer),
                            retention_days=settings.audit_retention_days,
                            clock=lambda: datetime.fromtimestamp(clock(), UTC))
@@ -120,13 +125,15 @@ class Runtime:
             snapshots=snapshots,
             writer=writer,
             service=ProfileService(
-                profiles, RelayRepository(engine, memory.options), mailer, audit, counters,
+                profiles, relay, mailer, audit, counters,
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
-                           settings.max_concurrent_tests)),
+                           settings.max_concurrent_tests),
+                client_certificates=certificates),
             sign_in=SignIn(accounts, audit, counters, snapshots, clock),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),
             memory=memory,
+            client_certificates=ClientCertificates(certificates, profiles, relay, audit),
             bearer=None if rules is None else BearerSignIn(
                 OidcProvider(rules, refetch_seconds=settings.oidc_refetch_seconds,
                              timeout=settings.connect_timeout, ca_bundle=settings.ca_bundle),

@@ -38,6 +38,8 @@ class AuditAction(StrEnum):
     OPTIONS = "Options"  # the relay's trust or AUTH mechanism options were replaced
     # refused sign-ins from one address in one minute beyond the few recorded one by one
     FAILED_AUTHENTICATION_SUMMARY = "FailedAuthenticationSummary"
+    # the relay client certificate was set or removed (or a change was refused)
+    CLIENT_CERTIFICATE = "ClientCertificate"
 
 
 def parse_action(text: str) -> AuditAction:

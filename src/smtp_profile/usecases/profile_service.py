@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction, FieldChange, Outcome, profile_changes
 from smtp_profile.domain.capacity import Capacity, Slot
+from smtp_profile.domain.client_certificate import ClientCertificate
 from smtp_profile.domain.errors import (
     DomainError,
     ErrorKind,
@@ -50,8 +51,12 @@ from smtp_profile.domain.steps import (
 )
 from smtp_profile.domain.stored import ProfileStamp, Snapshot, StoredOptions, StoredProfile
 from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
+from smtp_profile.domain.warnings import StatusWarning
+from smtp_profile.usecases import status_warnings
 from smtp_profile.usecases.audit_trail import AuditTrail
+from smtp_profile.usecases.client_certificates import destination_of, usable_certificate
 from smtp_profile.usecases.ports import (
+    ClientCertificateStore,
     Clock,
     ProfileStore,
     RateCounters,
@@ -92,6 +97,10 @@ class PreparedTest:
     token_resolution: Resolution | None = None
     """The token endpoint's one lookup, judged the same way (OAuth profiles only)."""
     test_id: str = field(default_factory=new_test_id)
+    client_certificate: ClientCertificate | None = field(default=None, repr=False)
+    """The relay client certificate to present (bound to this destination and trust)."""
+    client_certificate_withheld: str | None = None
+    """Why a stored client certificate is not presented, for the report."""
     slot: Slot | None = field(default=None, compare=False, repr=False)
     """This test's place among the tests running at once; `run_test` gives it back."""
 
@@ -110,6 +119,7 @@ class ProfileStatus:
     stored: StoredProfile
     options: RelayOptions
     last_test: LastTest | None
+    warnings: tuple[StatusWarning, ...] = ()
 
 
 class ProfileService:
@@ -117,7 +127,8 @@ class ProfileService:
                  audit: AuditTrail, counters: RateCounters,
                  limits: TestLimits | None = None,
                  clock: Clock = time.time,
-                 monotonic: Clock = time.monotonic) -> None:
+                 monotonic: Clock = time.monotonic,
+                 client_certificates: ClientCertificateStore | None = None) -> None:
         self._profiles = profiles
         self._relay = relay
         self._mailer = mailer
@@ -126,6 +137,7 @@ class ProfileService:
         self._limits = limits or TestLimits()
         self._clock = clock
         self._monotonic = monotonic
+        self._client_certificates = client_certificates
         # The longest a test holds its slot: the relay's and the token endpoint's lookups
         # (connect timeout each), then the conversation (test timeout).
         config = mailer.config
@@ -238,9 +250,14 @@ class ProfileService:
             raise
         if mechanism is not None:
             options = replace(options, mechanism=mechanism)
+        certificate, withheld = (None, None) if self._client_certificates is None else \
+            usable_certificate((await self._client_certificates.load()).certificate,
+                               profile, options)
         return PreparedTest(profile, to, mode, options,
                             stored.version if profile == stored.profile else None,
-                            resolution, token_resolution)
+                            resolution, token_resolution,
+                            client_certificate=certificate,
+                            client_certificate_withheld=withheld)
 
     def _claim_slot(self) -> Slot:
         now = self._monotonic()
@@ -354,7 +371,10 @@ class ProfileService:
                                             test_id=prepared.test_id,
                                             resolution=prepared.resolution,
                                             token_resolution=prepared.token_resolution,
-                                            on_step=progress)
+                                            on_step=progress,
+                                            client_certificate=prepared.client_certificate,
+                                            client_certificate_withheld=(
+                                                prepared.client_certificate_withheld))
         except asyncio.CancelledError:  # only when the service stops (see drain)
             reached = (f"after step '{STEP_LABELS[finished[-1].name]}'" if finished
                        else "before its first step")
@@ -411,8 +431,21 @@ class ProfileService:
         return await self.run_test(prepared, actor=actor)
 
     async def status(self) -> ProfileStatus:
-        return ProfileStatus(await self._profiles.load(), await self._relay.options(),
-                             await self._relay.last_test())
+        """The stored state, its last test, and the warnings about it
+        (`usecases/status_warnings.py`)."""
+        stored = await self._profiles.load()
+        options = await self._relay.options()
+        last = await self._relay.last_test()
+        certificate = (None if self._client_certificates is None
+                       else await self._client_certificates.load())
+        unusable: tuple[str, ...] = ()
+        if certificate is not None and certificate.certificate is not None:
+            unusable = tuple(certificate.certificate.unusable_reasons(
+                destination_of(stored.profile), TrustBinding.of(options)))
+        warnings = status_warnings.collect(status_warnings.WarningInputs(
+            stored.profile, options, last, certificate, unusable,
+            datetime.fromtimestamp(self._clock(), UTC)))
+        return ProfileStatus(stored, options, last, warnings)
 
     async def options(self) -> StoredOptions:
         return await self._relay.stored_options()

@@ -300,6 +300,17 @@ class LastTestOut(_Out):
     certificate_not_after: str | None = Field(alias="CertificateNotAfter")
 
 
+class WarningOut(_Out):
+    """One `StatusWarning` (domain/warnings.py), as Status, the page and `show` give it."""
+
+    code: str = Field(alias="Code", examples=["client-certificate-expiring"])
+    severity: str = Field(alias="Severity", examples=["info", "warning", "critical"])
+    message: str = Field(alias="Message")
+    date: str | None = Field(alias="Date", description="The day it is about (YYYY-MM-DD).")
+    link: str | None = Field(alias="Link", description="Where to act, when there is a "
+                             "place: an API path of this service.")
+
+
 class StatusOut(_Out):
     profile_version: int = Field(alias="ProfileVersion")
     updated_at: str | None = Field(alias="UpdatedAt")
@@ -313,3 +324,8 @@ class StatusOut(_Out):
         "stored password or client secret was entered: until it is entered again, a test "
         "refuses to send it (0xA0110007). Empty when nothing changed or nothing is stored.")
     last_test: LastTestOut | None = Field(alias="LastTest")
+    warnings: list[WarningOut] = Field(
+        default_factory=list, alias="Warnings",
+        description="What needs attention before it stops mail: certificates expiring "
+        "within 30 days (info), 14 (warning) or 3 (critical), a client certificate that no "
+        "longer matches the relay, and so on. Empty when all is well.")

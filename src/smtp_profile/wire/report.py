@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from smtp_profile.domain.relay_options import (
 )
 from smtp_profile.domain.status import LastTest
 from smtp_profile.domain.steps import StepResult, TestMode, TestReport
+from smtp_profile.domain.warnings import StatusWarning
 from smtp_profile.wire import v1, v2
 from smtp_profile.wire.binding import bind
 from smtp_profile.wire.models import (
@@ -30,6 +32,7 @@ from smtp_profile.wire.models import (
     ReportOut,
     StatusOut,
     StepOut,
+    WarningOut,
 )
 
 _NOT_PROFILE_FIELDS = {"mode", "mechanism", "test_recipient"}
@@ -138,9 +141,16 @@ def encode_options(options: RelayOptions) -> dict[str, Any]:
     ).model_dump(by_alias=True)
 
 
+def encode_warnings(warnings: Sequence[StatusWarning]) -> list[WarningOut]:
+    return [WarningOut(Code=w.code, Severity=w.severity.value, Message=w.message,
+                       Date=w.date.isoformat() if w.date else None, Link=w.link)
+            for w in warnings]
+
+
 def encode_status(profile: Profile, version: int, updated_at: datetime | None,
                   updated_by: str | None, options: RelayOptions,
-                  last: LastTest | None) -> dict[str, Any]:
+                  last: LastTest | None,
+                  warnings: Sequence[StatusWarning] = ()) -> dict[str, Any]:
     return StatusOut(
         ProfileVersion=version,
         UpdatedAt=updated_at.isoformat() if updated_at else None,
@@ -158,4 +168,5 @@ def encode_status(profile: Profile, version: int, updated_at: datetime | None,
             CertificateNotAfter=last.certificate_not_after.isoformat()
             if last.certificate_not_after else None,
         ),
+        Warnings=encode_warnings(warnings),
     ).model_dump(by_alias=True)

@@ -38,7 +38,8 @@ _QUERY_PARAMETERS = [
      "description": "Records per page."},
     {"name": "action", "in": "query", "required": False,
      "schema": {"type": "string"},
-     "description": "Only these actions: Put, Test, Diagnose, Options, FailedAuthentication, "
+     "description": "Only these actions: Put, Test, Diagnose, Options, ClientCertificate, "
+     "FailedAuthentication, "
      "FailedAuthenticationSummary (repeat the "
      "parameter or separate with commas; case-insensitive)."},
     {"name": "since", "in": "query", "required": False, "schema": {"type": "string"},

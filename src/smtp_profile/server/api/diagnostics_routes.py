@@ -131,7 +131,9 @@ def _line(item: dict[str, Any]) -> bytes:
     description="Whether a password or client secret is stored, the trust mode, and the "
     "last test of exactly the stored profile (time, user, mode, success, failed step, "
     "message, the relay certificate's expiry seen then, and whether the profile changed "
-    "since). Permission: /system_settings/read/.",
+    "since), and `Warnings`: what needs attention before it stops mail (a client or relay "
+    "certificate expiring within 30, 14 or 3 days, a client certificate the relay no "
+    "longer matches). Permission: /system_settings/read/.",
     openapi_extra=openapi.operation(),
     responses=openapi.responses({200: _json(StatusOut)}, 400, 401, 403),
 )
@@ -139,7 +141,8 @@ async def status(request: Request, context: CallContext = _read) -> Response:
     current = await runtime_of(request).service.status()
     stored = current.stored
     return KeyfactorJSON(encode_status(stored.profile, stored.version, stored.updated_at,
-                                       stored.updated_by, current.options, current.last_test))
+                                       stored.updated_by, current.options, current.last_test,
+                                       current.warnings))
 
 
 def _options_response(stored: StoredOptions) -> Response:
