@@ -98,7 +98,7 @@ def fold_keys(data: dict[str, Any], model: type[BaseModel], path: str = "",
 
 
 # Fields whose text legitimately spans lines (PEM certificates).
-MULTILINE_FIELDS = frozenset({"CaBundle"})
+MULTILINE_FIELDS = frozenset({"CaBundle", "CertificatePem", "PrivateKeyPem", "Pkcs12"})
 
 
 def control_character_problems(value: Any, path: str = "") -> list[str]:
