@@ -19,6 +19,12 @@ from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.errors import DomainError
 from smtp_profile.runtime import Runtime
 from smtp_profile.wire import v2
+from smtp_profile.wire.client_certificate import (
+    client_certificate_etag,
+    client_certificate_version,
+    decode_client_certificate,
+    encode_client_certificate,
+)
 from smtp_profile.wire.report import (
     decode_diagnose,
     decode_options,
@@ -59,6 +65,15 @@ class ProfileClient(Protocol):
         """Replace the relay options; with `etag`, refused if they changed since."""
         ...
 
+    async def client_certificate(self) -> tuple[dict[str, Any], str]:
+        """The relay client certificate (never its key) and its ETag."""
+        ...
+
+    async def set_client_certificate(self, body: dict[str, Any] | None,
+                                     etag: str | None) -> dict[str, Any]:
+        """Store the certificate in `body` (a PUT body); None removes it."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -84,7 +99,8 @@ class LocalClient:
         current = await self._runtime.service.status()
         stored = current.stored
         return encode_status(stored.profile, stored.version, stored.updated_at,
-                             stored.updated_by, current.options, current.last_test)
+                             stored.updated_by, current.options, current.last_test,
+                             current.warnings)
 
     async def diagnose(self, body: dict[str, Any], on_step: StepCallback) -> dict[str, Any]:
         service = self._runtime.service
@@ -111,6 +127,23 @@ class LocalClient:
         except DomainError as exc:
             raise ClientError(exc.kind.code, exc.message) from None
         return encode_options(stored.options)
+
+    async def client_certificate(self) -> tuple[dict[str, Any], str]:
+        view = await self._runtime.client_certificates.view()
+        return encode_client_certificate(view), client_certificate_etag(view.stored.version)
+
+    async def set_client_certificate(self, body: dict[str, Any] | None,
+                                     etag: str | None) -> dict[str, Any]:
+        certificates = self._runtime.client_certificates
+        try:
+            expected = client_certificate_version(etag)
+            view = (await certificates.remove(actor=self._actor, expected_version=expected)
+                    if body is None else
+                    await certificates.set(decode_client_certificate(body),
+                                           actor=self._actor, expected_version=expected))
+        except DomainError as exc:
+            raise ClientError(exc.kind.code, exc.message) from None
+        return encode_client_certificate(view)
 
     async def close(self) -> None:
         await self._runtime.close()
@@ -166,6 +199,24 @@ class RemoteClient:
         headers = {"if-match": etag} if etag else {}
         response = await self._http.put(f"{self._base}/SMTP/Options", json=body,
                                         headers=headers)
+        if response.status_code != 200:
+            raise _error(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def client_certificate(self) -> tuple[dict[str, Any], str]:
+        response = await self._http.get(f"{self._base}/SMTP/ClientCertificate")
+        if response.status_code != 200:
+            raise _error(response)
+        body: dict[str, Any] = response.json()
+        return body, response.headers.get("etag", "")
+
+    async def set_client_certificate(self, body: dict[str, Any] | None,
+                                     etag: str | None) -> dict[str, Any]:
+        headers = {"if-match": etag} if etag else {}
+        path = f"{self._base}/SMTP/ClientCertificate"
+        response = (await self._http.delete(path, headers=headers) if body is None
+                    else await self._http.put(path, json=body, headers=headers))
         if response.status_code != 200:
             raise _error(response)
         result: dict[str, Any] = response.json()

@@ -32,9 +32,12 @@ async def reseal_secrets(engine: AsyncEngine, ring: list[bytes], fresh: bytes) -
     """Re-seal the stored secrets under `fresh`, as one write. They open with `ring` or
     with `fresh` itself: a running service seals under the next key file's key as soon as
     it sees it, so a PUT racing the rotation may already have used it."""
+    from smtp_profile.store.client_certificates import ClientCertificateRepository
     from smtp_profile.store.profiles import ProfileRepository
 
-    return await ProfileRepository(engine, SecretBox([*ring, fresh])).reseal(
+    opener = SecretBox([*ring, fresh])
+    count = await ProfileRepository(engine, opener).reseal(SecretBox([fresh]))
+    return count + await ClientCertificateRepository(engine, opener).reseal(
         SecretBox([fresh]))
 
 

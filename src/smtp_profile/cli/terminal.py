@@ -77,6 +77,18 @@ def verdict(report: dict[str, Any]) -> str:
                        bold=True)
 
 
+_SEVERITY_COLOURS = {"info": typer.colors.CYAN, "warning": typer.colors.YELLOW,
+                     "critical": typer.colors.RED}
+
+
+def warning_lines(warnings: list[dict[str, Any]]) -> list[str]:
+    """Status `Warnings`, one line each, coloured by severity."""
+    return [typer.style(f"{str(w.get('Severity', '')).upper() + ':':<17}{w.get('Message')}",
+                        fg=_SEVERITY_COLOURS.get(str(w.get("Severity"))),
+                        bold=w.get("Severity") == "critical")
+            for w in warnings]
+
+
 def profile_lines(profile: dict[str, Any], status: dict[str, Any]) -> list[str]:
     auth = {0: "Anonymous", 2: "Basic", 3: "OAuth client credentials"}.get(
         profile["RelayAuthenticationType"], str(profile["RelayAuthenticationType"]))
@@ -120,4 +132,5 @@ def profile_lines(profile: dict[str, Any], status: dict[str, Any]) -> list[str]:
             lines.append(f"Relay cert:      expires {last['CertificateNotAfter']}")
     else:
         lines.append("Last test:       never")
+    lines += warning_lines(status.get("Warnings") or [])
     return lines
