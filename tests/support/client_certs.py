@@ -101,7 +101,7 @@ class CertificateRelayHandler(RecordingHandler):
         fingerprint = hashlib.sha256(der).hexdigest() if der else None
         self.seen.append(fingerprint)
         if fingerprint not in self.known:
-            return "554 5.7.1 <%s>: Relay access denied" % address
+            return f"554 5.7.1 <{address}>: Relay access denied"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
