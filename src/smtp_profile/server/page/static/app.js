@@ -142,6 +142,8 @@
     show($("settings-actions"), canModify);
     show($("test-panel"), false);
     $("settings-form").querySelectorAll("fieldset").forEach((fs) => { fs.disabled = !canModify; });
+    document.dispatchEvent(new CustomEvent("smtp-profile:signed-in",
+                                           { detail: { session, apiBase: API_BASE } }));
     if (!session.Permissions.includes(READ) && !canModify) {
       show($("settings-form"), false);
     }
@@ -169,6 +171,8 @@
     const result = await apiCall("GET", API_BASE + "/SMTP/Status");
     const status = result.ok ? result.json : null;
     show($("insecure-warning"), Boolean(status && status.Trust === "insecure"));
+    // client-cert.js shows the warnings and the client certificate section.
+    document.dispatchEvent(new CustomEvent("smtp-profile:status", { detail: status }));
     const last = status && status.LastTest;
     if (!last) {
       show($("last-test"), Boolean(status));
