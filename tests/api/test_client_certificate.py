@@ -15,7 +15,7 @@ from tests.api.test_audit import audit
 from tests.api.test_smtp_routes import error
 from tests.support.client_certs import ClientIdentity, certificate_relay, client_auth_context
 from tests.support.database import raw_contents
-from tests.support.service import RunningService
+from tests.support.service import RunningService, add_user, service_settings, start_service
 from tests.support.smtp import LoopThread, SmtpServer
 
 CERT = "/KeyfactorAPI/SMTP/ClientCertificate"
@@ -129,8 +129,14 @@ def test_a_relay_that_relays_only_for_a_known_certificate(
     finally:
         relay.close()
     records = audit(service, action="ClientCertificate")
-    assert [r["Success"] for r in records] == [True, False, True, False, True, False][::-1] \
-        or len(records) == 6
+    # Newest first: removed, stale If-Match, wrong PKCS#12 password, PKCS#12, PEM, mismatch.
+    assert [(r["Success"], r["ErrorCode"]) for r in records] == [
+        (True, None), (False, "0xA0110014"), (False, "0xA0110001"), (True, None),
+        (True, None), (False, "0xA0110001")]
+    assert records[4]["Changes"][:2] == [
+        {"Field": "ClientCertificateSha256", "Old": None, "New": identity.sha256,
+         "Secret": False},
+        {"Field": "PrivateKey", "Old": None, "New": None, "Secret": True}]
     evidence = "\n".join(outputs) + caplog.text + str(records)
     evidence += raw_contents(service.settings).decode("latin-1")
     for needle in [*key_lines(identity), P12_PASSWORD, KEY_PASSWORD]:
@@ -179,7 +185,7 @@ def test_a_relay_that_never_asks_gets_a_hint(
         relay.close()
 
 
-def test_status_warns_before_the_client_certificate_expires(
+def test_status_warns_before_expiry_and_only_modify_may_change(
         service: RunningService) -> None:
     identity = ClientIdentity(days=10)
     with service.client() as client:
@@ -192,12 +198,43 @@ def test_status_warns_before_the_client_certificate_expires(
         # Renewed: the warning goes.
         client.put(CERT, json=ClientIdentity().pem_body()).raise_for_status()
         assert client.get("/KeyfactorAPI/SMTP/Status").json()["Warnings"] == []
-
-
-def test_reading_needs_read_and_changing_needs_modify(service: RunningService) -> None:
-    from tests.support.service import add_user
+    # Reading needs read, changing needs modify.
     add_user(service.settings, "reader", "Reader-Pa55word-1", "/system_settings/read/")
     with service.client("reader", "Reader-Pa55word-1") as client:
         assert client.get(CERT).status_code == 200
         error(client.put(CERT, json=ClientIdentity().pem_body()), 403, "0xA0110011")
         error(client.delete(CERT), 403, "0xA0110011")
+
+
+def test_implicit_tls_and_auth_external(tmp_path: Any, ca_bundle: Any, resolver: Any,
+                                        loop_thread: LoopThread,
+                                        relay_ca: trustme.LeafCert) -> None:
+    client_ca = trustme.CA()
+    identity = ClientIdentity(client_ca)
+    relay = certificate_relay(loop_thread, client_auth_context(relay_ca, client_ca),
+                              {identity.sha256}, mode="implicit", external_only=True)
+    running = start_service(service_settings(tmp_path / "data", ca_bundle,
+                                             implicit_tls_ports=frozenset({relay.port})),
+                            resolver)
+    try:
+        with running.client() as client:
+            client.put("/KeyfactorAPI/SMTP", json=profile(relay.port)).raise_for_status()
+            client.put(CERT, json=identity.pem_body()).raise_for_status()
+            steps = diagnose(running)
+            assert steps["rcpt_to"]["Status"] == "failed"  # no EXTERNAL asked for yet
+            assert "received the client certificate" in steps["rcpt_to"]["Hint"]
+            tls = steps["tls"]["Details"]["client_certificate"]
+            assert tls["presented"] is True and tls["sha256"] == identity.sha256
+            client.put(CERT, json={**identity.pem_body(), "SaslExternal": True}
+                       ).raise_for_status()
+            steps = diagnose(running)
+            assert steps["_success"] is True, [
+                (n, s.get("Message"), s.get("Hint")) for n, s in steps.items()
+                if n != "_success" and s["Status"] == "failed"]
+            assert steps["auth"]["Details"]["mechanism"] == "EXTERNAL"
+            assert steps["auth"]["ReplyCode"] == 235
+            assert relay.handler.external_commands == [  # type: ignore[attr-defined]
+                ["EXTERNAL", "="]]
+    finally:
+        running.stop()
+        relay.close()

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import trustme
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -88,18 +88,36 @@ def client_auth_context(relay_cert: trustme.LeafCert, client_ca: trustme.CA,
 class CertificateRelayHandler(RecordingHandler):
     """Relays only for a client certificate whose SHA-256 fingerprint is known."""
 
-    def __init__(self, behaviour: Behaviour, known: set[str]) -> None:
+    def __init__(self, behaviour: Behaviour, known: set[str], *,
+                 external_only: bool = False) -> None:
         super().__init__(behaviour)
         self.known = known
+        self.external_only = external_only
+        """Relay only after AUTH EXTERNAL succeeded (the certificate named the client)."""
         self.seen: list[str | None] = []
+        self.external_commands: list[list[str]] = []
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    @staticmethod
+    def _fingerprint(server: SMTP) -> str | None:
         transport = server.transport
         ssl_object = transport.get_extra_info("ssl_object") if transport else None
         der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
-        fingerprint = hashlib.sha256(der).hexdigest() if der else None
+        return hashlib.sha256(der).hexdigest() if der else None
+
+    async def auth_EXTERNAL(self, server: SMTP, args: list[str]) -> AuthResult:
+        """SASL EXTERNAL (RFC 4422): the identity is the TLS client certificate."""
+        self.external_commands.append(args)
+        fingerprint = self._fingerprint(server)
+        if fingerprint in self.known and args[1:] == ["="]:
+            return AuthResult(success=True, auth_data=fingerprint)
+        return AuthResult(success=False, handled=False)
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        fingerprint = self._fingerprint(server)
         self.seen.append(fingerprint)
+        if self.external_only and not session.authenticated:
+            return f"554 5.7.1 <{address}>: Relay access denied (AUTH EXTERNAL first)"
         if fingerprint not in self.known:
             return f"554 5.7.1 <{address}>: Relay access denied"
         envelope.rcpt_tos.append(address)
@@ -107,7 +125,9 @@ class CertificateRelayHandler(RecordingHandler):
 
 
 def certificate_relay(loop: LoopThread, context: ssl.SSLContext, known: set[str], *,
-                      mode: str = "starttls", **kwargs: Any) -> SmtpServer:
+                      mode: str = "starttls", external_only: bool = False,
+                      **kwargs: Any) -> SmtpServer:
     server = SmtpServer(loop, mode=mode, server_context=context, **kwargs)
-    server.handler = CertificateRelayHandler(server.behaviour, known)
+    server.handler = CertificateRelayHandler(server.behaviour, known,
+                                             external_only=external_only)
     return server

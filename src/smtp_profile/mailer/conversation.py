@@ -232,7 +232,7 @@ class _Conversation:
         await self._ehlo()
         if self.tls is TlsMode.STARTTLS:
             await self._starttls()
-        if self.profile.auth_type in (AuthType.BASIC, AuthType.OAUTH):
+        if self.profile.auth_type in (AuthType.BASIC, AuthType.OAUTH) or self.sasl_external:
             await self._auth()
         env = envelope(self.profile.sender_account or "", self.recipient)
         message = build_test_message(self.profile, self.recipient, self.rec.test_id,
