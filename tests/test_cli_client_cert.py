@@ -21,11 +21,8 @@ P12_PASSWORD = "Canary-CliP12Password-3d2f"
 
 
 def run(*args: str, env: dict[str, str], stdin: str | None = None) -> Result:
-    """The command in this process (a fresh interpreter per command costs seconds here);
-    `returncode` as subprocess spells it."""
-    result = CliRunner().invoke(app, list(args), input=stdin, env=env, color=False)
-    result.returncode = result.exit_code  # type: ignore[attr-defined]
-    return result
+    """The command in this process (a fresh interpreter per command costs seconds)."""
+    return CliRunner().invoke(app, list(args), input=stdin, env=env, color=False)
 
 
 def test_a_new_user_sets_the_certificate_the_relay_asks_for(
@@ -41,23 +38,23 @@ def test_a_new_user_sets_the_certificate_the_relay_asks_for(
         saved = run("set", "--host", "localhost", "--port", str(relay.port), "--use-ssl",
                     "--auth", "anonymous", "--sender-account", "svc@corp.local",
                     "--sender-name", "KF", env=env)
-        assert saved.returncode == 0, saved.stderr
+        assert saved.exit_code == 0, saved.stderr
         refused = run("test", "pki@corp.local", "--verify-only", env=env)
-        assert refused.returncode != 0
+        assert refused.exit_code != 0
         assert "FAILED   rcpt_to" in refused.stdout
         assert "relay asked for a client certificate, none set" in refused.stdout
         assert "smtp-profile client-cert set" in refused.stdout
 
         wrong = run("client-cert", "set", "--pkcs12", str(p12), "--password-stdin",
                     env=env, stdin="not-the-password\n")
-        assert wrong.returncode == 2 and "Pkcs12 cannot be opened" in wrong.stderr
+        assert wrong.exit_code == 2 and "Pkcs12 cannot be opened" in wrong.stderr
         stored = run("client-cert", "set", "--pkcs12", str(p12), "--password-stdin",
                      env=env, stdin=P12_PASSWORD + "\n")
-        assert stored.returncode == 0, stored.stderr
+        assert stored.exit_code == 0, stored.stderr
         assert f"SHA-256:         {identity.sha256}" in stored.stdout
 
         relayed = run("test", "pki@corp.local", "--verify-only", env=env)
-        assert relayed.returncode == 0, relayed.stdout
+        assert relayed.exit_code == 0, relayed.stdout
         assert "client cert CN=mailer.corp.local presented" in relayed.stdout
 
         shown = run("show", env=env)
@@ -81,16 +78,16 @@ def test_show_set_and_remove_against_a_server(service: RunningService,
             "Host": "mail.test", "Port": 587, "UseSSL": True, "RelayAuthenticationType": 0,
             "SenderAccount": "svc@corp.local", "SenderName": "KF"}).raise_for_status()
     empty = run("client-cert", "show", env=env)
-    assert empty.returncode == 0 and "(none)" in empty.stdout
+    assert empty.exit_code == 0 and "(none)" in empty.stdout
     stale = run("client-cert", "set", "--cert", str(tmp_path / "c.pem"), "--key",
                 str(tmp_path / "k.pem"), "--if-match", '"client-certificate-7"', env=env)
-    assert stale.returncode == 2 and "0xA0110014" in stale.stderr
+    assert stale.exit_code == 2 and "0xA0110014" in stale.stderr
     stored = run("client-cert", "set", "--cert", str(tmp_path / "c.pem"), "--key",
                  str(tmp_path / "k.pem"), "--sasl-external", env=env)
-    assert stored.returncode == 0, stored.stderr
+    assert stored.exit_code == 0, stored.stderr
     shown = run("client-cert", "show", env=env)
     assert "Bound to:        mail.test:587 (UseSSL yes)" in shown.stdout
     assert "AUTH EXTERNAL:   when offered" in shown.stdout
     removed = run("client-cert", "remove", env=env)
-    assert removed.returncode == 0
+    assert removed.exit_code == 0
     assert "(none)" in run("client-cert", "show", env=env).stdout
