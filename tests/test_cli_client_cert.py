@@ -8,8 +8,7 @@ import base64
 from pathlib import Path
 
 import trustme
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from smtp_profile.cli import app
 from tests.support.client_certs import ClientIdentity, certificate_relay, client_auth_context
