@@ -29,11 +29,16 @@ def profile(port: int, **overrides: Any) -> dict[str, Any]:
             "SenderAccount": "svc@corp.local", "SenderName": "KF", **overrides}
 
 
+SEEN: list[str] = []
+"""Every Diagnose answer of these tests, for the canary search."""
+
+
 def diagnose(service: RunningService) -> dict[str, Any]:
     with service.client() as client:
         response = client.post("/KeyfactorAPI/SMTP/Diagnose",
                                json={"Mode": "verify", "TestRecipient": "pki@corp.local"})
     assert response.status_code == 200, response.text
+    SEEN.append(response.text)
     return {step["Name"]: step for step in response.json()["Steps"]} | {
         "_success": response.json()["Success"]}
 
@@ -118,7 +123,10 @@ def test_a_relay_that_relays_only_for_a_known_certificate(
             assert [w["Code"] for w in status["Warnings"]] == ["client-certificate-unbound"]
             client.put("/KeyfactorAPI/SMTP", json=profile(relay.port)).raise_for_status()
             assert client.get(CERT).json()["Usable"] is True
-            assert client.get("/KeyfactorAPI/SMTP/Status").json()["Warnings"] == []
+            status_answer = client.get("/KeyfactorAPI/SMTP/Status")
+            assert status_answer.json()["Warnings"] == []
+            outputs += [status_answer.text, client.get(CERT).text,
+                        client.get("/KeyfactorAPI/SMTP/Audit").text]
 
             # Remove: a stale If-Match is a 412, the current one works.
             current = client.get(CERT).headers["etag"]
@@ -137,7 +145,7 @@ def test_a_relay_that_relays_only_for_a_known_certificate(
         {"Field": "ClientCertificateSha256", "Old": None, "New": identity.sha256,
          "Secret": False},
         {"Field": "PrivateKey", "Old": None, "New": None, "Secret": True}]
-    evidence = "\n".join(outputs) + caplog.text + str(records)
+    evidence = "\n".join(outputs + SEEN) + caplog.text + str(records)
     evidence += raw_contents(service.settings).decode("latin-1")
     for needle in [*key_lines(identity), P12_PASSWORD, KEY_PASSWORD]:
         assert needle not in evidence, needle
