@@ -151,17 +151,21 @@ def test_a_relay_that_relays_only_for_a_known_certificate(
         assert needle not in evidence, needle
 
 
-def test_a_certificate_the_relay_refuses_is_said_so(
-        service: RunningService, loop_thread: LoopThread, relay_ca: trustme.LeafCert) -> None:
+def test_refused_never_asked_expiring_and_who_may_change_it(
+        service: RunningService, loop_thread: LoopThread, relay_ca: trustme.LeafCert,
+        server_context: ssl.SSLContext) -> None:
+    """One running instance: each failure, then a success on it."""
     client_ca = trustme.CA()
     stranger = ClientIdentity(trustme.CA(), client_auth=False)  # issuer the relay distrusts
-    known = ClientIdentity(client_ca)
-    relay = certificate_relay(loop_thread,
-                              client_auth_context(relay_ca, client_ca, ssl.CERT_REQUIRED),
-                              {known.sha256})
+    known = ClientIdentity(client_ca, days=10)
+    strict = certificate_relay(loop_thread,
+                               client_auth_context(relay_ca, client_ca, ssl.CERT_REQUIRED),
+                               {known.sha256})
+    deaf = certificate_relay(loop_thread, server_context, {known.sha256})  # never asks
     try:
         with service.client() as client:
-            client.put("/KeyfactorAPI/SMTP", json=profile(relay.port)).raise_for_status()
+            # A certificate the relay refuses: said so, with what is wrong with it.
+            client.put("/KeyfactorAPI/SMTP", json=profile(strict.port)).raise_for_status()
             client.put(CERT, json=stranger.pem_body()).raise_for_status()
             steps = diagnose(service)
             failed = [s for name, s in steps.items()
@@ -169,43 +173,32 @@ def test_a_certificate_the_relay_refuses_is_said_so(
             assert len(failed) == 1 and failed[0]["Name"] in ("starttls", "ehlo", "certificate")
             assert "client certificate" in failed[0]["Hint"]
             assert "clientAuth" in failed[0]["Hint"]
-            # Then the right certificate on the same running instance: relayed.
+            # Then the right certificate: relayed.
             client.put(CERT, json=known.pem_body()).raise_for_status()
             assert diagnose(service)["_success"] is True
-    finally:
-        relay.close()
 
+            # It expires in 10 days: Status warns, with the day and where to act.
+            warnings = client.get("/KeyfactorAPI/SMTP/Status").json()["Warnings"]
+            assert [(w["Code"], w["Severity"]) for w in warnings] == [
+                ("client-certificate-expiring", "warning")]
+            assert warnings[0]["Link"] == CERT
+            assert warnings[0]["Date"] == known.cert.not_valid_after_utc.date().isoformat()
 
-def test_a_relay_that_never_asks_gets_a_hint(
-        service: RunningService, loop_thread: LoopThread, relay_ca: trustme.LeafCert,
-        server_context: ssl.SSLContext) -> None:
-    identity = ClientIdentity()
-    relay = certificate_relay(loop_thread, server_context, {identity.sha256})
-    try:
-        with service.client() as client:
-            client.put("/KeyfactorAPI/SMTP", json=profile(relay.port)).raise_for_status()
-            client.put(CERT, json=identity.pem_body()).raise_for_status()
+            # A relay that never asks for one: the certificate is not presented, and the
+            # refusal's hint says why.
+            client.put("/KeyfactorAPI/SMTP", json=profile(deaf.port)).raise_for_status()
+            client.put(CERT, json=known.pem_body()).raise_for_status()
             steps = diagnose(service)
             assert steps["rcpt_to"]["Status"] == "failed"
             assert "never asked for one" in steps["rcpt_to"]["Hint"]
             assert steps["starttls"]["Details"]["client_certificate"]["presented"] is False
+
+            # Renewed: the warning goes.
+            client.put(CERT, json=ClientIdentity().pem_body()).raise_for_status()
+            assert client.get("/KeyfactorAPI/SMTP/Status").json()["Warnings"] == []
     finally:
-        relay.close()
-
-
-def test_status_warns_before_expiry_and_only_modify_may_change(
-        service: RunningService) -> None:
-    identity = ClientIdentity(days=10)
-    with service.client() as client:
-        client.put("/KeyfactorAPI/SMTP", json=profile(2525)).raise_for_status()
-        client.put(CERT, json=identity.pem_body()).raise_for_status()
-        warnings = client.get("/KeyfactorAPI/SMTP/Status").json()["Warnings"]
-        assert [(w["Code"], w["Severity"]) for w in warnings] == [
-            ("client-certificate-expiring", "warning")]
-        assert warnings[0]["Link"] == CERT and warnings[0]["Date"]
-        # Renewed: the warning goes.
-        client.put(CERT, json=ClientIdentity().pem_body()).raise_for_status()
-        assert client.get("/KeyfactorAPI/SMTP/Status").json()["Warnings"] == []
+        strict.close()
+        deaf.close()
     # Reading needs read, changing needs modify.
     add_user(service.settings, "reader", "Reader-Pa55word-1", "/system_settings/read/")
     with service.client("reader", "Reader-Pa55word-1") as client:
