@@ -17,9 +17,10 @@ from tests.support.service import (
 
 ENDPOINTS = "/KeyfactorAPI/Status/Endpoints"
 
-READS = ["GET /SMTP", "GET /SMTP/Audit", "GET /SMTP/Options", "GET /SMTP/Status",
-         "GET /Status/Endpoints"]
-MODIFIES = ["PUT /SMTP", "POST /SMTP/Diagnose", "PUT /SMTP/Options", "POST /SMTP/Test"]
+READS = ["GET /SMTP", "GET /SMTP/Audit", "GET /SMTP/ClientCertificate", "GET /SMTP/Options",
+         "GET /SMTP/Status", "GET /Status/Endpoints"]
+MODIFIES = ["PUT /SMTP", "PUT /SMTP/ClientCertificate", "DELETE /SMTP/ClientCertificate",
+            "POST /SMTP/Diagnose", "PUT /SMTP/Options", "POST /SMTP/Test"]
 
 
 def error(response: httpx.Response, status: int, code: str) -> str:
