@@ -162,6 +162,7 @@ def test_refused_never_asked_expiring_and_who_may_change_it(
                                client_auth_context(relay_ca, client_ca, ssl.CERT_REQUIRED),
                                {known.sha256})
     deaf = certificate_relay(loop_thread, server_context, {known.sha256})  # never asks
+    open_relay = SmtpServer(loop_thread, mode="starttls", server_context=server_context)
     try:
         with service.client() as client:
             # A certificate the relay refuses: said so, with what is wrong with it.
@@ -192,6 +193,13 @@ def test_refused_never_asked_expiring_and_who_may_change_it(
             assert steps["rcpt_to"]["Status"] == "failed"
             assert "never asked for one" in steps["rcpt_to"]["Hint"]
             assert steps["starttls"]["Details"]["client_certificate"]["presented"] is False
+            # One that relays for anybody: relayed, and the report says it was without it.
+            client.put("/KeyfactorAPI/SMTP", json=profile(open_relay.port)).raise_for_status()
+            client.put(CERT, json=known.pem_body()).raise_for_status()
+            steps = diagnose(service)
+            assert steps["_success"] is True
+            note = steps["starttls"]["Details"]["client_certificate"]["note"]
+            assert "did not ask for a client certificate" in note
 
             # Renewed: the warning goes.
             client.put(CERT, json=ClientIdentity().pem_body()).raise_for_status()
@@ -199,6 +207,7 @@ def test_refused_never_asked_expiring_and_who_may_change_it(
     finally:
         strict.close()
         deaf.close()
+        open_relay.close()
     # Reading needs read, changing needs modify.
     add_user(service.settings, "reader", "Reader-Pa55word-1", "/system_settings/read/")
     with service.client("reader", "Reader-Pa55word-1") as client:

@@ -584,6 +584,9 @@ class _Conversation:
         """Which client certificate was presented and whether the relay asked for one."""
         observation = self._observation()
         self.handshake = observation
+        if self.client_certificate is None and not self.client_certificate_withheld \
+                and not observation.requested:
+            return {}  # nothing to say: none set, none asked for
         info: dict[str, object] = {"configured": self.client_certificate is not None,
                                    **observation.to_details()}
         if self.client_certificate is not None:
