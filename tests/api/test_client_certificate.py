@@ -121,6 +121,13 @@ def test_a_relay_that_relays_only_for_a_known_certificate(
             assert "saved for mail.test" in unbound["UnusableReasons"][0]
             status = client.get("/KeyfactorAPI/SMTP/Status").json()
             assert [w["Code"] for w in status["Warnings"]] == ["client-certificate-unbound"]
+            # The same relay under another name: the key is not presented to it.
+            steps = diagnose(service)
+            assert steps["rcpt_to"]["Status"] == "failed"
+            withheld = steps["starttls"]["Details"]["client_certificate"]["withheld"]
+            assert "was not presented: it was saved for mail.test" in withheld
+            assert "saved for mail.test" in steps["rcpt_to"]["Hint"]
+            assert relay.handler.seen[-1] is None  # type: ignore[attr-defined]
             client.put("/KeyfactorAPI/SMTP", json=profile(relay.port)).raise_for_status()
             assert client.get(CERT).json()["Usable"] is True
             status_answer = client.get("/KeyfactorAPI/SMTP/Status")
