@@ -13,7 +13,6 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from smtp_profile.cli import app
-from smtp_profile.cli.profile import profile_warnings
 from tests.test_cli_profile import local_env
 
 PASSWORD = "Cli-Deadline-Canary"
@@ -39,12 +38,14 @@ def test_show_warns_about_basic_auth_to_exchange_online(
     assert PASSWORD not in shown
 
 
-def test_status_warnings_come_first_and_other_relays_get_none() -> None:
-    profile = {"Host": "mail.contoso.example", "RelayAuthenticationType": 2}
-    assert profile_warnings(profile, {}) == []
-    given = [{"Code": "client-certificate-expiring", "Severity": "warning",
-              "Message": "expires soon", "Date": None, "Link": None}]
-    on_microsoft = {"Host": "smtp.office365.com", "RelayAuthenticationType": 2}
-    assert profile_warnings(on_microsoft, {"Warnings": given}) == given
-    [own] = profile_warnings(on_microsoft, {"Warnings": []})
-    assert own["Code"] == "microsoft-basic-auth-retirement"
+def test_other_relays_get_no_deadline_warning(tmp_path: Path, ca_bundle: Path) -> None:
+    """The warning comes from GET /SMTP/Status (usecases/status_warnings.py), which `show`
+    prints: a relay that is not Microsoft's gets none."""
+    env = local_env(tmp_path / "data", ca_bundle)
+    invoke("set", "--host", "mail.contoso.example", "--port", "587", "--use-ssl", "--auth",
+           "basic", "--username", "svc@contoso.example", "--password-stdin",
+           "--sender-account", "svc@contoso.example", "--sender-name", "PKI", env=env,
+           stdin=PASSWORD + "\n")
+    shown = invoke("show", env=env)
+    assert "Host:" in shown or "mail.contoso.example" in shown  # the profile was shown
+    assert "Basic authentication" not in shown

@@ -22,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.identity.provider import OidcProvider
 from smtp_profile.logs import quiet_libraries
+from smtp_profile.mailer.catalogue import catalogue
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from smtp_profile.mailer.resolver import Resolver
 from smtp_profile.settings import Settings
 from smtp_profile.store.audit import AuditRepository
+from smtp_profile.store.client_certificates import ClientCertificateRepository
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.oauth_credential import OAuthCredentialRepository
 from smtp_profile.store.profiles import ProfileRepository
@@ -40,6 +42,7 @@ from smtp_profile.store.users import UserRepository
 from smtp_profile.usecases.accounts import Accounts
 from smtp_profile.usecases.audit_trail import AuditTrail
 from smtp_profile.usecases.bearer import BearerSignIn
+from smtp_profile.usecases.client_certificates import ClientCertificates
 from smtp_profile.usecases.memory import StateMemory
 from smtp_profile.usecases.oauth_credentials import OAuthCredentialService
 from smtp_profile.usecases.profile_service import ProfileService, TestLimits
@@ -82,6 +85,7 @@ class Runtime:
     oauth_credentials: OAuthCredentialService
     service_accounts: ServiceAccounts
     """The Google service account key (JWT bearer grant) behind its own routes."""
+    client_certificates: ClientCertificates
     bearer: BearerSignIn | None = None
     """Bearer tokens from the operator's identity provider (None: not configured)."""
 
@@ -116,6 +120,8 @@ class Runtime:
         snapshots = SnapshotReader(engine, memory.snapshots)
         writer = writer_for(settings.resolved_database_url)
         rules = settings.bearer_rules
+        relay = RelayRepository(engine, memory.options)
+        certificates = ClientCertificateRepository(engine, box)
         audit = AuditTrail(AuditRepository(engine, writer),
                            retention_days=settings.audit_retention_days,
                            clock=lambda: datetime.fromtimestamp(clock(), UTC))
@@ -135,7 +141,8 @@ class Runtime:
                 profiles, relay, mailer, audit, counters,
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
                            settings.max_concurrent_tests), credentials=credentials,
-                service_accounts=accounts_store),
+                service_accounts=accounts_store, client_certificates=certificates,
+                catalogue=catalogue()),
             service_accounts=ServiceAccounts(accounts_store, relay, audit),
             sign_in=SignIn(accounts, audit, counters, snapshots, clock),
             sessions=WebSessions(SessionRepository(engine),
@@ -144,6 +151,7 @@ class Runtime:
             memory=memory,
             oauth_credentials=OAuthCredentialService(credentials, profiles, audit, clock,
                                                      relay),
+            client_certificates=ClientCertificates(certificates, profiles, relay, audit),
             bearer=None if rules is None else BearerSignIn(
                 OidcProvider(rules, refetch_seconds=settings.oidc_refetch_seconds,
                              timeout=settings.connect_timeout, ca_bundle=settings.ca_bundle),

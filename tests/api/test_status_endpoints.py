@@ -17,10 +17,11 @@ from tests.support.service import (
 
 ENDPOINTS = "/KeyfactorAPI/Status/Endpoints"
 
-READS = ["GET /SMTP", "GET /SMTP/Audit", "GET /SMTP/Options", "GET /SMTP/Status",
-         "GET /Status/Endpoints", "GET /SMTP/OAuth/Credential",
+READS = ["GET /SMTP", "GET /SMTP/Audit", "GET /SMTP/ClientCertificate", "GET /SMTP/Options",
+         "GET /SMTP/Status", "GET /Status/Endpoints", "GET /SMTP/OAuth/Credential",
          "GET /SMTP/OAuth/ServiceAccount"]
-MODIFIES = ["PUT /SMTP", "POST /SMTP/Diagnose", "PUT /SMTP/Options", "POST /SMTP/Test",
+MODIFIES = ["PUT /SMTP", "PUT /SMTP/ClientCertificate", "DELETE /SMTP/ClientCertificate",
+            "POST /SMTP/Diagnose", "PUT /SMTP/Options", "POST /SMTP/Test",
             "PUT /SMTP/OAuth/Credential", "DELETE /SMTP/OAuth/Credential",
             "PUT /SMTP/OAuth/ServiceAccount", "DELETE /SMTP/OAuth/ServiceAccount"]
 

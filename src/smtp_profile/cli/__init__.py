@@ -5,6 +5,7 @@ One module per group of commands; importing them registers them on `app`.
 
 from smtp_profile.cli import (
     audit,
+    client_cert,
     keys,
     oauth_credential,
     profile,
@@ -15,8 +16,8 @@ from smtp_profile.cli import (
 )
 from smtp_profile.cli.app import app
 
-__all__ = ["app", "audit", "keys", "main", "oauth_credential", "profile", "relay", "serve",
-           "service_account", "users"]
+__all__ = ["app", "audit", "client_cert", "keys", "main", "oauth_credential", "profile",
+           "relay", "serve", "service_account", "users"]
 
 
 def main() -> None:

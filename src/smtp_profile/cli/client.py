@@ -19,6 +19,12 @@ from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.errors import DomainError
 from smtp_profile.runtime import Runtime
 from smtp_profile.wire import v2
+from smtp_profile.wire.client_certificate import (
+    client_certificate_etag,
+    client_certificate_version,
+    decode_client_certificate,
+    encode_client_certificate,
+)
 from smtp_profile.wire.report import (
     decode_diagnose,
     decode_options,
@@ -75,6 +81,15 @@ class ProfileClient(Protocol):
 
     async def delete_service_account(self, etag: str | None) -> dict[str, Any]: ...
 
+    async def client_certificate(self) -> tuple[dict[str, Any], str]:
+        """The relay client certificate (never its key) and its ETag."""
+        ...
+
+    async def set_client_certificate(self, body: dict[str, Any] | None,
+                                     etag: str | None) -> dict[str, Any]:
+        """Store the certificate in `body` (a PUT body); None removes it."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -102,6 +117,7 @@ class LocalClient:
         settings = self._runtime.settings
         return encode_status(stored.profile, stored.version, stored.updated_at,
                              stored.updated_by, current.options, current.last_test,
+                             current.warnings,
                              implicit_tls_ports=settings.implicit_tls_ports,
                              cleartext=settings.cleartext_credentials)
 
@@ -153,6 +169,23 @@ class LocalClient:
         except DomainError as exc:
             raise ClientError(exc.kind.code, exc.message) from None
         return encode_service_account(stored)
+
+    async def client_certificate(self) -> tuple[dict[str, Any], str]:
+        view = await self._runtime.client_certificates.view()
+        return encode_client_certificate(view), client_certificate_etag(view.stored.version)
+
+    async def set_client_certificate(self, body: dict[str, Any] | None,
+                                     etag: str | None) -> dict[str, Any]:
+        certificates = self._runtime.client_certificates
+        try:
+            expected = client_certificate_version(etag)
+            view = (await certificates.remove(actor=self._actor, expected_version=expected)
+                    if body is None else
+                    await certificates.set(decode_client_certificate(body),
+                                           actor=self._actor, expected_version=expected))
+        except DomainError as exc:
+            raise ClientError(exc.kind.code, exc.message) from None
+        return encode_client_certificate(view)
 
     async def close(self) -> None:
         await self._runtime.close()
@@ -232,6 +265,24 @@ class RemoteClient:
     async def delete_service_account(self, etag: str | None) -> dict[str, Any]:
         response = await self._http.delete(f"{self._base}{SERVICE_ACCOUNT_PATH}",
                                            headers={"if-match": etag} if etag else {})
+        if response.status_code != 200:
+            raise _error(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def client_certificate(self) -> tuple[dict[str, Any], str]:
+        response = await self._http.get(f"{self._base}/SMTP/ClientCertificate")
+        if response.status_code != 200:
+            raise _error(response)
+        body: dict[str, Any] = response.json()
+        return body, response.headers.get("etag", "")
+
+    async def set_client_certificate(self, body: dict[str, Any] | None,
+                                     etag: str | None) -> dict[str, Any]:
+        headers = {"if-match": etag} if etag else {}
+        path = f"{self._base}/SMTP/ClientCertificate"
+        response = (await self._http.delete(path, headers=headers) if body is None
+                    else await self._http.put(path, json=body, headers=headers))
         if response.status_code != 200:
             raise _error(response)
         result: dict[str, Any] = response.json()

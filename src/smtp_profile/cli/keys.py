@@ -32,6 +32,7 @@ async def reseal_secrets(engine: AsyncEngine, ring: list[bytes], fresh: bytes) -
     """Re-seal the stored secrets under `fresh`, as one write. They open with `ring` or
     with `fresh` itself: a running service seals under the next key file's key as soon as
     it sees it, so a PUT racing the rotation may already have used it."""
+    from smtp_profile.store.client_certificates import ClientCertificateRepository
     from smtp_profile.store.oauth_credential import OAuthCredentialRepository
     from smtp_profile.store.profiles import ProfileRepository
     from smtp_profile.store.service_accounts import ServiceAccountRepository
@@ -39,6 +40,7 @@ async def reseal_secrets(engine: AsyncEngine, ring: list[bytes], fresh: bytes) -
     old, new = SecretBox([*ring, fresh]), SecretBox([fresh])
     count = await ProfileRepository(engine, old).reseal(new)
     count += await OAuthCredentialRepository(engine, old).reseal(new)
+    count += await ClientCertificateRepository(engine, old).reseal(new)
     return count + await ServiceAccountRepository(engine, old).reseal(new)
 
 

@@ -13,7 +13,6 @@ import getpass
 import json
 import os
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -29,12 +28,9 @@ from smtp_profile.cli.terminal import (
     verdict,
     warning_lines,
 )
-from smtp_profile.domain.deadlines import deadline_warnings
 from smtp_profile.domain.presets import PRESETS, preset_named
-from smtp_profile.mailer.catalogue import catalogue
 from smtp_profile.settings import DEFAULT_BASE_PATH
 from smtp_profile.store.secret_box import SecretKeyError
-from smtp_profile.wire.report import encode_warning
 
 T = TypeVar("T")
 
@@ -116,21 +112,8 @@ def show(
     if as_json:
         typer.echo(json.dumps({"Profile": profile, "Status": status}, indent=2))
         return
-    for line in profile_lines(profile, status) + warning_lines(profile_warnings(profile,
-                                                                                  status)):
+    for line in profile_lines(profile, status):  # Status's Warnings among them
         typer.echo(line)
-
-
-def profile_warnings(profile: dict[str, Any], status: dict[str, Any]) -> list[dict[str, Any]]:
-    """Status's Warnings; where the server gives none (yet), the provider deadlines this
-    release knows for the profile's relay and authentication type, worked out here."""
-    given = status.get("Warnings")
-    if isinstance(given, list) and given:
-        return given
-    found = deadline_warnings(catalogue(), host=profile.get("Host"),
-                              auth_type=int(profile.get("RelayAuthenticationType") or 0),
-                              today=datetime.now(UTC).date())
-    return [encode_warning(w).model_dump(by_alias=True) for w in found]
 
 
 @app.command("set")

@@ -34,7 +34,8 @@ def step_summary(step: dict[str, Any]) -> str:
     if name == "connect":
         return f"{details.get('address')} port {details.get('port')}"
     if name in ("starttls", "tls"):
-        return f"{details.get('protocol', '')} {details.get('cipher', '')}".strip()
+        session = f"{details.get('protocol', '')} {details.get('cipher', '')}".strip()
+        return session + _client_certificate_summary(details.get("client_certificate"))
     if name == "certificate":
         trust = details.get("trust", "system")
         names = ", ".join(details.get("subject_alt_names", [])[:3])
@@ -47,6 +48,22 @@ def step_summary(step: dict[str, Any]) -> str:
         return " ".join(details.get("extensions", []))
     if step.get("ReplyCode") is not None:
         return f"{step['ReplyCode']} {_first_line(step.get('ReplyText'))}".strip()
+    return ""
+
+
+def _client_certificate_summary(info: Any) -> str:
+    """`; client cert CN=... presented` (or why not), when one is set or was asked for."""
+    if not isinstance(info, dict):
+        return ""
+    asked = info.get("requested_by_relay")
+    if info.get("configured"):
+        if info.get("presented"):
+            return f"; client cert {info.get('subject')} presented"
+        return f"; client cert {info.get('subject')} NOT presented" + (
+            " (relay did not ask)" if asked is False else "")
+    if asked:
+        return "; relay asked for a client certificate, none set" + (
+            " (stored one withheld: binding changed)" if info.get("withheld") else "")
     return ""
 
 
@@ -75,6 +92,10 @@ def verdict(report: dict[str, Any]) -> str:
     where = failed["Name"] if failed else "?"
     return typer.style(f"Test {report['TestId']} FAILED at {where}.", fg=typer.colors.RED,
                        bold=True)
+
+
+_SEVERITY_COLOURS = {"info": typer.colors.CYAN, "warning": typer.colors.YELLOW,
+                     "critical": typer.colors.RED}
 
 
 def profile_lines(profile: dict[str, Any], status: dict[str, Any]) -> list[str]:
@@ -120,6 +141,7 @@ def profile_lines(profile: dict[str, Any], status: dict[str, Any]) -> list[str]:
             lines.append(f"Relay cert:      expires {last['CertificateNotAfter']}")
     else:
         lines.append("Last test:       never")
+    lines += warning_lines(status.get("Warnings") or [])
     return lines
 
 

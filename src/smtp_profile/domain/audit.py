@@ -42,6 +42,8 @@ class AuditAction(StrEnum):
     SERVICE_ACCOUNT = "ServiceAccount"
     # refused sign-ins from one address in one minute beyond the few recorded one by one
     FAILED_AUTHENTICATION_SUMMARY = "FailedAuthenticationSummary"
+    # the relay client certificate was set or removed (or a change was refused)
+    CLIENT_CERTIFICATE = "ClientCertificate"
 
 
 def parse_action(text: str) -> AuditAction:

@@ -33,6 +33,7 @@ from aiosmtplib.errors import (
 
 from smtp_profile.domain.addresses import ascii_host
 from smtp_profile.domain.cleartext import CleartextCredentials, cleartext_refusal
+from smtp_profile.domain.client_certificate import ClientCertificate
 from smtp_profile.domain.deadlines import deadline_warnings
 from smtp_profile.domain.oauth import endpoint_destination
 from smtp_profile.domain.oauth_credential import CertificateCredential
@@ -50,6 +51,7 @@ from smtp_profile.domain.steps import (
 from smtp_profile.domain.warnings import Severity, StatusWarning
 from smtp_profile.mailer import certificates, diagnosis, probes
 from smtp_profile.mailer.catalogue import catalogue
+from smtp_profile.mailer.client_tls import HandshakeWatch, Observation
 from smtp_profile.mailer.connection import RelayConnection
 from smtp_profile.mailer.failures import StepFailure
 from smtp_profile.mailer.message import build_test_message, envelope
@@ -138,7 +140,9 @@ class Mailer:
                   mode: TestMode = TestMode.SEND,
                   options: RelayOptions | None = None, test_id: str | None = None,
                   on_step: Callable[[StepResult], None] | None = None,
-                  oauth_certificate: CertificateCredential | None = None) -> TestReport:
+                  oauth_certificate: CertificateCredential | None = None,
+                  client_certificate: ClientCertificate | None = None,
+                  client_certificate_withheld: str | None = None) -> TestReport:
         """Talk to the relay in `profile` and report each step; never raises for SMTP.
 
         `oauth_certificate`: the OAuth certificate credential, used for the token request
@@ -148,27 +152,34 @@ class Mailer:
         and judged: the conversation connects to exactly those addresses and never looks
         a name up itself, so a name cannot answer differently the second time. A failed
         or empty lookup fails the `resolve` (or `token`) step. `on_step` is called as
-        each step finishes, for live progress.
+        each step finishes, for live progress. `client_certificate` is presented when
+        the relay asks for one (the caller checked its binding); `..._withheld` says
+        why a stored one is not, for the report and the hints.
         """
         tls = profile.tls_mode(self.config.implicit_tls_ports)
+        external = (client_certificate is not None and client_certificate.sasl_external
+                    and profile.auth_type is AuthType.ANONYMOUS and tls is not TlsMode.NONE)
         plan = plan_steps(
             implicit_tls=tls is TlsMode.IMPLICIT,
             starttls=tls is TlsMode.STARTTLS,
-            auth=profile.auth_type in (AuthType.BASIC, AuthType.OAUTH),
+            auth=profile.auth_type in (AuthType.BASIC, AuthType.OAUTH) or external,
             token=profile.auth_type is AuthType.OAUTH,
             mode=mode,
         )
         recorder = Recorder(test_id or new_test_id(), mode, plan, on_step,
                             redactor=profile_redactor(profile))
         conversation = _Conversation(self, profile, recipient, recorder,
-                                     options or RelayOptions(), resolution, token_resolution)
+                                     options or RelayOptions(), resolution, token_resolution,
+                                     client_certificate, client_certificate_withheld,
+                                     external)
         conversation.oauth_certificate = oauth_certificate
         deadline = asyncio.timeout(self.config.test_timeout)
         try:
             async with deadline:
                 await conversation.run()
         except Exception as exc:  # a fault here must become a report, never a 500
-            recorder.fail(self._failure(recorder, exc, out_of_time=deadline.expired()))
+            failure = self._failure(recorder, exc, out_of_time=deadline.expired())
+            recorder.fail(conversation.client_certificate_hint(failure))
         finally:
             conversation.close()
         report = recorder.report()
@@ -213,7 +224,10 @@ class Mailer:
 class _Conversation:
     def __init__(self, mailer: Mailer, profile: Profile, recipient: str,
                  recorder: Recorder, options: RelayOptions,
-                 resolution: Resolution, token_resolution: Resolution | None) -> None:
+                 resolution: Resolution, token_resolution: Resolution | None,
+                 client_certificate: ClientCertificate | None = None,
+                 client_certificate_withheld: str | None = None,
+                 sasl_external: bool = False) -> None:
         self.mailer = mailer
         self.config = mailer.config
         self.profile = profile
@@ -225,6 +239,20 @@ class _Conversation:
         self.host = ascii_host(profile.host or "")
         self.tls = profile.tls_mode(self.config.implicit_tls_ports)
         self.tls_context = mailer.trust.context_for(options)
+        self.client_certificate = client_certificate
+        self.client_certificate_withheld = client_certificate_withheld
+        self.client_facts: dict[str, object] = (
+            client_certificate.facts.to_details() if client_certificate else {})
+        self.client_watch: HandshakeWatch | None = None
+        self.client_error: OSError | ssl.SSLError | None = None
+        self.handshake: Observation | None = None
+        self.sasl_external = sasl_external
+        if client_certificate is not None:
+            try:
+                self.tls_context, self.client_watch = mailer.trust.with_client_certificate(
+                    options, client_certificate)
+            except (OSError, ssl.SSLError) as exc:
+                self.client_error = exc
         self.connection: RelayConnection | None = None
         self.oauth_certificate: CertificateCredential | None = None
         self.smtp: aiosmtplib.SMTP | None = None
@@ -252,7 +280,7 @@ class _Conversation:
         await self._ehlo()
         if self.tls is TlsMode.STARTTLS:
             await self._starttls()
-        if self.profile.auth_type in (AuthType.BASIC, AuthType.OAUTH):
+        if self.profile.auth_type in (AuthType.BASIC, AuthType.OAUTH) or self.sasl_external:
             await self._auth()
         env = envelope(self.profile.sender_account or "", self.recipient)
         message = build_test_message(self.profile, self.recipient, self.rec.test_id,
@@ -349,6 +377,8 @@ class _Conversation:
         greeting: SMTPResponse | None = None
         refusal: SMTPConnectError | SMTPResponseException | None = None
         async with self.rec.step(StepName.TLS) as step:
+            if self.client_error is not None:
+                raise diagnosis.client_certificate_unloadable(StepName.TLS, self.client_error)
             try:
                 greeting = await smtp.connect(timeout=self.config.connect_timeout)
             except (SMTPConnectError, SMTPResponseException) as exc:
@@ -359,11 +389,13 @@ class _Conversation:
             if stage is StepName.BANNER:  # the handshake completed
                 self.tls_active = True
                 step.details.update(session_details(self._ssl_object()))
+                step.details.update(self._client_certificate_details())
         async with self.rec.step(StepName.CERTIFICATE) as step:
             if refusal is not None and stage is StepName.CERTIFICATE:
                 assert isinstance(refusal.__cause__, ssl.SSLCertVerificationError)
                 raise await self._certificate_failure(refusal.__cause__) from None
             step.details.update(self._check_certificate())
+            step.details.update(self._client_certificate_details())
         async with self.rec.step(StepName.BANNER) as step:
             if refusal is not None:
                 raise self._tls_greeting_failure(refusal) from None
@@ -415,6 +447,9 @@ class _Conversation:
         async with self.rec.step(StepName.STARTTLS) as step:
             if not self.starttls_offered:
                 raise diagnosis.starttls_not_offered()
+            if self.client_error is not None:
+                raise diagnosis.client_certificate_unloadable(StepName.STARTTLS,
+                                                              self.client_error)
             self.rec.client("STARTTLS")
             try:
                 reply = await smtp.starttls()
@@ -432,6 +467,7 @@ class _Conversation:
                 step.reply_code, step.reply_text = reply.code, reply.message
                 session = session_details(self._ssl_object())
                 step.details.update(session)
+                step.details.update(self._client_certificate_details())
                 self.rec.note(f"TLS established ({session.get('protocol')}, "
                               f"{session.get('cipher')})")
                 self.rec.client(f"EHLO {self.mailer.local_hostname}")
@@ -442,9 +478,13 @@ class _Conversation:
             if certificate_error is not None:
                 raise await self._certificate_failure(certificate_error)
             step.details.update(self._check_certificate())
+            step.details.update(self._client_certificate_details())
 
     async def _auth(self) -> None:
         smtp = self._smtp()
+        if self.sasl_external:
+            await self._auth_external()
+            return
         if self.profile.auth_type is AuthType.OAUTH:
             await XOAuth2Login(smtp, self.rec, self.mailer.tokens, self.profile,
                                self.token_resolution, tls_active=self.tls_active,
@@ -484,6 +524,30 @@ class _Conversation:
                                              tls_active=self.tls_active,
                                              mechanism=mechanism) from None
             self.rec.server(reply.code, reply.message)
+            step.reply_code, step.reply_text = reply.code, reply.message
+
+    async def _auth_external(self) -> None:
+        """SASL EXTERNAL (RFC 4422 appendix A): the identity is the TLS client
+        certificate, so the initial response is empty (`=`). aiosmtplib has no EXTERNAL,
+        so the command is sent here. Where the relay does not offer it, nothing is sent
+        and the certificate alone must do (the step says so)."""
+        smtp = self._smtp()
+        async with self.rec.step(StepName.AUTH) as step:
+            offered = [m.upper() for m in smtp.server_auth_methods]
+            step.details["offered"] = offered
+            if "EXTERNAL" not in offered:
+                step.details["mechanism"] = None
+                step.details["note"] = ("the relay does not offer AUTH EXTERNAL; relying on "
+                                        "the client certificate alone")
+                self.rec.note("AUTH EXTERNAL not offered; not sent")
+                return
+            step.details["mechanism"] = "EXTERNAL"
+            self.rec.client("AUTH EXTERNAL =")
+            reply = await smtp.execute_command(b"AUTH", b"EXTERNAL", b"=")
+            self.rec.server(reply.code, reply.message)
+            if reply.code != 235:
+                raise diagnosis.reply_failed(StepName.AUTH, reply.code, reply.message,
+                                             tls_active=self.tls_active)
             step.reply_code, step.reply_text = reply.code, reply.message
 
     def _mechanism(self, offered: list[str]) -> str:
@@ -585,6 +649,73 @@ class _Conversation:
         details = certificates.describe(der, self.host) if der else {}
         return diagnosis.certificate_failed(exc, self.host,
                                             self.mailer.trust.source(self.options), details)
+
+    # -- the client certificate ------------------------------------------------------------
+
+    def _observation(self) -> Observation:
+        if self.client_watch is not None and self.client_watch.latest is not None:
+            return self.client_watch.latest
+        if self.smtp is None or self.smtp.transport is None:
+            return Observation(supported=False)
+        return self.mailer.trust.watch.observed(self._ssl_object())
+
+    def _client_certificate_details(self) -> dict[str, object]:
+        """Which client certificate was presented and whether the relay asked for one."""
+        observation = self._observation()
+        self.handshake = observation
+        if self.client_certificate is None and not self.client_certificate_withheld \
+                and not observation.requested:
+            return {}  # nothing to say: none set, none asked for
+        info: dict[str, object] = {"configured": self.client_certificate is not None,
+                                   **observation.to_details()}
+        if self.client_certificate is not None:
+            info.update(self.client_facts)
+            presented = observation.sent_certificate if observation.supported else None
+            info["presented"] = presented
+            if observation.supported and not observation.requested:
+                info["note"] = ("the relay did not ask for a client certificate, so it was "
+                                "not presented: whatever the relay allows, it allows "
+                                "without it")
+        elif self.client_certificate_withheld:
+            info["withheld"] = self.client_certificate_withheld
+        if not observation.supported:
+            info["requested_note"] = ("this Python's ssl module cannot show the handshake's "
+                                      "messages, so whether the relay asked is unknown")
+        return {"client_certificate": info}
+
+    def client_certificate_hint(self, failure: StepFailure) -> StepFailure:
+        """`failure` with a hint about the client certificate, where the handshake
+        explains it: refused with an alert, dropped after it was sent, asked for but
+        missing, never asked for, or received but not admitted."""
+        if failure.internal:
+            return failure
+        observation = self.handshake
+        if observation is None and self.client_watch is not None:
+            observation = self.client_watch.latest
+        if observation is None or not observation.supported:
+            return failure
+        refused_at = failure.step in (StepName.TLS, StepName.STARTTLS, StepName.BANNER,
+                                      StepName.EHLO, StepName.CERTIFICATE)
+        denied = failure.step in (StepName.MAIL_FROM, StepName.RCPT_TO, StepName.AUTH,
+                                  StepName.DATA)
+        if self.client_certificate is not None and observation.alerts:
+            return diagnosis.client_certificate_refused(failure, self.client_facts,
+                                                        observation.alert_names())
+        if self.client_certificate is not None and observation.sent_certificate \
+                and refused_at and failure.reply_code is None:
+            expired = self.client_certificate.facts.not_after < datetime.now(UTC)
+            return diagnosis.client_certificate_dropped(
+                failure, {**self.client_facts, "expired": expired})
+        if not observation.requested:
+            if self.client_certificate is not None and denied:
+                return diagnosis.client_certificate_not_requested(failure)
+            return failure
+        if self.client_certificate is None and (denied or refused_at):
+            return diagnosis.client_certificate_missing(failure,
+                                                        self.client_certificate_withheld)
+        if self.client_certificate is not None and denied:
+            return diagnosis.client_certificate_not_admitted(failure, self.client_facts)
+        return failure
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -465,3 +465,103 @@ def _reply_explanation(step: StepName, code: int, text: str, *, sender: str | No
         return (f"the server answered QUIT with {code}", None)
     return (f"the server replied {code}", None)
 
+
+
+# -- the relay client certificate --------------------------------------------------------
+
+_ALERT_HINTS = {
+    "unknown_ca": "The relay does not trust the certificate's issuer ({issuer}): add that CA "
+                  "to the CAs the relay accepts client certificates from (Postfix: "
+                  "smtpd_tls_CAfile), or use a certificate from a CA it trusts.",
+    "certificate_expired": "The relay says the certificate has expired (not after "
+                           "{not_after}): set a renewed one.",
+    "unsupported_certificate": "The relay refuses the certificate's usage: a client "
+                               "certificate needs clientAuth in its Extended Key Usage{eku}.",
+    "bad_certificate": "The relay could not verify the certificate (its signature, chain or "
+                       "usage){eku}; check the chain sent with it and its clientAuth usage.",
+    "certificate_unknown": "The relay refused the certificate for a reason it did not name"
+                           "{eku}; its TLS log says which.",
+    "certificate_revoked": "The relay says the certificate is revoked: set a new one.",
+    "access_denied": "The relay verified the certificate but does not admit it.",
+    "certificate_required": "The relay requires a client certificate and none was "
+                            "presented.",
+}
+
+
+def client_certificate_refused(failure: StepFailure, facts: dict[str, object],
+                               alerts: list[str]) -> StepFailure:
+    """The relay answered the client certificate with a fatal alert: say which and why."""
+    eku = ("; this certificate has no clientAuth usage"
+           if facts.get("client_auth_usage") is False else "")
+    hint = " ".join(_ALERT_HINTS.get(name, "The relay refused the certificate.").format(
+        issuer=facts.get("issuer"), not_after=facts.get("not_after"), eku=eku)
+        for name in dict.fromkeys(alerts))
+    return failure_at(failure.step)(
+        f"the relay refused the client certificate ({', '.join(alerts)}): {failure.message}",
+        hint=hint, reply_code=failure.reply_code, reply_text=failure.reply_text,
+        details={**failure.details, "client_certificate_refused": alerts})
+
+
+def client_certificate_dropped(failure: StepFailure,
+                               facts: dict[str, object]) -> StepFailure:
+    """The connection ended right after the certificate was sent, with no alert seen."""
+    reasons = []
+    if facts.get("expired"):
+        reasons.append("it has expired")
+    if facts.get("client_auth_usage") is False:
+        reasons.append("it has no clientAuth in its Extended Key Usage")
+    known = f" This certificate: {'; '.join(reasons)}." if reasons else ""
+    return failure_at(failure.step)(
+        f"{failure.message}, after this client certificate was sent",
+        hint="The relay asked for a client certificate and closed the connection once it "
+             "had it, without a TLS alert this service could read: it most likely refused "
+             "it (an issuer it does not trust, an expired certificate, or no clientAuth "
+             f"usage).{known} The relay's TLS log names the reason.",
+        reply_code=failure.reply_code, reply_text=failure.reply_text,
+        details=failure.details)
+
+
+def client_certificate_missing(failure: StepFailure, withheld: str | None) -> StepFailure:
+    """Refused after a handshake in which the relay asked for a certificate we lacked."""
+    why = (withheld if withheld else
+           "No client certificate is stored.")
+    return failure_at(failure.step)(
+        failure.message,
+        hint=f"The relay asked for a client certificate during the TLS handshake and none "
+             f"was presented; it may relay only for a known certificate. {why} Set one "
+             "with `smtp-profile client-cert set` or PUT /KeyfactorAPI/SMTP/"
+             "ClientCertificate." + (f" {failure.hint}" if failure.hint else ""),
+        reply_code=failure.reply_code, reply_text=failure.reply_text,
+        details=failure.details)
+
+
+def client_certificate_not_requested(failure: StepFailure) -> StepFailure:
+    """Refused; the certificate was ready but the relay never asked for it."""
+    return failure_at(failure.step)(
+        failure.message,
+        hint="A client certificate is set, but the relay never asked for one during the "
+             "TLS handshake, so it was not presented: a relay that relays by certificate "
+             "must request it (Postfix: smtpd_tls_ask_ccert = yes)."
+             + (f" {failure.hint}" if failure.hint else ""),
+        reply_code=failure.reply_code, reply_text=failure.reply_text,
+        details=failure.details)
+
+
+def client_certificate_not_admitted(failure: StepFailure,
+                                    facts: dict[str, object]) -> StepFailure:
+    """Refused although the relay asked for and received the certificate."""
+    return failure_at(failure.step)(
+        failure.message,
+        hint="The relay asked for and received the client certificate (SHA-256 "
+             f"{facts.get('sha256')}) but does not relay for it: add its fingerprint to "
+             "the relay's list of known certificates (Postfix: relay_clientcerts with "
+             "permit_tls_clientcerts), or its issuer for permit_tls_all_clientcerts."
+             + (f" {failure.hint}" if failure.hint else ""),
+        reply_code=failure.reply_code, reply_text=failure.reply_text,
+        details=failure.details)
+
+
+def client_certificate_unloadable(step: StepName, exc: BaseException) -> StepFailure:
+    return failure_at(step)(
+        f"the client certificate could not be loaded ({exc})",
+        hint="Set the client certificate again (PUT /KeyfactorAPI/SMTP/ClientCertificate).")

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from cachetools import FIFOCache
 
+from smtp_profile.domain.client_certificate import ClientCertificate
 from smtp_profile.domain.relay_options import RelayOptions, TrustMode
+from smtp_profile.mailer.client_tls import HandshakeWatch, load_client_certificate
 from smtp_profile.usecases.memory import Bounded
 
 _CACHE_SIZE = 16
@@ -46,8 +48,13 @@ class TrustStore:
 
     def __init__(self, ca_bundle: Path | None) -> None:
         self.ca_bundle = ca_bundle
+        # Sees every handshake on the shared contexts (did the relay ask for a client
+        # certificate?), per SSL object; see mailer/client_tls.py.
+        self.watch = HandshakeWatch()
         self._default = client_context(ca_bundle)
         self._unverified = unverified_context()
+        self.watch.install(self._default)
+        self.watch.install(self._unverified)
         # Per CA bundle text; never stale (a context depends only on that text).
         self.contexts: Bounded[str, ssl.SSLContext] = Bounded(FIFOCache(_CACHE_SIZE))
 
@@ -60,9 +67,26 @@ class TrustStore:
             context = self.contexts.get(key)
             if context is None:
                 context = client_context(self.ca_bundle, options.ca_pem)
+                self.watch.install(context)
                 self.contexts.put(key, context)
             return context
         return self._default
+
+    def with_client_certificate(self, options: RelayOptions, certificate: ClientCertificate,
+                                ) -> tuple[ssl.SSLContext, HandshakeWatch]:
+        """A context of this test's own that presents `certificate`, trusting as
+        `context_for(options)` does, and the watch that sees its handshake (even a failed
+        one). Built per test (a few tens of ms): the key must not outlive the test."""
+        mode = options.trust_mode
+        if mode in (TrustMode.PINNED, TrustMode.INSECURE):
+            context = unverified_context()
+        else:
+            context = client_context(self.ca_bundle,
+                                     options.ca_pem if mode is TrustMode.BUNDLE else None)
+        load_client_certificate(context, certificate)
+        watch = HandshakeWatch()
+        watch.install(context)
+        return context, watch
 
     @property
     def unverified(self) -> ssl.SSLContext:

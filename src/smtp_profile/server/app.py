@@ -7,8 +7,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import Enum
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
@@ -17,6 +18,9 @@ from smtp_profile.runtime import Runtime
 from smtp_profile.server.answer_headers import AnswerHeaders
 from smtp_profile.server.api import docs, openapi
 from smtp_profile.server.api.audit_routes import router as audit_router
+from smtp_profile.server.api.client_certificate_routes import (
+    router as client_certificate_router,
+)
 from smtp_profile.server.api.diagnostics_routes import router as diagnostics_router
 from smtp_profile.server.api.fast_read import FastProfileRead, FastReadCounts
 from smtp_profile.server.api.oauth_credential_routes import router as oauth_credential_router
@@ -39,6 +43,19 @@ Every call needs `x-keyfactor-requested-with: APIClient` and HTTP Basic credenti
 `x-keyfactor-api-version: 2` selects version 2. Errors are
 `{"ErrorCode": "0x...", "Message": "..."}`; the codes are listed under `x-error-codes`.
 """
+
+
+API_ROUTERS: tuple[tuple[APIRouter, list[str | Enum]], ...] = (
+    (smtp_router, ["SMTP"]),
+    (diagnostics_router, ["Diagnostics (extension)"]),
+    (audit_router, ["Audit (extension)"]),
+    (client_certificate_router, ["Client certificate (extension)"]),
+    (oauth_credential_router, ["OAuth (extension)"]),
+    (service_account_router, ["Service account (extension)"]),
+    (status_router, ["Status"]),
+)
+"""Every API route module, under the base path: once here, so the routes, their 405
+Allow lists and `GET /Status/Endpoints` can never disagree about which exist."""
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -90,13 +107,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    app.include_router(smtp_router, prefix=base, tags=["SMTP"])
-    app.include_router(diagnostics_router, prefix=base, tags=["Diagnostics (extension)"])
-    app.include_router(service_account_router, prefix=base,
-                       tags=["Service account (extension)"])
-    app.include_router(audit_router, prefix=base, tags=["Audit (extension)"])
-    app.include_router(oauth_credential_router, prefix=base, tags=["OAuth (extension)"])
-    app.include_router(status_router, prefix=base, tags=["Status"])
+    for router, tags in API_ROUTERS:
+        app.include_router(router, prefix=base, tags=tags)
     docs.install(app, docs_path=f"{base}/Documentation", openapi_path=f"{base}/openapi.json")
     app.include_router(web_session_router)
     web_page.install(app, api_base=base)
@@ -107,17 +119,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         return JSONResponse({"Status": "ok"})
 
     allowed: dict[str, list[str]] = {}
-    for prefix, router in ((base, smtp_router), (base, diagnostics_router),
-                           (base, audit_router), (base, status_router),
-                           (base, oauth_credential_router), (base, service_account_router),
-                           ("", web_session_router)):
+    for prefix, router in (*((base, r) for r, _ in API_ROUTERS), ("", web_session_router)):
         for route in router.routes:
             if isinstance(route, Route):
                 allowed.setdefault(prefix + route.path, []).extend(sorted(route.methods or ()))
     app.state.allowed_methods = allowed
-    app.state.endpoints = catalogue(smtp_router, diagnostics_router, audit_router,
-                                    status_router, oauth_credential_router,
-                                    service_account_router)
+    app.state.endpoints = catalogue(*(router for router, _ in API_ROUTERS))
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
     paths += list(allowed)
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)

@@ -95,6 +95,31 @@ relay_status = Table(
     Column("certificate_not_after", DateTime(timezone=True)),
 )
 
+# The relay client certificate (revision 0011): the chain in clear (it is public), the
+# private key sealed, and the destination and trust it was saved for.
+client_certificate = Table(
+    "client_certificate",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("chain_pem", Text, nullable=False),
+    Column("key_sealed", LargeBinary, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("use_ssl", Boolean, nullable=False),
+    Column("trust", JSON, nullable=False),
+    Column("sasl_external", Boolean, nullable=False),
+    Column("not_after", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+client_certificate_version = Table(
+    "client_certificate_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+)
+
 # Web page sign-ins. Only a SHA-256 of the session token is stored: a copy of this table
 # does not let anyone act as the signed-in users.
 oauth_credential = Table(

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from smtp_profile.domain.audit import AuditEvent, AuditPage, AuditQuery
+from smtp_profile.domain.client_certificate import ClientCertificate, StoredClientCertificate
 from smtp_profile.domain.errors import ErrorKind, Throttled
 from smtp_profile.domain.oauth_credential import (
     CertificateCredential,
@@ -305,8 +306,32 @@ class RelayMailer(Protocol):
                   mode: TestMode = TestMode.SEND,
                   options: RelayOptions | None = None, test_id: str | None = None,
                   on_step: Callable[[StepResult], None] | None = None,
-                  oauth_certificate: CertificateCredential | None = None) -> TestReport:
-        """Never raises for SMTP: every failure is a step of the report."""
+                  oauth_certificate: CertificateCredential | None = None,
+                  client_certificate: ClientCertificate | None = None,
+                  client_certificate_withheld: str | None = None) -> TestReport:
+        """Never raises for SMTP: every failure is a step of the report.
+
+        `client_certificate` is presented in the TLS handshake; `..._withheld` says why
+        a stored one is not (its binding no longer holds), for the report."""
+        ...
+
+
+OnClientCertificateWrite = Callable[
+    [Transaction, StoredClientCertificate, StoredClientCertificate], Awaitable[None]]
+"""Called inside a client-certificate write with the replaced and the new state."""
+
+
+class ClientCertificateStore(Protocol):
+    """The relay client certificate (one, or none), its key sealed at rest."""
+
+    async def load(self) -> StoredClientCertificate: ...
+
+    async def replace(self, certificate: ClientCertificate | None, *, actor: str,
+                      expected_version: int | None = None,
+                      on_write: OnClientCertificateWrite | None = None,
+                      ) -> StoredClientCertificate:
+        """Store `certificate` (None removes it); a version other than `expected_version`
+        is a 412 (PRECONDITION_FAILED)."""
         ...
 
 

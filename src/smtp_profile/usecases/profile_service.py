@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction, FieldChange, Outcome, profile_changes
 from smtp_profile.domain.capacity import Capacity, Slot
+from smtp_profile.domain.client_certificate import ClientCertificate
 from smtp_profile.domain.errors import (
     DomainError,
     ErrorKind,
@@ -41,6 +42,7 @@ from smtp_profile.domain.profile import (
     check_stored_sender,
     with_service_account,
 )
+from smtp_profile.domain.providers import Catalogue
 from smtp_profile.domain.recipients import RecipientPolicy
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustBinding
 from smtp_profile.domain.resolution import Resolution
@@ -55,8 +57,12 @@ from smtp_profile.domain.steps import (
 )
 from smtp_profile.domain.stored import ProfileStamp, Snapshot, StoredOptions, StoredProfile
 from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
+from smtp_profile.domain.warnings import StatusWarning
+from smtp_profile.usecases import status_warnings
 from smtp_profile.usecases.audit_trail import AuditTrail
+from smtp_profile.usecases.client_certificates import destination_of, usable_certificate
 from smtp_profile.usecases.ports import (
+    ClientCertificateStore,
     Clock,
     OAuthCredentialStore,
     ProfileStore,
@@ -101,6 +107,10 @@ class PreparedTest:
     oauth_certificate: CertificateCredential | None = field(default=None, repr=False)
     """The OAuth certificate credential bound to `profile`, signing instead of a secret."""
     test_id: str = field(default_factory=new_test_id)
+    client_certificate: ClientCertificate | None = field(default=None, repr=False)
+    """The relay client certificate to present (bound to this destination and trust)."""
+    client_certificate_withheld: str | None = None
+    """Why a stored client certificate is not presented, for the report."""
     slot: Slot | None = field(default=None, compare=False, repr=False)
     """This test's place among the tests running at once; `run_test` gives it back."""
 
@@ -119,6 +129,7 @@ class ProfileStatus:
     stored: StoredProfile
     options: RelayOptions
     last_test: LastTest | None
+    warnings: tuple[StatusWarning, ...] = ()
 
 
 class ProfileService:
@@ -128,8 +139,11 @@ class ProfileService:
                  clock: Clock = time.time,
                  monotonic: Clock = time.monotonic,
                  credentials: OAuthCredentialStore | None = None,
-                 service_accounts: ServiceAccountStore | None = None) -> None:
+                 service_accounts: ServiceAccountStore | None = None,
+                 client_certificates: ClientCertificateStore | None = None,
+                 catalogue: Catalogue | None = None) -> None:
         self._profiles = profiles
+        self._catalogue = catalogue
         self._credentials = credentials
         self._service_accounts = service_accounts
         self._relay = relay
@@ -139,6 +153,7 @@ class ProfileService:
         self._limits = limits or TestLimits()
         self._clock = clock
         self._monotonic = monotonic
+        self._client_certificates = client_certificates
         # The longest a test holds its slot: the relay's and the token endpoint's lookups
         # (connect timeout each), then the conversation (test timeout).
         config = mailer.config
@@ -278,9 +293,14 @@ class ProfileService:
             raise
         if mechanism is not None:
             options = replace(options, mechanism=mechanism)
+        client_certificate, withheld = (None, None) if self._client_certificates is None \
+            else usable_certificate((await self._client_certificates.load()).certificate,
+                                    profile, options)
         return PreparedTest(profile, to, mode, options,
                             stored.version if profile == stored.profile else None,
-                            resolution, token_resolution, oauth_certificate=certificate)
+                            resolution, token_resolution, oauth_certificate=certificate,
+                            client_certificate=client_certificate,
+                            client_certificate_withheld=withheld)
 
     async def _oauth_certificate(self) -> CertificateCredential | None:
         """The stored OAuth certificate credential (its binding is checked by the caller)."""
@@ -407,7 +427,10 @@ class ProfileService:
                                             resolution=prepared.resolution,
                                             token_resolution=prepared.token_resolution,
                                             on_step=progress,
-                                            oauth_certificate=prepared.oauth_certificate)
+                                            oauth_certificate=prepared.oauth_certificate,
+                                            client_certificate=prepared.client_certificate,
+                                            client_certificate_withheld=(
+                                                prepared.client_certificate_withheld))
         except asyncio.CancelledError:  # only when the service stops (see drain)
             reached = (f"after step '{STEP_LABELS[finished[-1].name]}'" if finished
                        else "before its first step")
@@ -464,8 +487,23 @@ class ProfileService:
         return await self.run_test(prepared, actor=actor)
 
     async def status(self) -> ProfileStatus:
-        return ProfileStatus(await self._profiles.load(), await self._relay.options(),
-                             await self._relay.last_test())
+        """The stored state, its last test, and the warnings about it
+        (`usecases/status_warnings.py`)."""
+        stored = await self._profiles.load()
+        options = await self._relay.options()
+        last = await self._relay.last_test()
+        certificate = (None if self._client_certificates is None
+                       else await self._client_certificates.load())
+        unusable: tuple[str, ...] = ()
+        if certificate is not None and certificate.certificate is not None:
+            unusable = tuple(certificate.certificate.unusable_reasons(
+                destination_of(stored.profile), TrustBinding.of(options)))
+        credentials = (None if self._credentials is None
+                       else (await self._credentials.load()).credentials)
+        warnings = status_warnings.collect(status_warnings.WarningInputs(
+            stored.profile, options, last, certificate, unusable,
+            datetime.fromtimestamp(self._clock(), UTC), credentials, self._catalogue))
+        return ProfileStatus(stored, options, last, warnings)
 
     async def options(self) -> StoredOptions:
         return await self._relay.stored_options()

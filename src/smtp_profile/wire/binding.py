@@ -99,7 +99,7 @@ def fold_keys(data: dict[str, Any], model: type[BaseModel], path: str = "",
 
 # Fields whose text legitimately spans lines (PEM certificates and keys, a key file).
 MULTILINE_FIELDS = frozenset({"CaBundle", "Certificate", "PrivateKey", "KeyFile",
-                              "private_key"})
+                              "private_key", "CertificatePem", "PrivateKeyPem", "Pkcs12"})
 
 
 def control_character_problems(value: Any, path: str = "") -> list[str]:

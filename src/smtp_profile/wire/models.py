@@ -248,13 +248,17 @@ class StepOut(_Out):
 
 
 class WarningOut(_Out):
-    """A warning about the settings that does not stop them working today."""
+    """One `StatusWarning` (domain/warnings.py): a warning about the settings that does
+    not stop them working today, as Status, a report, the page and `show` give it."""
 
-    code: str = Field(alias="Code", examples=["microsoft-basic-auth-retirement"])
+    code: str = Field(alias="Code", examples=["client-certificate-expiring",
+                                              "microsoft-basic-auth-retirement"])
     severity: str = Field(alias="Severity", examples=["info", "warning", "critical"])
     message: str = Field(alias="Message")
-    date: str | None = Field(None, alias="Date", description="The day it is about (ISO).")
-    link: str | None = Field(None, alias="Link")
+    date: str | None = Field(None, alias="Date",
+                             description="The day it is about (YYYY-MM-DD).")
+    link: str | None = Field(None, alias="Link", description="Where to act or read more: "
+                             "an API path of this service or a provider's page.")
 
 
 class ReportOut(_Out):
@@ -339,3 +343,8 @@ class StatusOut(_Out):
     tls_policy: TlsPolicyOut = Field(
         alias="TlsPolicy", description="The operator's TLS settings, so a client can say "
         "what UseSSL will mean on a port and whether credentials may go without TLS.")
+    warnings: list[WarningOut] = Field(
+        default_factory=list, alias="Warnings",
+        description="What needs attention before it stops mail: certificates expiring "
+        "within 30 days (info), 14 (warning) or 3 (critical), a client certificate that no "
+        "longer matches the relay, and so on. Empty when all is well.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -155,9 +156,16 @@ def encode_options(options: RelayOptions) -> dict[str, Any]:
     ).model_dump(by_alias=True)
 
 
+def encode_warnings(warnings: Sequence[StatusWarning]) -> list[WarningOut]:
+    return [WarningOut(Code=w.code, Severity=w.severity.value, Message=w.message,
+                       Date=w.date.isoformat() if w.date else None, Link=w.link)
+            for w in warnings]
+
+
 def encode_status(profile: Profile, version: int, updated_at: datetime | None,
                   updated_by: str | None, options: RelayOptions,
-                  last: LastTest | None, *,
+                  last: LastTest | None,
+                  warnings: Sequence[StatusWarning] = (), *,
                   implicit_tls_ports: frozenset[int] = IMPLICIT_TLS_PORTS,
                   cleartext: CleartextCredentials = CleartextCredentials.LOOPBACK,
                   ) -> dict[str, Any]:
@@ -180,4 +188,5 @@ def encode_status(profile: Profile, version: int, updated_at: datetime | None,
         ),
         TlsPolicy=TlsPolicyOut(ImplicitTlsPorts=sorted(implicit_tls_ports),
                                CleartextCredentials=cleartext.value),
+        Warnings=encode_warnings(warnings),
     ).model_dump(by_alias=True)

@@ -38,8 +38,8 @@ _QUERY_PARAMETERS = [
      "description": "Records per page."},
     {"name": "action", "in": "query", "required": False,
      "schema": {"type": "string"},
-     "description": "Only these actions: Put, Test, Diagnose, Options, OAuthCredential, "
-     "ServiceAccount, "
+     "description": "Only these actions: Put, Test, Diagnose, Options, ClientCertificate, "
+     "OAuthCredential, ServiceAccount, "
      "FailedAuthentication, "
      "FailedAuthenticationSummary (repeat the "
      "parameter or separate with commas; case-insensitive)."},

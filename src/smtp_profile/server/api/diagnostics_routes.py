@@ -131,8 +131,11 @@ def _line(item: dict[str, Any]) -> bytes:
     description="Whether a password or client secret is stored, the trust mode, and the "
     "last test of exactly the stored profile (time, user, mode, success, failed step, "
     "message, the relay certificate's expiry seen then, and whether the profile changed "
-    "since), and the operator's TLS settings (`TlsPolicy`: the implicit-TLS ports and "
-    "where credentials may go without TLS). Permission: /system_settings/read/.",
+    "since), the operator's TLS settings (`TlsPolicy`: the implicit-TLS ports and "
+    "where credentials may go without TLS), and `Warnings`: what needs attention before it "
+    "stops mail (a client, OAuth or relay certificate or a client secret expiring within "
+    "30, 14 or 3 days, a client certificate the relay no longer matches, a provider's "
+    "announced end of Basic authentication). Permission: /system_settings/read/.",
     openapi_extra=openapi.operation(),
     responses=openapi.responses({200: _json(StatusOut)}, 400, 401, 403),
 )
@@ -142,7 +145,7 @@ async def status(request: Request, context: CallContext = _read) -> Response:
     stored = current.stored
     return KeyfactorJSON(encode_status(
         stored.profile, stored.version, stored.updated_at, stored.updated_by,
-        current.options, current.last_test,
+        current.options, current.last_test, current.warnings,
         implicit_tls_ports=runtime.settings.implicit_tls_ports,
         cleartext=runtime.settings.cleartext_credentials))
 

@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from smtp_profile.domain.errors import ErrorKind
 from smtp_profile.wire.audit import AuditRecordOut
+from smtp_profile.wire.client_certificate import ClientCertificateIn, ClientCertificateOut
 from smtp_profile.wire.models import (
     DiagnoseV1In,
     DiagnoseV2In,
@@ -39,10 +40,12 @@ from smtp_profile.wire.service_account import ServiceAccountIn, ServiceAccountOu
 _REF = "#/components/schemas/{model}"
 _IN_MODELS: Sequence[type[BaseModel]] = (ProfileV1In, ProfileV2In, TestV1In, TestV2In,
                                          DiagnoseV1In, DiagnoseV2In, OptionsIn,
-                                         OAuthCredentialIn, ServiceAccountIn)
+                                         OAuthCredentialIn, ServiceAccountIn,
+                                         ClientCertificateIn)
 _OUT_MODELS: Sequence[type[BaseModel]] = (ProfileV1Out, ProfileV2Out, TestV1Out, ErrorOut,
                                           ReportOut, StatusOut, OptionsOut, AuditRecordOut,
-                                          OAuthCredentialOut, ServiceAccountOut)
+                                          OAuthCredentialOut, ServiceAccountOut,
+                                          ClientCertificateOut)
 
 TEST_ID_HEADER = {
     "X-Test-Id": {

@@ -160,6 +160,9 @@
     state.canModify = canModify;
     show($("settings-form"), false);
     show($("read-only-view"), false);
+    // client-cert.js: the client certificate section learns who signed in.
+    document.dispatchEvent(new CustomEvent("smtp-profile:signed-in",
+                                           { detail: { session, apiBase: API_BASE } }));
     await loadProfile();
   }
 
@@ -226,6 +229,8 @@
       if (!state.canModify && state.loaded) { renderReadOnly(state.loaded); }
     }
     window.SmtpWarnings.show($("settings-warnings"), status && status.Warnings);
+    // client-cert.js: the client certificate section.
+    document.dispatchEvent(new CustomEvent("smtp-profile:status", { detail: status }));
     const last = status && status.LastTest;
     if (!last) {
       setMessage($("last-test"), status ? "The saved settings have not been tested yet." : "");

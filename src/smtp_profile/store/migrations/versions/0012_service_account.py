@@ -1,7 +1,7 @@
 """The Google service account key (JWT bearer grant): one row, the private key sealed.
 
 Revision ID: 0012_service_account
-Revises: 0009_profile_generation
+Revises: 0011_client_certificate
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_service_account"
-down_revision = "0009_profile_generation"
+down_revision = "0011_client_certificate"
 branch_labels = None
 depends_on = None
 
