@@ -24,9 +24,11 @@ from smtp_profile.identity.provider import OidcProvider
 from smtp_profile.logs import quiet_libraries
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from smtp_profile.mailer.resolver import Resolver
+from smtp_profile.pam.registry import PROVIDER_TYPES
 from smtp_profile.settings import Settings
 from smtp_profile.store.audit import AuditRepository
 from smtp_profile.store.database import create_engine_for, migrate
+from smtp_profile.store.pam_providers import PamProviderRepository
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.secret_box import KeyFiles, SecretBox, load_keys
@@ -38,7 +40,8 @@ from smtp_profile.store.users import UserRepository
 from smtp_profile.usecases.accounts import Accounts
 from smtp_profile.usecases.audit_trail import AuditTrail
 from smtp_profile.usecases.bearer import BearerSignIn
-from smtp_profile.usecases.memory import StateMemory
+from smtp_profile.usecases.memory import FetchedSecrets, StateMemory
+from smtp_profile.usecases.pam_service import PamProviders, SecretFetcher
 from smtp_profile.usecases.profile_service import ProfileService, TestLimits
 from smtp_profile.usecases.signin import SignIn
 from smtp_profile.usecases.web_sessions import WebSessions
@@ -75,6 +78,7 @@ class Runtime:
     sign_in: SignIn
     sessions: WebSessions
     memory: StateMemory
+    pam: PamProviders
     bearer: BearerSignIn | None = None
     """Bearer tokens from the operator's identity provider (None: not configured)."""
 
@@ -83,7 +87,7 @@ class Runtime:
              clock: Callable[[], float] = time.time) -> Runtime:
         """`clock` (epoch seconds) is the time sign-in limits and the audit trail go by."""
         quiet_libraries()
-        memory = StateMemory()
+        memory = StateMemory(pam_secrets=FetchedSecrets(settings.pam_cache_seconds))
         engine = create_engine_for(settings.resolved_database_url)
         box = SecretBox(load_keys(settings.data_dir, settings.secret_key, create=False),
                         key_files=None if settings.secret_key else KeyFiles(settings.data_dir))
@@ -108,6 +112,11 @@ class Runtime:
         audit = AuditTrail(AuditRepository(engine, writer),
                            retention_days=settings.audit_retention_days,
                            clock=lambda: datetime.fromtimestamp(clock(), UTC))
+        # The registry is read when used: a type registered later (a test's) is known.
+        providers = PamProviderRepository(engine, box)
+        pam = PamProviders(providers, PROVIDER_TYPES, audit, memory.pam_secrets)
+        secrets = SecretFetcher(providers, PROVIDER_TYPES, memory.pam_secrets,
+                                timeout=settings.pam_timeout)
         return cls(
             settings=settings,
             engine=engine,
@@ -122,11 +131,12 @@ class Runtime:
             service=ProfileService(
                 profiles, RelayRepository(engine, memory.options), mailer, audit, counters,
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
-                           settings.max_concurrent_tests)),
+                           settings.max_concurrent_tests), pam=pam, secrets=secrets),
             sign_in=SignIn(accounts, audit, counters, snapshots, clock),
             sessions=WebSessions(SessionRepository(engine),
                                  timedelta(minutes=settings.session_minutes)),
             memory=memory,
+            pam=pam,
             bearer=None if rules is None else BearerSignIn(
                 OidcProvider(rules, refetch_seconds=settings.oidc_refetch_seconds,
                              timeout=settings.connect_timeout, ca_bundle=settings.ca_bundle),

@@ -32,10 +32,12 @@ async def reseal_secrets(engine: AsyncEngine, ring: list[bytes], fresh: bytes) -
     """Re-seal the stored secrets under `fresh`, as one write. They open with `ring` or
     with `fresh` itself: a running service seals under the next key file's key as soon as
     it sees it, so a PUT racing the rotation may already have used it."""
+    from smtp_profile.store.pam_providers import PamProviderRepository
     from smtp_profile.store.profiles import ProfileRepository
 
-    return await ProfileRepository(engine, SecretBox([*ring, fresh])).reseal(
-        SecretBox([fresh]))
+    old, new = SecretBox([*ring, fresh]), SecretBox([fresh])
+    count = await ProfileRepository(engine, old).reseal(new)
+    return count + await PamProviderRepository(engine, old).reseal(new)
 
 
 @app.command("new-key")

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from smtp_profile.domain.audit import AuditEvent, AuditPage, AuditQuery
 from smtp_profile.domain.errors import ErrorKind, Throttled
+from smtp_profile.domain.pam import PamProvider
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.relay_options import RelayOptions
@@ -115,6 +116,9 @@ OnProfileWrite = Callable[[Transaction, StoredProfile, StoredProfile], Awaitable
 """Called inside a profile write with the replaced and the new profile."""
 OnOptionsWrite = Callable[[Transaction, StoredOptions, StoredOptions], Awaitable[None]]
 """Called inside an options write with the replaced and the new options."""
+OnProviderWrite = Callable[[Transaction, PamProvider | None, PamProvider | None],
+                           Awaitable[None]]
+"""Called inside a PAM provider's write with the old and new provider (None: none)."""
 
 
 # --- the stores -----------------------------------------------------------------------
@@ -291,3 +295,27 @@ class PamProviderType(Protocol):
     def validate(self, settings: Mapping[str, str]) -> None: ...
 
     def open(self, settings: Mapping[str, str], *, timeout: float) -> SecretSource: ...
+
+
+class PamProviderStore(Protocol):
+    """The configured PAM providers; each write commits with what `on_write` writes."""
+
+    async def list(self) -> list[PamProvider]: ...
+
+    async def get(self, provider_id: int) -> PamProvider | None: ...
+
+    async def create(self, provider: PamProvider, *, actor: str,
+                     on_write: OnProviderWrite | None = None) -> PamProvider:
+        """Store a new provider (its `id` is given by the store); a taken name is a
+        PAM_PROVIDER_NAME_TAKEN DomainError."""
+        ...
+
+    async def update(self, provider_id: int, build: Callable[[PamProvider], PamProvider], *,
+                     actor: str, on_write: OnProviderWrite | None = None) -> PamProvider:
+        """Replace the provider with `build(current)`; PAM_PROVIDER_NOT_FOUND if none."""
+        ...
+
+    async def delete(self, provider_id: int, *,
+                     on_write: OnProviderWrite | None = None) -> PamProvider:
+        """Remove it; PAM_PROVIDER_IN_USE while the profile refers to it."""
+        ...
