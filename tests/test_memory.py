@@ -121,7 +121,8 @@ def test_a_tls_context_is_built_once_per_bundle(ca: trustme.CA) -> None:
 
 def test_one_owner_lists_every_memory() -> None:
     memory = StateMemory(adapters={"tokens": TokenCache()})
-    assert set(memory.stats()) == {"profile", "options", "snapshots", "passwords", "tokens"}
+    assert set(memory.stats()) == {"profile", "options", "snapshots", "passwords",
+                                   "pam secrets", "tokens"}
     memory.passwords.keep("hash", Secret("password"))
     memory.clear()
     assert not memory.passwords.knows("hash", Secret("password"))
