@@ -18,6 +18,7 @@ from smtp_profile.server.api import docs, openapi
 from smtp_profile.server.api.audit_routes import router as audit_router
 from smtp_profile.server.api.diagnostics_routes import router as diagnostics_router
 from smtp_profile.server.api.fast_read import FastProfileRead, FastReadCounts
+from smtp_profile.server.api.pam_routes import router as pam_router
 from smtp_profile.server.api.smtp_routes import router as smtp_router
 from smtp_profile.server.api.status_routes import catalogue
 from smtp_profile.server.api.status_routes import router as status_router
@@ -88,6 +89,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(diagnostics_router, prefix=base, tags=["Diagnostics (extension)"])
     app.include_router(audit_router, prefix=base, tags=["Audit (extension)"])
     app.include_router(status_router, prefix=base, tags=["Status"])
+    app.include_router(pam_router, prefix=base, tags=["PAM providers"])
     docs.install(app, docs_path=f"{base}/Documentation", openapi_path=f"{base}/openapi.json")
     app.include_router(web_session_router)
     web_page.install(app, api_base=base)
@@ -100,13 +102,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     allowed: dict[str, list[str]] = {}
     for prefix, router in ((base, smtp_router), (base, diagnostics_router),
                            (base, audit_router), (base, status_router),
-                           ("", web_session_router)):
+                           (base, pam_router), ("", web_session_router)):
         for route in router.routes:
             if isinstance(route, Route):
                 allowed.setdefault(prefix + route.path, []).extend(sorted(route.methods or ()))
     app.state.allowed_methods = allowed
     app.state.endpoints = catalogue(smtp_router, diagnostics_router, audit_router,
-                                    status_router)
+                                    status_router, pam_router)
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
     paths += list(allowed)
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)

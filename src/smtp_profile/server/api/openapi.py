@@ -33,12 +33,15 @@ from smtp_profile.wire.models import (
     TestV1Out,
     TestV2In,
 )
+from smtp_profile.wire.pam import PamProviderIn, PamProviderOut, ProviderTypeOut
 
 _REF = "#/components/schemas/{model}"
 _IN_MODELS: Sequence[type[BaseModel]] = (ProfileV1In, ProfileV2In, TestV1In, TestV2In,
-                                         DiagnoseV1In, DiagnoseV2In, OptionsIn)
+                                         DiagnoseV1In, DiagnoseV2In, OptionsIn,
+                                         PamProviderIn)
 _OUT_MODELS: Sequence[type[BaseModel]] = (ProfileV1Out, ProfileV2Out, TestV1Out, ErrorOut,
-                                          ReportOut, StatusOut, OptionsOut, AuditRecordOut)
+                                          ReportOut, StatusOut, OptionsOut, AuditRecordOut,
+                                          PamProviderOut, ProviderTypeOut)
 
 TEST_ID_HEADER = {
     "X-Test-Id": {
@@ -52,8 +55,9 @@ _STATUS_TEXT = {
     401: "Missing or wrong credentials.",
     403: "The user lacks the permission, or (Test, Diagnose) the target or recipient is "
     "outside the operator's policy.",
-    404: "No such route.",
+    404: "No such route, or (PAM providers) no provider with this Id.",
     405: "Method not allowed.",
+    409: "Conflict: the PAM provider is in use by the profile, or its Name is taken.",
     412: "If-Match does not match the stored profile.",
     413: "Body larger than 64 KiB.",
     415: "Content-Type not accepted.",
