@@ -244,27 +244,27 @@ def test_the_secret_step_fails_with_a_hint_then_succeeds(
         password = vault.directory / "smtp-password"
         moved = vault.directory.with_name("vault-away")
 
-        def rename_away() -> Callable[[], None]:
+        def rename_away() -> Callable[[], object]:
             vault.directory.rename(moved)
             return lambda: moved.rename(vault.directory)
 
-        def wrong_token() -> Callable[[], None]:
+        def wrong_token() -> Callable[[], object]:
             token_file.write_text("revoked")
             return lambda: token_file.write_text(TOKEN)
 
-        def deny() -> Callable[[], None]:
+        def deny() -> Callable[[], object]:
             denied.write_text("smtp-password")
             return denied.unlink
 
-        def remove() -> Callable[[], None]:
+        def remove() -> Callable[[], object]:
             password.unlink()
             return lambda: password.write_text(FETCHED)
 
-        def empty() -> Callable[[], None]:
+        def empty() -> Callable[[], object]:
             password.write_text("")
             return lambda: password.write_text(FETCHED)
 
-        def pipe() -> Callable[[], None]:
+        def pipe() -> Callable[[], object]:
             password.unlink()
             os.mkfifo(password)
 

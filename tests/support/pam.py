@@ -19,6 +19,7 @@ import asyncio
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,8 +75,8 @@ class FileSource:
 
 async def _read(path: Path) -> str:
     """The file's text; a named pipe is read as it is written, waiting for a writer."""
-    if not path.is_fifo():
-        return path.read_text()
+    if not await asyncio.to_thread(path.is_fifo):
+        return await asyncio.to_thread(path.read_text)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         while True:
@@ -92,7 +93,7 @@ async def _read(path: Path) -> str:
 
 class FileProviderType:
     name = TYPE_NAME
-    parameters = (
+    parameters: tuple[ParameterSpec, ...] = (
         ParameterSpec("Directory", "Directory holding the secrets"),
         ParameterSpec("Token", "Access token", secret=True),
         ParameterSpec("Label", "A label", required=False),
@@ -128,7 +129,7 @@ class Vault:
     def put(self, name: str, value: str) -> None:
         (self.directory / name).write_text(value)
 
-    def provider_body(self, name: str = "files", **extra: object) -> dict[str, object]:
+    def provider_body(self, name: str = "files", **extra: object) -> dict[str, Any]:
         return {"Name": name, "ProviderType": {"Name": TYPE_NAME},
                 "ProviderTypeParamValues": [
                     {"ProviderTypeParam": {"Name": "Directory"}, "Value": str(self.directory)},

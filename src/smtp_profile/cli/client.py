@@ -19,6 +19,7 @@ from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.errors import DomainError
 from smtp_profile.runtime import Runtime
 from smtp_profile.wire import v2
+from smtp_profile.wire.pam import decode_provider, encode_provider, encode_types, provider_id_of
 from smtp_profile.wire.report import (
     decode_diagnose,
     decode_options,
@@ -57,6 +58,12 @@ class ProfileClient(Protocol):
 
     async def put_options(self, body: dict[str, Any], etag: str | None) -> dict[str, Any]:
         """Replace the relay options; with `etag`, refused if they changed since."""
+        ...
+
+    async def pam(self, method: str, path: str = "",
+                  body: dict[str, Any] | None = None) -> Any:
+        """The PAM provider routes: `method` on /PamProviders`path` (GET, POST, PUT,
+        DELETE; `path` "", "/Types" or "/<id>"), answered in their JSON shapes."""
         ...
 
     async def close(self) -> None: ...
@@ -111,6 +118,34 @@ class LocalClient:
         except DomainError as exc:
             raise ClientError(exc.kind.code, exc.message) from None
         return encode_options(stored.options)
+
+    async def pam(self, method: str, path: str = "",
+                  body: dict[str, Any] | None = None) -> Any:
+        pam = self._runtime.pam
+        try:
+            if path == "/Types":
+                return encode_types(pam.types())
+            if method == "GET" and not path:
+                return [encode_provider(p, _type(pam, p.type_name)) for p in await pam.list()]
+            if method == "GET":
+                provider = await pam.get(int(path.strip("/")))
+                return encode_provider(provider, _type(pam, provider.type_name))
+            if method == "DELETE":
+                await pam.delete(int(path.strip("/")), actor=self._actor)
+                return None
+            data = body or {}
+            if method == "POST":
+                draft, _ = decode_provider(data, pam.types())
+                provider = await pam.create(draft, actor=self._actor)
+            else:
+                provider_id = provider_id_of(data) or 0
+                current = await pam.get(provider_id)
+                draft, _ = decode_provider(data, pam.types(),
+                                           default_type=pam.type_of(current.type_name))
+                provider = await pam.update(provider_id, draft, actor=self._actor)
+            return encode_provider(provider, _type(pam, provider.type_name))
+        except DomainError as exc:
+            raise ClientError(exc.kind.code, exc.message) from None
 
     async def close(self) -> None:
         await self._runtime.close()
@@ -171,6 +206,16 @@ class RemoteClient:
         result: dict[str, Any] = response.json()
         return result
 
+    async def pam(self, method: str, path: str = "",
+                  body: dict[str, Any] | None = None) -> Any:
+        response = await self._http.request(method, f"{self._base}/PamProviders{path}",
+                                            json=body)
+        if response.status_code == 204:
+            return None
+        if response.status_code != 200:
+            raise _error(response)
+        return response.json()
+
     async def close(self) -> None:
         await self._http.aclose()
 
@@ -181,6 +226,10 @@ class RemoteClient:
             raise _error(response)
         result: dict[str, Any] = response.json()
         return result
+
+
+def _type(pam: Any, name: str) -> Any:
+    return next((t for t in pam.types() if t.name == name), None)
 
 
 def _error(response: httpx.Response) -> ClientError:
