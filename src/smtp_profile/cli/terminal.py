@@ -77,6 +77,14 @@ def verdict(report: dict[str, Any]) -> str:
                        bold=True)
 
 
+def pam_source(secret: dict[str, Any] | None) -> str | None:
+    """"from PAM provider 3 (File=x)" for a reference; None for a value or nothing."""
+    if not secret or secret.get("Provider") is None:
+        return None
+    parameters = ", ".join(f"{k}={v}" for k, v in (secret.get("Parameters") or {}).items())
+    return f"from PAM provider {secret['Provider']} ({parameters})"
+
+
 def profile_lines(profile: dict[str, Any], status: dict[str, Any]) -> list[str]:
     auth = {0: "Anonymous", 2: "Basic", 3: "OAuth client credentials"}.get(
         profile["RelayAuthenticationType"], str(profile["RelayAuthenticationType"]))
@@ -92,13 +100,19 @@ def profile_lines(profile: dict[str, Any], status: dict[str, Any]) -> list[str]:
     ]
     if username:
         lines.append(f"Relay username:  {username}")
+    elif pam_source(profile.get("RelayUsername")):
+        lines.append(f"Relay username:  {pam_source(profile.get('RelayUsername'))}")
     if profile["RelayAuthenticationType"] == 2:
         stored = "stored" if status.get("PasswordStored") else "NOT stored"
-        lines.append(f"Relay password:  ({stored}; never shown)")
+        lines.append(f"Relay password:  "
+                     f"{pam_source(profile.get('RelayPassword')) or f'({stored}; never shown)'}")
     if profile.get("TokenEndpoint"):
         lines.append(f"Token endpoint:  {profile['TokenEndpoint']}")
+        if pam_source(profile.get("ClientId")):
+            lines.append(f"Client id:       {pam_source(profile.get('ClientId'))}")
         stored = "stored" if status.get("ClientSecretStored") else "NOT stored"
-        lines.append(f"Client secret:   ({stored}; never shown)")
+        lines.append(f"Client secret:   "
+                     f"{pam_source(profile.get('ClientSecret')) or f'({stored}; never shown)'}")
     trust_text = {"system": "system trust store", "bundle": "relay CA bundle",
                   "pinned": "pinned certificate",
                   "insecure": typer.style("INSECURE: certificates not verified",
