@@ -18,8 +18,10 @@ from tests.support.service import (
 ENDPOINTS = "/KeyfactorAPI/Status/Endpoints"
 
 READS = ["GET /SMTP", "GET /SMTP/Audit", "GET /SMTP/Options", "GET /SMTP/Status",
-         "GET /Status/Endpoints"]
-MODIFIES = ["PUT /SMTP", "POST /SMTP/Diagnose", "PUT /SMTP/Options", "POST /SMTP/Test"]
+         "GET /Status/Endpoints", "GET /PamProviders", "GET /PamProviders/Types",
+         "GET /PamProviders/{id}"]
+MODIFIES = ["PUT /SMTP", "POST /SMTP/Diagnose", "PUT /SMTP/Options", "POST /SMTP/Test",
+            "POST /PamProviders", "PUT /PamProviders", "DELETE /PamProviders/{id}"]
 
 
 def error(response: httpx.Response, status: int, code: str) -> str:

@@ -86,17 +86,17 @@ async def list_providers(request: Request, _context: CallContext = _read) -> Res
 
 
 @router.get(
-    "/PamProviders/{provider_id}",
+    "/PamProviders/{id}",
     summary="Read one PAM provider",
     description="The provider with this Id; 404 (0xA0110030) if there is none. "
     + _NOTE.format(permission="/system_settings/read/", keyfactor="/pam/read/"),
     openapi_extra=openapi.operation(),
     responses=openapi.responses({200: _PROVIDER}, 400, 401, 403, 404),
 )
-async def get_provider(request: Request, provider_id: str,
+async def get_provider(request: Request, id: str,
                        _context: CallContext = _read) -> Response:
     pam = runtime_of(request).pam
-    provider = await pam.get(_provider_id(provider_id))
+    provider = await pam.get(_provider_id(id))
     types = {t.name: t for t in pam.types()}
     return KeyfactorJSON(encode_provider(provider, types.get(provider.type_name)))
 
@@ -155,7 +155,7 @@ async def update_provider(request: Request, context: CallContext = _update) -> R
 
 
 @router.delete(
-    "/PamProviders/{provider_id}",
+    "/PamProviders/{id}",
     summary="Remove a PAM provider",
     description="Refused with 409 (0xA0110031) while the SMTP profile refers to the "
     "provider: point the credentials elsewhere first. "
@@ -163,12 +163,12 @@ async def update_provider(request: Request, context: CallContext = _update) -> R
     openapi_extra=openapi.operation(),
     responses=openapi.responses({204: {"description": "Removed."}}, 400, 401, 403, 404, 409),
 )
-async def delete_provider(request: Request, provider_id: str,
+async def delete_provider(request: Request, id: str,
                           context: CallContext = _delete) -> Response:
     runtime = runtime_of(request)
 
     async def decode() -> int:
-        return _provider_id(provider_id)
+        return _provider_id(id)
 
     number = await refusals_recorded(request, context, AuditAction.PAM_PROVIDER_DELETE,
                                      decode())
