@@ -214,6 +214,7 @@
     forgetTypedSecrets();
     clearErrors($("settings-form"));
     updateSections();
+    if (window.SmtpProfilePam) { window.SmtpProfilePam.loaded(profile); }  // pam.js
   }
 
   function forgetTypedSecrets() {
