@@ -66,21 +66,6 @@ def basic_v2(port: int, provider_id: int, **changes: Any) -> dict[str, Any]:
 
 # -- the provider routes ----------------------------------------------------------------
 
-def test_types_describe_each_parameter(pam_service: RunningService) -> None:
-    with pam_service.client() as client:
-        assert client.get(f"{PROVIDERS}/Types", headers={
-            "x-keyfactor-requested-with": ""}).status_code == 400
-        types = client.get(f"{PROVIDERS}/Types").json()
-    (files,) = [t for t in types if t["Name"] == TYPE_NAME]
-    assert files["Id"] == type_guid(TYPE_NAME)
-    assert files["Parameters"][:2] == [
-        {"Id": 1, "Name": "Directory", "DisplayName": "Directory holding the secrets",
-         "DataType": 1, "InstanceLevel": False},
-        {"Id": 2, "Name": "Token", "DisplayName": "Access token", "DataType": 2,
-         "InstanceLevel": False}]
-    assert files["Parameters"][3]["InstanceLevel"] is True
-
-
 def test_each_refusal_then_success(pam_service: RunningService, vault: Vault) -> None:
     add_user(pam_service.settings, "reader", "Reader-pw-1", "/system_settings/read/")
     body = vault.provider_body()
@@ -357,3 +342,31 @@ def test_pam_cache_seconds_zero_never_keeps_a_value(
         assert (stats.hits, stats.misses) == (0, 2)
     finally:
         running.stop()
+
+
+def test_types_and_the_openapi_document(pam_service: RunningService) -> None:
+    with pam_service.client() as client:
+        assert client.get(f"{PROVIDERS}/Types", headers={
+            "x-keyfactor-requested-with": ""}).status_code == 400
+        types = client.get(f"{PROVIDERS}/Types").json()
+    (files,) = [t for t in types if t["Name"] == TYPE_NAME]
+    assert files["Id"] == type_guid(TYPE_NAME)
+    assert files["Parameters"][:2] == [
+        {"Id": 1, "Name": "Directory", "DisplayName": "Directory holding the secrets",
+         "DataType": 1, "InstanceLevel": False},
+        {"Id": 2, "Name": "Token", "DisplayName": "Access token", "DataType": 2,
+         "InstanceLevel": False}]
+    assert files["Parameters"][3]["InstanceLevel"] is True
+    with pam_service.client() as client:
+        document = client.get("/KeyfactorAPI/openapi.json").json()
+    paths = document["paths"]
+    assert set(paths["/KeyfactorAPI/PamProviders"]) == {"get", "post", "put"}
+    assert set(paths["/KeyfactorAPI/PamProviders/{id}"]) == {"get", "delete"}
+    assert "409" in paths["/KeyfactorAPI/PamProviders/{id}"]["delete"]["responses"]
+    schemas = document["components"]["schemas"]
+    assert {"PamProviderIn", "PamProviderOut", "ProviderTypeOut"} <= set(schemas)
+    assert "ProviderTypeParamValues" in schemas["PamProviderOut"]["properties"]
+    assert "PAM reference" in schemas["ProfileV2In"]["properties"]["RelayPassword"][
+        "description"]
+    codes = document["info"]["x-error-codes"]
+    assert {"0xA0110030", "0xA0110031", "0xA0110032"} <= set(codes)

@@ -113,12 +113,14 @@ class ProfileV2In(_TolerantIn):
     relay_username: SecretIn | None = Field(
         None, alias="RelayUsername",
         description="Basic: required. OAuth: optional; the mailbox the token authenticates "
-        "as (defaults to SenderAccount).",
+        "as (defaults to SenderAccount). A value, or a PAM reference (Provider and "
+        "Parameters).",
     )
     relay_password: SecretIn | None = Field(
         None, alias="RelayPassword",
-        description="Write-only; never returned. Absent or null keeps the stored password "
-        "when the destination is unchanged.",
+        description="A value (write-only; never returned) or a PAM reference (Provider and "
+        "Parameters; returned as stored, fetched when a test needs it). Absent or null "
+        "keeps the stored password or reference when the destination is unchanged.",
     )
     sender_account: str | None = Field(None, alias="SenderAccount")
     sender_address: str | None = Field(
@@ -126,12 +128,14 @@ class ProfileV2In(_TolerantIn):
     )
     sender_name: str | None = Field(None, alias="SenderName")
     use_ssl: Boolean = Field(None, alias="UseSSL")
-    client_id: SecretIn | None = Field(None, alias="ClientId",
-                                       description="OAuth: required.")
+    client_id: SecretIn | None = Field(
+        None, alias="ClientId",
+        description="OAuth: required; a value or a PAM reference.")
     client_secret: SecretIn | None = Field(
         None, alias="ClientSecret",
-        description="OAuth: write-only; never returned. Absent or null keeps the stored "
-        "client secret when TokenEndpoint, ClientId, Host, Port and UseSSL are unchanged.",
+        description="OAuth: a value (write-only; never returned) or a PAM reference. "
+        "Absent or null keeps the stored client secret or reference when TokenEndpoint, "
+        "ClientId, Host, Port and UseSSL are unchanged.",
     )
     token_endpoint: str | None = Field(
         None, alias="TokenEndpoint",
