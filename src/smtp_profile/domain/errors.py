@@ -29,7 +29,7 @@ class ErrorKind(Enum):
     UNSUPPORTED_SECRET_PROVIDER = (
         "0xA0110006",
         400,
-        "A secret refers to a PAM provider; this service stores secrets itself.",
+        "A secret refers to a PAM provider where this instance cannot fetch one.",
     )
     SECRET_REENTRY_REQUIRED = (
         "0xA0110007",
