@@ -75,6 +75,9 @@ def test_pam_commands_against_a_server(pam_service: RunningService, vault: Vault
         assert client.put("/KeyfactorAPI/SMTP", json=body).status_code == 200
     code, _, err = run("pam", "remove", str(provider_id), env=env)
     assert code == 2 and "0xA0110031" in err and "in use" in err
+    code, out, _ = run("test", "pki@corp.local", "--verify-only", env=env)
+    (secret_line,) = [line for line in out.splitlines() if " secret " in line]
+    assert "RelayPassword from files" in secret_line and FETCHED not in out
     code, out, _ = run("show", env=env)
     assert code == 0
     assert (f"Relay password:  from PAM provider {provider_id} (File=smtp-password)"

@@ -29,6 +29,10 @@ def step_summary(step: dict[str, Any]) -> str:
         if step.get("ReplyCode") is None:
             return ""  # the message follows on its own line
         return f"{step['ReplyCode']} {_first_line(step['ReplyText'])}".strip()
+    if name == "secret":
+        return "; ".join(f"{field} from {where.get('ProviderName', where.get('Provider'))}"
+                         f"{' (remembered)' if where.get('Cached') else ''}"
+                         for field, where in (details.get("Credentials") or {}).items())
     if name == "resolve":
         return ", ".join(details.get("addresses", []))
     if name == "connect":
