@@ -142,7 +142,7 @@ def test_audit_names_the_provider_never_a_value() -> None:
 def test_reference_shapes_and_parameters() -> None:
     assert check_reference_shape("RelayPassword", "7", {"Path": "a", "Key": None}) == \
         SecretReference.of(7, {"Path": "a"})
-    for provider in (None, 0, -1, True, "x", "1234567890", 1.5):
+    for provider in (None, 0, -1, True, "x", "2147483648", 2**31, "\uff11", 1.5):
         with pytest.raises(ValidationFailed):
             check_reference_shape("RelayPassword", provider, {})
     with pytest.raises(ValidationFailed):

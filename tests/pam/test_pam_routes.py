@@ -103,7 +103,10 @@ def test_each_refusal_then_success(pam_service: RunningService, vault: Vault) ->
 
         assert reader.get(f"{PROVIDERS}/{provider_id}").json() == created
         error(client.get(f"{PROVIDERS}/999"), 404, "0xA0110030")
-        error(client.get(f"{PROVIDERS}/x"), 400, "0xA0110001")
+        for bad in ("x", "0", "2147483648", "99999999999999999999"):
+            error(client.get(f"{PROVIDERS}/{bad}"), 400, "0xA0110001")
+            error(client.delete(f"{PROVIDERS}/{bad}"), 400, "0xA0110001")
+        error(client.put(PROVIDERS, json={**body, "Id": 2**31}), 400, "0xA0110001")
 
         error(client.put(PROVIDERS, json={"Name": "n"}), 400, "0xA0110001")
         error(client.put(PROVIDERS, json={**body, "Id": 999}), 404, "0xA0110030")
@@ -144,6 +147,7 @@ def test_references_are_stored_and_shown_never_a_value(
         provider_id = add_provider(v2, vault)["Id"]
         for password, wording in (
                 (reference(999, "smtp-password"), "no PAM provider has the Id 999"),
+                (reference(2**31, "smtp-password"), "Provider must be the Id"),
                 ({"Provider": provider_id, "Parameters": {"Path": "x"}},
                  "'Path' is not an instance-level parameter"),
                 ({"Provider": provider_id, "Parameters": {}}, "'File' (Secret file name) is "

@@ -16,7 +16,8 @@ import httpx
 
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction
-from smtp_profile.domain.errors import DomainError
+from smtp_profile.domain.errors import DomainError, ValidationFailed
+from smtp_profile.domain.pam import provider_id_problem
 from smtp_profile.runtime import Runtime
 from smtp_profile.wire import v2
 from smtp_profile.wire.pam import decode_provider, encode_provider, encode_types, provider_id_of
@@ -139,6 +140,9 @@ class LocalClient:
                 provider = await pam.create(draft, actor=self._actor)
             else:
                 provider_id = provider_id_of(data) or 0
+                problem = provider_id_problem(provider_id)
+                if problem is not None:
+                    raise ValidationFailed([problem])
                 current = await pam.get(provider_id)
                 draft, _ = decode_provider(data, pam.types(),
                                            default_type=pam.type_of(current.type_name))

@@ -24,6 +24,8 @@ MAX_PROVIDER_NAME_LENGTH = 128
 MAX_PARAMETER_NAME_LENGTH = 128
 MAX_PARAMETER_VALUE_LENGTH = 4096
 MAX_PARAMETERS = 32
+MAX_PROVIDER_ID = 2**31 - 1
+"""Provider Ids are 32-bit, as Keyfactor's (and the database column) are."""
 
 # Keyfactor's PamParameterDataType: 1 a string, 2 a secret (stored encrypted).
 DATA_TYPE_STRING = 1
@@ -164,7 +166,7 @@ def check_reference_shape(field_name: str, provider: object,
     provider_id = _provider_id(provider)
     if provider_id is None:
         problems.append(f"{field_name}.Provider must be the Id of a PAM provider (a whole "
-                        "number greater than 0)")
+                        f"number from 1 to {MAX_PROVIDER_ID})")
     values: dict[str, str] = {}
     items = dict(parameters or {})
     if len(items) > MAX_PARAMETERS:
@@ -188,10 +190,18 @@ def _provider_id(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 9:
-        number = int(value.strip())
-        return number if number > 0 else None
+        return value if 0 < value <= MAX_PROVIDER_ID else None
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= 10:
+        number = int(text)
+        return number if 0 < number <= MAX_PROVIDER_ID else None
+    return None
+
+
+def provider_id_problem(value: int | None) -> str | None:
+    """Why `value` cannot be a provider's Id (None: it can)."""
+    if value is None or _provider_id(value) is None:
+        return f"Id must be a whole number from 1 to {MAX_PROVIDER_ID} (got {value})"
     return None
 
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from smtp_profile.domain.audit import AuditAction
 from smtp_profile.domain.errors import ValidationFailed
-from smtp_profile.domain.pam import ProviderDraft
+from smtp_profile.domain.pam import MAX_PROVIDER_ID, ProviderDraft, provider_id_problem
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.server.api import openapi
 from smtp_profile.server.api.refusals import refusals_recorded
@@ -45,9 +45,12 @@ _NOTE = ("Permission: {permission} (Keyfactor's {keyfactor} maps to it). A subse
 
 
 def _provider_id(text: str) -> int:
-    if not (text.isascii() and text.isdigit() and 0 < len(text) <= 9):
-        raise ValidationFailed([f"Id must be a whole number greater than 0 (got {text[:20]!r})"])
-    return int(text)
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
+    problem = provider_id_problem(number)
+    if problem is not None or number is None:
+        raise ValidationFailed([f"Id must be a whole number from 1 to {MAX_PROVIDER_ID} "
+                                f"(got {text[:20]!r})"])
+    return number
 
 
 @router.get(
@@ -143,6 +146,9 @@ async def update_provider(request: Request, context: CallContext = _update) -> R
         provider_id = provider_id_of(data)
         if provider_id is None:
             raise ValidationFailed(["Id is required: the provider to change"])
+        problem = provider_id_problem(provider_id)
+        if problem is not None:
+            raise ValidationFailed([problem])
         current = await runtime.pam.get(provider_id)
         draft, _ = decode_provider(data, runtime.pam.types(),
                                    default_type=runtime.pam.type_of(current.type_name))
