@@ -253,6 +253,10 @@ def test_the_secret_step_fails_with_a_hint_then_succeeds(
             password.write_text("")
             return lambda: password.write_text(FETCHED)
 
+        def two_lines() -> Callable[[], object]:
+            password.write_text(FETCHED + "\nsecond line")
+            return lambda: password.write_text(FETCHED)
+
         def pipe() -> Callable[[], object]:
             password.unlink()
             os.mkfifo(password)
@@ -268,6 +272,7 @@ def test_the_secret_step_fails_with_a_hint_then_succeeds(
                 (deny, "forbidden", "not allowed to read"),
                 (remove, "not_found", "No secret"),
                 (empty, "empty", "is empty"),
+                (two_lines, "misconfigured", "cannot work as they are"),
                 (pipe, "timed_out", "took longer than allowed")):
             undo = arrange()
             report = diagnose(v2)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from smtp_profile.domain.actor import Actor
+from smtp_profile.domain.addresses import has_control_chars
 from smtp_profile.domain.audit import AuditAction, FieldChange, Outcome
 from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
 from smtp_profile.domain.pam import (
@@ -24,7 +25,7 @@ from smtp_profile.domain.pam import (
     build_provider,
     reference_problems,
 )
-from smtp_profile.domain.profile import Profile
+from smtp_profile.domain.profile import MAX_SECRET_LENGTH, Profile
 from smtp_profile.domain.secret_reference import (
     SecretFailure,
     SecretReference,
@@ -298,6 +299,12 @@ class SecretFetcher:
             await source.aclose()
         if not value:
             raise SecretUnavailable(SecretFailure.EMPTY, "the secret is empty")
+        if has_control_chars(value) or len(value) > MAX_SECRET_LENGTH:
+            # held to the rules a typed credential obeys (it goes into SMTP and HTTP)
+            raise SecretUnavailable(
+                SecretFailure.MISCONFIGURED,
+                "the value holds line breaks or other control characters, or is longer "
+                f"than {MAX_SECRET_LENGTH} characters: store the credential alone")
         secret = Secret(value)
         self._fetched.put(key, secret)
         return secret, False
