@@ -25,11 +25,13 @@ from smtp_profile.logs import quiet_libraries
 from smtp_profile.mailer.catalogue import catalogue
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
 from smtp_profile.mailer.resolver import Resolver
+from smtp_profile.pam.registry import PROVIDER_TYPES
 from smtp_profile.settings import Settings
 from smtp_profile.store.audit import AuditRepository
 from smtp_profile.store.client_certificates import ClientCertificateRepository
 from smtp_profile.store.database import create_engine_for, migrate
 from smtp_profile.store.oauth_credential import OAuthCredentialRepository
+from smtp_profile.store.pam_providers import PamProviderRepository
 from smtp_profile.store.profiles import ProfileRepository
 from smtp_profile.store.relay import RelayRepository
 from smtp_profile.store.secret_box import KeyFiles, SecretBox, load_keys
@@ -43,8 +45,9 @@ from smtp_profile.usecases.accounts import Accounts
 from smtp_profile.usecases.audit_trail import AuditTrail
 from smtp_profile.usecases.bearer import BearerSignIn
 from smtp_profile.usecases.client_certificates import ClientCertificates
-from smtp_profile.usecases.memory import StateMemory
+from smtp_profile.usecases.memory import FetchedSecrets, StateMemory
 from smtp_profile.usecases.oauth_credentials import OAuthCredentialService
+from smtp_profile.usecases.pam_service import PamProviders, SecretFetcher
 from smtp_profile.usecases.profile_service import ProfileService, TestLimits
 from smtp_profile.usecases.service_accounts import ServiceAccounts
 from smtp_profile.usecases.signin import SignIn
@@ -86,6 +89,7 @@ class Runtime:
     service_accounts: ServiceAccounts
     """The Google service account key (JWT bearer grant) behind its own routes."""
     client_certificates: ClientCertificates
+    pam: PamProviders
     bearer: BearerSignIn | None = None
     """Bearer tokens from the operator's identity provider (None: not configured)."""
 
@@ -94,7 +98,7 @@ class Runtime:
              clock: Callable[[], float] = time.time) -> Runtime:
         """`clock` (epoch seconds) is the time sign-in limits and the audit trail go by."""
         quiet_libraries()
-        memory = StateMemory()
+        memory = StateMemory(pam_secrets=FetchedSecrets(settings.pam_cache_seconds))
         engine = create_engine_for(settings.resolved_database_url)
         box = SecretBox(load_keys(settings.data_dir, settings.secret_key, create=False),
                         key_files=None if settings.secret_key else KeyFiles(settings.data_dir))
@@ -126,6 +130,11 @@ class Runtime:
                            retention_days=settings.audit_retention_days,
                            clock=lambda: datetime.fromtimestamp(clock(), UTC))
         credentials = OAuthCredentialRepository(engine, box)
+        # The registry is read when used: a type registered later (a test's) is known.
+        providers = PamProviderRepository(engine, box)
+        pam = PamProviders(providers, PROVIDER_TYPES, audit, memory.pam_secrets)
+        secrets = SecretFetcher(providers, PROVIDER_TYPES, memory.pam_secrets,
+                                timeout=settings.pam_timeout)
         return cls(
             settings=settings,
             engine=engine,
@@ -142,7 +151,7 @@ class Runtime:
                 TestLimits(settings.outbound, settings.recipients, settings.tests_per_minute,
                            settings.max_concurrent_tests), credentials=credentials,
                 service_accounts=accounts_store, client_certificates=certificates,
-                catalogue=catalogue()),
+                catalogue=catalogue(), pam=pam, secrets=secrets),
             service_accounts=ServiceAccounts(accounts_store, relay, audit),
             sign_in=SignIn(accounts, audit, counters, snapshots, clock),
             sessions=WebSessions(SessionRepository(engine),
@@ -152,6 +161,7 @@ class Runtime:
             oauth_credentials=OAuthCredentialService(credentials, profiles, audit, clock,
                                                      relay),
             client_certificates=ClientCertificates(certificates, profiles, relay, audit),
+            pam=pam,
             bearer=None if rules is None else BearerSignIn(
                 OidcProvider(rules, refetch_seconds=settings.oidc_refetch_seconds,
                              timeout=settings.connect_timeout, ca_bundle=settings.ca_bundle),

@@ -230,6 +230,12 @@ class Settings(BaseSettings):
     oidc_modify_values: CommaList = Field(
         (), description="Claim values that grant /system_settings/modify/ "
         "(comma-separated).", json_schema_extra=_unset("none"))
+    pam_cache_seconds: float = Field(
+        30.0, ge=0, le=3600, description="Seconds a value fetched from a PAM provider is "
+        "kept in memory for further Tests (0: never kept; a Diagnose always fetches).")
+    pam_timeout: float = Field(
+        10.0, gt=0, le=120, description="Seconds a PAM provider (or external command) may "
+        "take to give one value.")
     oidc_refetch_seconds: float = Field(
         30.0, ge=0, description="Least seconds between two fetches of the provider's keys "
         "when tokens name a key not seen yet.")

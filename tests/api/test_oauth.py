@@ -245,15 +245,15 @@ def test_invalid_oauth_fields_are_named_and_nothing_is_stored(
     assert stored(service) == before
 
 
-def test_a_pam_client_secret_is_refused(service: RunningService,
+def test_a_client_secret_from_an_unknown_pam_provider_is_refused(service: RunningService,
                                         smtp_server: Callable[..., SmtpServer],
                                         token_endpoint: Callable[..., TokenEndpoint]) -> None:
     relay, endpoint = smtp_server("starttls"), token_endpoint(issuer())
     body = oauth_body(relay, endpoint, ClientSecret={"Provider": 1,
                                                      "Parameters": {"SecretName": "smtp"}})
     with service.client(version=2) as client:
-        message = error(client.put("/KeyfactorAPI/SMTP", json=body), 400, "0xA0110006")
-    assert message.startswith("ClientSecret: PAM providers are not supported")
+        message = error(client.put("/KeyfactorAPI/SMTP", json=body), 400, "0xA0110001")
+    assert message.startswith("ClientSecret.Provider: no PAM provider has the Id 1")
 
 
 # -- version 1 and a type-3 profile ------------------------------------------------------

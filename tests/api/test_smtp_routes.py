@@ -270,14 +270,14 @@ def test_unsupported_auth_types_are_refused_clearly(service: RunningService, aut
     assert wording in message
 
 
-def test_pam_secret_references_are_refused_not_faked(service: RunningService) -> None:
+def test_a_reference_to_an_unknown_pam_provider_is_refused(service: RunningService) -> None:
     body = {"Host": "mail.test", "Port": 587, "RelayAuthenticationType": 2,
             "RelayUsername": {"SecretValue": "svc"},
             "RelayPassword": {"Provider": "1", "Parameters": {"SecretName": "smtp"}},
             "SenderAccount": "svc@corp.local", "SenderName": "KF"}
     with service.client(version=2) as client:
-        message = error(client.put("/KeyfactorAPI/SMTP", json=body), 400, "0xA0110006")
-    assert "RelayPassword" in message and "PAM" in message
+        message = error(client.put("/KeyfactorAPI/SMTP", json=body), 400, "0xA0110001")
+    assert "RelayPassword.Provider: no PAM provider has the Id 1" in message
 
 
 @pytest.mark.parametrize(("content", "content_type", "status", "code"), [
@@ -445,7 +445,7 @@ def test_keyfactor_bodies_are_read_as_keyfactors_server_reads_them(
                                     400, "0xA0110001")
         pam = {"SecretValue": "x", "Provider": 1, "Parameters": {"SecretName": None}}
         error(v2.put("/KeyfactorAPI/SMTP", json={**loose_v1, "RelayUsername": {"SecretValue": "u"},
-                                                 "RelayPassword": pam}), 400, "0xA0110006")
+                                                 "RelayPassword": pam}), 400, "0xA0110001")
         unknown_option = v1.put("/KeyfactorAPI/SMTP/Options", json={"PinnedSha265": "ab" * 32})
         assert "Unknown field 'PinnedSha265'" in error(unknown_option, 400, "0xA0110001")
         assert stored(service) == before

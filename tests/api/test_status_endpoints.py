@@ -19,11 +19,13 @@ ENDPOINTS = "/KeyfactorAPI/Status/Endpoints"
 
 READS = ["GET /SMTP", "GET /SMTP/Audit", "GET /SMTP/ClientCertificate", "GET /SMTP/Options",
          "GET /SMTP/Status", "GET /Status/Endpoints", "GET /SMTP/OAuth/Credential",
-         "GET /SMTP/OAuth/ServiceAccount"]
+         "GET /SMTP/OAuth/ServiceAccount", "GET /PamProviders", "GET /PamProviders/Types",
+         "GET /PamProviders/{id}"]
 MODIFIES = ["PUT /SMTP", "PUT /SMTP/ClientCertificate", "DELETE /SMTP/ClientCertificate",
             "POST /SMTP/Diagnose", "PUT /SMTP/Options", "POST /SMTP/Test",
             "PUT /SMTP/OAuth/Credential", "DELETE /SMTP/OAuth/Credential",
-            "PUT /SMTP/OAuth/ServiceAccount", "DELETE /SMTP/OAuth/ServiceAccount"]
+            "PUT /SMTP/OAuth/ServiceAccount", "DELETE /SMTP/OAuth/ServiceAccount",
+            "POST /PamProviders", "PUT /PamProviders", "DELETE /PamProviders/{id}"]
 
 
 def error(response: httpx.Response, status: int, code: str) -> str:

@@ -161,16 +161,29 @@ def test_null_parameters_without_a_provider_are_no_reference(
     assert v2.decode_profile({"RelayPassword": {"Parameters": parameters}}).password is None
 
 
-@pytest.mark.parametrize("secret", [
-    {"Provider": 1, "Parameters": {"SecretName": None}},
-    {"Provider": "1", "Parameters": {}},
-    {"Parameters": {"SecretName": "smtp", "Other": None}},
-    {"SecretValue": "pw", "Parameters": {"SecretName": "smtp"}},
+@pytest.mark.parametrize(("secret", "parameters"), [
+    ({"Provider": 1, "Parameters": {"SecretName": "smtp", "Blank": None}},
+     {"SecretName": "smtp"}),
+    ({"Provider": "1", "Parameters": {}}, {}),
 ])
-def test_pam_references_stay_refused(secret: dict[str, Any]) -> None:
-    with pytest.raises(DomainError) as caught:
+def test_pam_references_are_read_as_references(secret: dict[str, Any],
+                                               parameters: dict[str, str]) -> None:
+    draft = v2.decode_profile({"RelayPassword": secret})
+    assert draft.password is None
+    assert draft.password_ref is not None and draft.password_ref.provider_id == 1
+    assert draft.password_ref.parameter_map == parameters
+
+
+@pytest.mark.parametrize(("secret", "wording"), [
+    ({"Parameters": {"SecretName": "smtp", "Other": None}}, "RelayPassword.Provider must be"),
+    ({"Provider": 0, "Parameters": {"SecretName": "smtp"}}, "RelayPassword.Provider must be"),
+    ({"Provider": "x", "Parameters": {}}, "RelayPassword.Provider must be"),
+    ({"SecretValue": "pw", "Parameters": {"SecretName": "smtp"}}, "not both"),
+])
+def test_malformed_pam_references_are_refused(secret: dict[str, Any], wording: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
         v2.decode_profile({"RelayPassword": secret})
-    assert caught.value.kind is ErrorKind.UNSUPPORTED_SECRET_PROVIDER
+    assert wording in caught.value.message
 
 
 def test_parameters_values_are_strings_or_null() -> None:

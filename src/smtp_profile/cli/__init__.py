@@ -8,6 +8,7 @@ from smtp_profile.cli import (
     client_cert,
     keys,
     oauth_credential,
+    pam,
     profile,
     relay,
     serve,
@@ -16,8 +17,8 @@ from smtp_profile.cli import (
 )
 from smtp_profile.cli.app import app
 
-__all__ = ["app", "audit", "client_cert", "keys", "main", "oauth_credential", "profile",
-           "relay", "serve", "service_account", "users"]
+__all__ = ["app", "audit", "client_cert", "keys", "main", "oauth_credential", "pam",
+           "profile", "relay", "serve", "service_account", "users"]
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ import httpx
 
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction
-from smtp_profile.domain.errors import DomainError
+from smtp_profile.domain.errors import DomainError, ValidationFailed
+from smtp_profile.domain.pam import provider_id_problem
 from smtp_profile.runtime import Runtime
 from smtp_profile.wire import v2
 from smtp_profile.wire.client_certificate import (
@@ -25,6 +26,7 @@ from smtp_profile.wire.client_certificate import (
     decode_client_certificate,
     encode_client_certificate,
 )
+from smtp_profile.wire.pam import decode_provider, encode_provider, encode_types, provider_id_of
 from smtp_profile.wire.report import (
     decode_diagnose,
     decode_options,
@@ -88,6 +90,10 @@ class ProfileClient(Protocol):
     async def set_client_certificate(self, body: dict[str, Any] | None,
                                      etag: str | None) -> dict[str, Any]:
         """Store the certificate in `body` (a PUT body); None removes it."""
+    async def pam(self, method: str, path: str = "",
+                  body: dict[str, Any] | None = None) -> Any:
+        """The PAM provider routes: `method` on /PamProviders`path` (GET, POST, PUT,
+        DELETE; `path` "", "/Types" or "/<id>"), answered in their JSON shapes."""
         ...
 
     async def close(self) -> None: ...
@@ -186,6 +192,36 @@ class LocalClient:
         except DomainError as exc:
             raise ClientError(exc.kind.code, exc.message) from None
         return encode_client_certificate(view)
+    async def pam(self, method: str, path: str = "",
+                  body: dict[str, Any] | None = None) -> Any:
+        pam = self._runtime.pam
+        try:
+            if path == "/Types":
+                return encode_types(pam.types())
+            if method == "GET" and not path:
+                return [encode_provider(p, _type(pam, p.type_name)) for p in await pam.list()]
+            if method == "GET":
+                provider = await pam.get(int(path.strip("/")))
+                return encode_provider(provider, _type(pam, provider.type_name))
+            if method == "DELETE":
+                await pam.delete(int(path.strip("/")), actor=self._actor)
+                return None
+            data = body or {}
+            if method == "POST":
+                draft, _ = decode_provider(data, pam.types())
+                provider = await pam.create(draft, actor=self._actor)
+            else:
+                provider_id = provider_id_of(data) or 0
+                problem = provider_id_problem(provider_id)
+                if problem is not None:
+                    raise ValidationFailed([problem])
+                current = await pam.get(provider_id)
+                draft, _ = decode_provider(data, pam.types(),
+                                           default_type=pam.type_of(current.type_name))
+                provider = await pam.update(provider_id, draft, actor=self._actor)
+            return encode_provider(provider, _type(pam, provider.type_name))
+        except DomainError as exc:
+            raise ClientError(exc.kind.code, exc.message) from None
 
     async def close(self) -> None:
         await self._runtime.close()
@@ -287,6 +323,15 @@ class RemoteClient:
             raise _error(response)
         result: dict[str, Any] = response.json()
         return result
+    async def pam(self, method: str, path: str = "",
+                  body: dict[str, Any] | None = None) -> Any:
+        response = await self._http.request(method, f"{self._base}/PamProviders{path}",
+                                            json=body)
+        if response.status_code == 204:
+            return None
+        if response.status_code != 200:
+            raise _error(response)
+        return response.json()
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -298,6 +343,10 @@ class RemoteClient:
             raise _error(response)
         result: dict[str, Any] = response.json()
         return result
+
+
+def _type(pam: Any, name: str) -> Any:
+    return next((t for t in pam.types() if t.name == name), None)
 
 
 def _error(response: httpx.Response) -> ClientError:

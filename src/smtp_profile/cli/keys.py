@@ -34,6 +34,7 @@ async def reseal_secrets(engine: AsyncEngine, ring: list[bytes], fresh: bytes) -
     it sees it, so a PUT racing the rotation may already have used it."""
     from smtp_profile.store.client_certificates import ClientCertificateRepository
     from smtp_profile.store.oauth_credential import OAuthCredentialRepository
+    from smtp_profile.store.pam_providers import PamProviderRepository
     from smtp_profile.store.profiles import ProfileRepository
     from smtp_profile.store.service_accounts import ServiceAccountRepository
 
@@ -41,6 +42,7 @@ async def reseal_secrets(engine: AsyncEngine, ring: list[bytes], fresh: bytes) -
     count = await ProfileRepository(engine, old).reseal(new)
     count += await OAuthCredentialRepository(engine, old).reseal(new)
     count += await ClientCertificateRepository(engine, old).reseal(new)
+    count += await PamProviderRepository(engine, old).reseal(new)
     return count + await ServiceAccountRepository(engine, old).reseal(new)
 
 

@@ -29,6 +29,10 @@ def step_summary(step: dict[str, Any]) -> str:
         if step.get("ReplyCode") is None:
             return ""  # the message follows on its own line
         return f"{step['ReplyCode']} {_first_line(step['ReplyText'])}".strip()
+    if name == "secret":
+        return "; ".join(f"{field} from {where.get('ProviderName', where.get('Provider'))}"
+                         f"{' (remembered)' if where.get('Cached') else ''}"
+                         for field, where in (details.get("Credentials") or {}).items())
     if name == "resolve":
         return ", ".join(details.get("addresses", []))
     if name == "connect":
@@ -94,8 +98,12 @@ def verdict(report: dict[str, Any]) -> str:
                        bold=True)
 
 
-_SEVERITY_COLOURS = {"info": typer.colors.CYAN, "warning": typer.colors.YELLOW,
-                     "critical": typer.colors.RED}
+def pam_source(secret: dict[str, Any] | None) -> str | None:
+    """"from PAM provider 3 (File=x)" for a reference; None for a value or nothing."""
+    if not secret or secret.get("Provider") is None:
+        return None
+    parameters = ", ".join(f"{k}={v}" for k, v in (secret.get("Parameters") or {}).items())
+    return f"from PAM provider {secret['Provider']} ({parameters})"
 
 
 def profile_lines(profile: dict[str, Any], status: dict[str, Any]) -> list[str]:
@@ -113,13 +121,19 @@ def profile_lines(profile: dict[str, Any], status: dict[str, Any]) -> list[str]:
     ]
     if username:
         lines.append(f"Relay username:  {username}")
+    elif pam_source(profile.get("RelayUsername")):
+        lines.append(f"Relay username:  {pam_source(profile.get('RelayUsername'))}")
     if profile["RelayAuthenticationType"] == 2:
         stored = "stored" if status.get("PasswordStored") else "NOT stored"
-        lines.append(f"Relay password:  ({stored}; never shown)")
+        lines.append(f"Relay password:  "
+                     f"{pam_source(profile.get('RelayPassword')) or f'({stored}; never shown)'}")
     if profile.get("TokenEndpoint"):
         lines.append(f"Token endpoint:  {profile['TokenEndpoint']}")
+        if pam_source(profile.get("ClientId")):
+            lines.append(f"Client id:       {pam_source(profile.get('ClientId'))}")
         stored = "stored" if status.get("ClientSecretStored") else "NOT stored"
-        lines.append(f"Client secret:   ({stored}; never shown)")
+        lines.append(f"Client secret:   "
+                     f"{pam_source(profile.get('ClientSecret')) or f'({stored}; never shown)'}")
     trust_text = {"system": "system trust store", "bundle": "relay CA bundle",
                   "pinned": "pinned certificate",
                   "insecure": typer.style("INSECURE: certificates not verified",

@@ -40,6 +40,9 @@ class AuditAction(StrEnum):
     OAUTH_CREDENTIAL = "OAuthCredential"
     # the Google service account key was uploaded or deleted (or that was refused)
     SERVICE_ACCOUNT = "ServiceAccount"
+    PAM_PROVIDER_CREATE = "PamProviderCreate"  # a PAM provider was added (or refused)
+    PAM_PROVIDER_UPDATE = "PamProviderUpdate"  # a PAM provider was changed (or refused)
+    PAM_PROVIDER_DELETE = "PamProviderDelete"  # a PAM provider was removed (or refused)
     # refused sign-ins from one address in one minute beyond the few recorded one by one
     FAILED_AUTHENTICATION_SUMMARY = "FailedAuthenticationSummary"
     # the relay client certificate was set or removed (or a change was refused)
@@ -171,12 +174,41 @@ def profile_changes(old: Profile, new: Profile) -> tuple[FieldChange, ...]:
         if before != after:
             changes.append(FieldChange(name, before, after))
     for attribute, name in _SECRET_FIELDS:
-        if getattr(old, attribute) != getattr(new, attribute):
+        reference = _REFERENCES.get(attribute)
+        if reference is not None and (getattr(old, reference) is not None
+                                      or getattr(new, reference) is not None):
+            if (getattr(old, attribute), getattr(old, reference)) != (
+                    getattr(new, attribute), getattr(new, reference)):
+                changes.append(FieldChange(name, _source(old, attribute, reference),
+                                           _source(new, attribute, reference)))
+        elif getattr(old, attribute) != getattr(new, attribute):
             changes.append(FieldChange.secret_changed(name))
+    for attribute, name in (("username_ref", "RelayUsername"), ("client_id_ref", "ClientId")):
+        if getattr(old, attribute) != getattr(new, attribute):
+            changes.append(FieldChange(f"{name}.Reference", _reference(old, attribute),
+                                       _reference(new, attribute)))
     if new.secret_trust is not None and old.secret_trust != new.secret_trust:
         # A secret entered again (even the same one) is bound to the trust now in force.
         changes.append(FieldChange("SecretTrust", _trust(old), new.secret_trust.mode.value))
     return tuple(changes)
+
+
+_REFERENCES = {"password": "password_ref", "client_secret": "client_secret_ref"}
+
+
+def _reference(profile: Profile, attribute: str) -> str | None:
+    """Where a referenced credential comes from, never a value: provider and parameters."""
+    reference = getattr(profile, attribute)
+    if reference is None:
+        return None
+    parameters = ", ".join(f"{k}={v}" for k, v in reference.parameters)
+    return clip(f"PAM provider {reference.provider_id} ({parameters})", 200)
+
+
+def _source(profile: Profile, attribute: str, reference: str) -> str | None:
+    if getattr(profile, reference) is not None:
+        return _reference(profile, reference)
+    return "stored" if getattr(profile, attribute) is not None else None
 
 
 def _trust(profile: Profile) -> str | None:

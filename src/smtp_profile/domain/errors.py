@@ -29,7 +29,7 @@ class ErrorKind(Enum):
     UNSUPPORTED_SECRET_PROVIDER = (
         "0xA0110006",
         400,
-        "A secret refers to a PAM provider; this service stores secrets itself.",
+        "A secret refers to a PAM provider where this instance cannot fetch one.",
     )
     SECRET_REENTRY_REQUIRED = (
         "0xA0110007",
@@ -78,6 +78,13 @@ class ErrorKind(Enum):
         "The identity provider's signing keys cannot be fetched, so bearer tokens cannot be "
         "checked; wait Retry-After seconds.",
     )
+    PAM_PROVIDER_NOT_FOUND = ("0xA0110030", 404, "No PAM provider has this Id.")
+    PAM_PROVIDER_IN_USE = (
+        "0xA0110031",
+        409,
+        "The PAM provider is referred to by the SMTP profile; change the profile first.",
+    )
+    PAM_PROVIDER_NAME_TAKEN = ("0xA0110032", 409, "Another PAM provider has this Name.")
 
     def __init__(self, code: str, status: int, meaning: str) -> None:
         self.code = code

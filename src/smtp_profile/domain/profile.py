@@ -33,6 +33,7 @@ from smtp_profile.domain.oauth import (
 from smtp_profile.domain.oauth import RequestHeader as RequestHeader  # re-exported
 from smtp_profile.domain.oauth_credential import CertificateCredential
 from smtp_profile.domain.relay_options import DEFAULT_TRUST, TrustBinding
+from smtp_profile.domain.secret_reference import SecretReference
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.service_account import ServiceAccount
 
@@ -94,6 +95,19 @@ class Profile:
     """The Google service account key that signs this type-3 profile's token requests
     (JWT bearer grant instead of a client secret); attached for a test, never stored
     with the profile (see domain/service_account.py)."""
+    username_ref: SecretReference | None = None
+    password_ref: SecretReference | None = None
+    client_id_ref: SecretReference | None = None
+    client_secret_ref: SecretReference | None = None
+    """Credentials that live in a PAM provider: the reference replaces the value, which
+    is fetched when a test needs it and never stored (see domain/pam.py)."""
+
+    @property
+    def references(self) -> dict[str, SecretReference]:
+        """The credentials that come from a PAM provider, by their Keyfactor names."""
+        named = (("RelayUsername", self.username_ref), ("RelayPassword", self.password_ref),
+                 ("ClientId", self.client_id_ref), ("ClientSecret", self.client_secret_ref))
+        return {name: ref for name, ref in named if ref is not None}
 
     def tls_mode(self, implicit_ports: frozenset[int] = IMPLICIT_TLS_PORTS) -> TlsMode:
         """UseSSL on an implicit-TLS port (465) means TLS from the first byte; elsewhere
@@ -135,6 +149,10 @@ class ProfileDraft:
     audience: str | None = None
     request_headers: tuple[RequestHeader, ...] | None = None
     carries_oauth: bool = True
+    username_ref: SecretReference | None = None
+    password_ref: SecretReference | None = None
+    client_id_ref: SecretReference | None = None
+    client_secret_ref: SecretReference | None = None
 
 
 # The fields a stored password is bound to, in the order they are reported, with the
@@ -145,6 +163,7 @@ _PASSWORD_BINDING = (
     ("use_ssl", "UseSSL"),
     ("auth_type", "RelayAuthenticationType"),
     ("username", "RelayUsername"),
+    ("username_ref", "RelayUsername"),
 )
 
 # The client secret is posted to TokenEndpoint with ClientId; the token it buys is sent to
@@ -153,6 +172,7 @@ _PASSWORD_BINDING = (
 _CLIENT_SECRET_BINDING = (
     ("token_endpoint", "TokenEndpoint"),
     ("client_id", "ClientId"),
+    ("client_id_ref", "ClientId"),
     ("host", "Host"),
     ("port", "Port"),
     ("use_ssl", "UseSSL"),
@@ -198,18 +218,23 @@ def build_profile(draft: ProfileDraft, stored: Profile,
     sender_name = _display_name("SenderName", draft.sender_name, problems)
     use_ssl = bool(draft.use_ssl)
     username: str | None = None
+    username_ref: SecretReference | None = None
     if auth_type is AuthType.BASIC:
-        username = _text("RelayUsername", draft.username, problems, required=True,
-                         max_length=MAX_USERNAME_LENGTH)
+        username_ref = _username_reference(draft, stored, auth_type)
+        username = _text("RelayUsername", draft.username, problems,
+                         required=username_ref is None, max_length=MAX_USERNAME_LENGTH)
         if draft.password is not None:
             _secret_text("RelayPassword", draft.password, problems)
     oauth = _NO_OAUTH
     if auth_type is AuthType.OAUTH:
+        username_ref = _username_reference(draft, stored, auth_type)
         username = _text("RelayUsername", draft.username, problems, required=False,
                          max_length=MAX_USERNAME_LENGTH)
         if not draft.carries_oauth:
             draft = _with_stored_oauth(draft, stored)
         oauth = _oauth_settings(draft, problems)
+    if username is not None:
+        username_ref = None
     if problems:
         raise ValidationFailed(problems)
     assert auth_type is not None  # problems would be non-empty otherwise
@@ -226,18 +251,23 @@ def build_profile(draft: ProfileDraft, stored: Profile,
         scope=oauth.scope,
         audience=oauth.audience,
         request_headers=oauth.request_headers,
+        username_ref=username_ref,
+        client_id_ref=oauth.client_id_ref,
     )
     if auth_type is AuthType.BASIC:
-        password = draft.password
-        if password is None:
-            password = _reusable_password(candidate, stored)
+        password, password_ref = draft.password, draft.password_ref
+        if password is None and password_ref is None:
+            password, password_ref = _reusable_password(candidate, stored)
             bound = stored.secret_trust
         else:
             bound = trust
-        candidate = replace(candidate, password=password, secret_trust=bound)
+            if password is not None:
+                password_ref = None
+        candidate = replace(candidate, password=password, password_ref=password_ref,
+                            secret_trust=bound)
     if auth_type is AuthType.OAUTH and service_account is not None and service_account.serves(
             candidate.token_endpoint, candidate.client_id):
-        if draft.client_secret is not None:
+        if draft.client_secret is not None or draft.client_secret_ref is not None:
             raise ValidationFailed([
                 "ClientSecret must be empty: TokenEndpoint and ClientId name the stored "
                 "service account key (GET /SMTP/OAuth/ServiceAccount), which signs the "
@@ -245,20 +275,35 @@ def build_profile(draft: ProfileDraft, stored: Profile,
         check_service_account_relay(candidate, service_account)
         return candidate
     if auth_type is AuthType.OAUTH:
-        client_secret = draft.client_secret
-        if client_secret is None:
+        client_secret, client_secret_ref = draft.client_secret, draft.client_secret_ref
+        if client_secret is None and client_secret_ref is None:
             bound = stored.secret_trust
             try:
-                client_secret = _reusable_client_secret(candidate, stored,
-                                                        version_1=not draft.carries_oauth)
+                client_secret, client_secret_ref = _reusable_client_secret(
+                    candidate, stored, version_1=not draft.carries_oauth)
             except DomainError:
                 if certificate is None or not certificate_bound(certificate, candidate):
                     raise
-                client_secret, bound = None, None
+                client_secret, client_secret_ref, bound = None, None, None
         else:
             bound = trust
-        candidate = replace(candidate, client_secret=client_secret, secret_trust=bound)
+            if client_secret is not None:
+                client_secret_ref = None
+        candidate = replace(candidate, client_secret=client_secret,
+                            client_secret_ref=client_secret_ref, secret_trust=bound)
     return candidate
+
+
+def _username_reference(draft: ProfileDraft, stored: Profile,
+                        auth_type: AuthType) -> SecretReference | None:
+    """The username's reference: the draft's, or, for a version-1 draft (which cannot
+    carry one and shows none) without a username, the stored one of the same type."""
+    if draft.username_ref is not None:
+        return draft.username_ref
+    if (not draft.carries_oauth and not (draft.username or "").strip()
+            and stored.auth_type is auth_type):
+        return stored.username_ref
+    return None
 
 
 def build_replacement(draft: ProfileDraft, stored: Profile,
@@ -334,8 +379,11 @@ def with_service_account(profile: Profile, account: ServiceAccount | None,
 
 def secret_trust_changes(profile: Profile, current: TrustBinding) -> list[str]:
     """The trust options changed since the stored secret in use was entered (none: [])."""
-    if not ((profile.auth_type is AuthType.BASIC and profile.password is not None)
-            or (profile.auth_type is AuthType.OAUTH and profile.client_secret is not None)):
+    if not ((profile.auth_type is AuthType.BASIC
+             and (profile.password is not None or profile.password_ref is not None))
+            or (profile.auth_type is AuthType.OAUTH
+                and (profile.client_secret is not None
+                     or profile.client_secret_ref is not None))):
         return []
     return (profile.secret_trust or DEFAULT_TRUST).changed_settings(current)
 
@@ -387,15 +435,18 @@ def changed_binding_fields(new: Profile, stored: Profile,
     """The Keyfactor names of the destination fields that differ between two profiles."""
     new_dest = _destination(new, binding)
     old_dest = _destination(stored, binding)
-    return [
+    return list(dict.fromkeys(
         wire_name
         for (_, wire_name), a, b in zip(binding, new_dest, old_dest, strict=True)
         if a != b
-    ]
+    ))
 
 
-def _reusable_password(candidate: Profile, stored: Profile) -> Secret:
-    if stored.password is None or stored.auth_type is not AuthType.BASIC:
+def _reusable_password(candidate: Profile, stored: Profile,
+                       ) -> tuple[Secret | None, SecretReference | None]:
+    """The stored password, or the stored reference to it, while still bound."""
+    if ((stored.password is None and stored.password_ref is None)
+            or stored.auth_type is not AuthType.BASIC):
         raise ValidationFailed(
             ["RelayPassword is required when RelayAuthenticationType is 2 (Basic) "
              "and no password is stored"]
@@ -408,11 +459,13 @@ def _reusable_password(candidate: Profile, stored: Profile) -> Secret:
             "password was saved: a stored password is only ever sent to the server it was "
             "saved for.",
         )
-    return stored.password
+    return stored.password, stored.password_ref
 
 
-def _reusable_client_secret(candidate: Profile, stored: Profile, *, version_1: bool) -> Secret:
-    if stored.client_secret is None or stored.auth_type is not AuthType.OAUTH:
+def _reusable_client_secret(candidate: Profile, stored: Profile, *, version_1: bool,
+                            ) -> tuple[Secret | None, SecretReference | None]:
+    if ((stored.client_secret is None and stored.client_secret_ref is None)
+            or stored.auth_type is not AuthType.OAUTH):
         raise ValidationFailed(
             ["ClientSecret is required when RelayAuthenticationType is 3 (OAuth client "
              "credentials) and no client secret is stored"]
@@ -426,7 +479,7 @@ def _reusable_client_secret(candidate: Profile, stored: Profile, *, version_1: b
             "the client secret was saved: a stored client secret is only ever posted to "
             "the token endpoint it was saved for, and its tokens only sent to that relay.",
         )
-    return stored.client_secret
+    return stored.client_secret, stored.client_secret_ref
 
 
 @dataclass(frozen=True)
@@ -436,6 +489,7 @@ class _OAuthFields:
     scope: str | None = None
     audience: str | None = None
     request_headers: tuple[RequestHeader, ...] | None = None
+    client_id_ref: SecretReference | None = None
 
 
 _NO_OAUTH = _OAuthFields()
@@ -449,14 +503,18 @@ def _with_stored_oauth(draft: ProfileDraft, stored: Profile) -> ProfileDraft:
             "ClientSecret and TokenEndpoint, which only version 2 of the API carries: "
             "send them with x-keyfactor-api-version: 2"
         ])
-    return replace(draft, client_id=stored.client_id, client_secret=None,
+    return replace(draft, client_id=stored.client_id, client_id_ref=stored.client_id_ref,
+                   client_secret=None, client_secret_ref=None,
                    token_endpoint=stored.token_endpoint, scope=stored.scope,
                    audience=stored.audience, request_headers=stored.request_headers)
 
 
 def _oauth_settings(draft: ProfileDraft, problems: list[str]) -> _OAuthFields:
-    client_id = _text("ClientId", draft.client_id, problems, required=True,
+    client_id_ref = draft.client_id_ref
+    client_id = _text("ClientId", draft.client_id, problems, required=client_id_ref is None,
                       max_length=MAX_CLIENT_ID_LENGTH)
+    if client_id is not None:
+        client_id_ref = None
     if draft.client_secret is not None:
         _secret_text("ClientSecret", draft.client_secret, problems)
     token_endpoint: str | None = None
@@ -475,7 +533,8 @@ def _oauth_settings(draft: ProfileDraft, problems: list[str]) -> _OAuthFields:
     if headers is not None:
         check_request_headers(headers, "RequestHeaders", problems)
     return _OAuthFields(client_id=client_id, token_endpoint=token_endpoint, scope=scope,
-                        audience=audience, request_headers=headers)
+                        audience=audience, request_headers=headers,
+                        client_id_ref=client_id_ref)
 
 
 def _join(names: Sequence[str]) -> str:

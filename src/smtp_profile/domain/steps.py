@@ -19,6 +19,7 @@ def new_test_id() -> str:
 
 
 class StepName(StrEnum):
+    SECRET = "secret"  # noqa: S105 - fetching credentials from a PAM provider, first
     RESOLVE = "resolve"
     CONNECT = "connect"
     BANNER = "banner"
@@ -49,6 +50,7 @@ class TestMode(StrEnum):
 
 # What a human reads for each step in a one-line failure message.
 STEP_LABELS = {
+    StepName.SECRET: "secret",
     StepName.RESOLVE: "resolve",
     StepName.CONNECT: "connect",
     StepName.BANNER: "banner",

@@ -43,6 +43,13 @@ class StepFailure(Exception):
         return self.message
 
 
+class SecretFailed(StepFailure):
+    """A credential could not be fetched from its PAM provider (recorded by the use
+    case, which fetches before the conversation starts)."""
+
+    step = StepName.SECRET
+
+
 class ResolveFailed(StepFailure):
     """The relay's name gave no address to connect to."""
 
@@ -111,7 +118,7 @@ class QuitFailed(StepFailure):
 
 _BY_STEP: dict[StepName, type[StepFailure]] = {
     failure.step: failure for failure in (
-        ResolveFailed, ConnectFailed, TlsFailed, CertificateFailed, BannerFailed,
+        SecretFailed, ResolveFailed, ConnectFailed, TlsFailed, CertificateFailed, BannerFailed,
         EhloFailed, StarttlsFailed, TokenFailed, AuthFailed, MailFromFailed,
         RcptToFailed, DataFailed, QuitFailed,
     )

@@ -24,6 +24,7 @@ from smtp_profile.server.api.client_certificate_routes import (
 from smtp_profile.server.api.diagnostics_routes import router as diagnostics_router
 from smtp_profile.server.api.fast_read import FastProfileRead, FastReadCounts
 from smtp_profile.server.api.oauth_credential_routes import router as oauth_credential_router
+from smtp_profile.server.api.pam_routes import router as pam_router
 from smtp_profile.server.api.service_account_routes import router as service_account_router
 from smtp_profile.server.api.smtp_routes import router as smtp_router
 from smtp_profile.server.api.status_routes import catalogue
@@ -53,6 +54,7 @@ API_ROUTERS: tuple[tuple[APIRouter, list[str | Enum]], ...] = (
     (oauth_credential_router, ["OAuth (extension)"]),
     (service_account_router, ["Service account (extension)"]),
     (status_router, ["Status"]),
+    (pam_router, ["PAM providers"]),
 )
 """Every API route module, under the base path: once here, so the routes, their 405
 Allow lists and `GET /Status/Endpoints` can never disagree about which exist."""

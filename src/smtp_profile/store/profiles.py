@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.profile import PROFILE_ID, AuthType, Profile, RequestHeader
 from smtp_profile.domain.relay_options import TrustBinding
+from smtp_profile.domain.secret_reference import SecretReference
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.stored import ProfileStamp, StoredProfile
 from smtp_profile.store.secret_box import SecretBox
-from smtp_profile.store.tables import smtp_profile
+from smtp_profile.store.tables import pam_providers, smtp_profile
 from smtp_profile.store.transaction import ConnectionTransaction
 from smtp_profile.usecases.memory import LatestByStamp
 from smtp_profile.usecases.ports import OnProfileWrite
@@ -99,6 +100,7 @@ class ProfileRepository:
                         "match); GET it again and resend your change.",
                     )
                 new = build(current)
+                await _check_providers(connection, new)
                 now = datetime.now(UTC)
                 generation = new_generation()
                 result = await connection.execute(
@@ -175,6 +177,7 @@ class ProfileRepository:
 
     def _profile(self, row: Any) -> Profile:
         headers = row["request_headers"]
+        references = _references_from_json(row["secret_references"])
         return Profile(
             id=row["id"],
             host=row["host"],
@@ -194,6 +197,10 @@ class ProfileRepository:
                 RequestHeader(name=h["Name"], value=h["Value"]) for h in headers
             ),
             secret_trust=TrustBinding.from_json(row["secret_trust"]),
+            username_ref=references.get("username_ref"),
+            password_ref=references.get("password_ref"),
+            client_id_ref=references.get("client_id_ref"),
+            client_secret_ref=references.get("client_secret_ref"),
         )
 
     def _row(self, profile: Profile) -> dict[str, Any]:
@@ -217,4 +224,42 @@ class ProfileRepository:
             ],
             "secret_trust": None if profile.secret_trust is None
             else profile.secret_trust.to_json(),
+            "secret_references": references_to_json(profile),
         }
+
+
+_REFERENCE_FIELDS = (("RelayUsername", "username_ref"), ("RelayPassword", "password_ref"),
+                     ("ClientId", "client_id_ref"), ("ClientSecret", "client_secret_ref"))
+
+
+def references_to_json(profile: Profile) -> dict[str, Any] | None:
+    """The profile's PAM references as stored: provider Id and parameters, no value."""
+    stored = {name: {"Provider": ref.provider_id, "Parameters": ref.parameter_map}
+              for name, ref in profile.references.items()}
+    return stored or None
+
+
+def _references_from_json(data: Any) -> dict[str, SecretReference | None]:
+    found: dict[str, SecretReference | None] = {}
+    for name, attribute in _REFERENCE_FIELDS:
+        item = (data or {}).get(name)
+        found[attribute] = None if item is None else SecretReference.of(
+            int(item["Provider"]), {str(k): str(v) for k, v in item["Parameters"].items()})
+    return found
+
+
+async def _check_providers(connection: AsyncConnection, profile: Profile) -> None:
+    """Every provider the new profile names exists, checked (and on PostgreSQL locked
+    against deletion) in the write's own transaction: a provider removed meanwhile is
+    a refusal, never a dangling reference."""
+    wanted = {ref.provider_id for ref in profile.references.values()}
+    if not wanted:
+        return
+    found = set((await connection.execute(
+        select(pam_providers.c.id).where(pam_providers.c.id.in_(sorted(wanted)))
+        .with_for_update(read=True))).scalars())
+    missing = sorted(wanted - found)
+    if missing:
+        raise DomainError(ErrorKind.VALIDATION,
+                          "No PAM provider has the Id " + ", ".join(map(str, missing))
+                          + ": see GET /PamProviders")

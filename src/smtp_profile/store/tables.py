@@ -53,6 +53,25 @@ smtp_profile = Table(
     Column("generation", String(32), nullable=False),
     Column("updated_at", DateTime(timezone=True)),
     Column("updated_by", String(128)),
+    # References to PAM providers, per credential: {"RelayPassword": {"Provider": 3,
+    # "Parameters": {...}}, ...}; never a value (0010).
+    Column("secret_references", JSON),
+)
+
+# PAM providers (0010): plain provider-level settings as JSON, the secret ones sealed
+# together as one JSON object (store/secret_box.py), never in clear text.
+pam_providers = Table(
+    "pam_providers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("name_key", String(128), nullable=False, unique=True),
+    Column("type_name", String(64), nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("secrets_sealed", LargeBinary),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("updated_by", String(128)),
 )
 
 users = Table(

@@ -27,6 +27,12 @@ here, once, next to the copy; the store adapters fill and consult the copies tha
 - `passwords` (`VerifiedPasswords`): keyed HMACs of (stored hash, password) that argon2
   accepted. Never stale: a changed password is a changed stored hash, so its entries
   simply stop matching; beyond a bound the least recently used are forgotten.
+- `pam secrets` (`FetchedSecrets`): values fetched from PAM providers, keyed by (provider
+  Id, provider version, reference parameters), for at most `--pam-cache-seconds` (0:
+  never kept). A changed provider has a new version and a changed reference new
+  parameters, so neither finds an old value; a provider's change or removal on this
+  instance also drops its values at once. A rotation inside the vault is seen when the
+  value expires, or at once by a Diagnose, which always fetches.
 
 Three memories stay in their adapters, since moving them would bring the adapters'
 types inward; they have the same small interface (`Memory`: `stats`, `clear`) and are
@@ -45,12 +51,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.stored import ProfileStamp, Snapshot, StoredOptions, StoredProfile
@@ -249,6 +255,47 @@ class VerifiedTokens(Generic[V]):
 
     def clear(self) -> None:
         self._verified.clear()
+FETCHED_SECRETS = 256
+
+FetchedKey = tuple[int, int, tuple[tuple[str, str], ...]]
+"""(provider Id, provider version, the reference's parameters)."""
+
+
+class FetchedSecrets:
+    """Values fetched from PAM providers, for at most `seconds` (0: none kept)."""
+
+    def __init__(self, seconds: float, maxsize: int = FETCHED_SECRETS,
+                 timer: Callable[[], float] | None = None) -> None:
+        self.seconds = seconds
+        self._values: TTLCache[FetchedKey, Secret] | None = None
+        if seconds > 0:
+            self._values = (TTLCache(maxsize, seconds) if timer is None
+                            else TTLCache(maxsize, seconds, timer=timer))
+        self.stats = MemoryStats()
+
+    def get(self, key: FetchedKey) -> Secret | None:
+        value = None if self._values is None else self._values.get(key)
+        if value is None:
+            self.stats.misses += 1
+        else:
+            self.stats.hits += 1
+        return value
+
+    def put(self, key: FetchedKey, value: Secret) -> None:
+        if self._values is not None:
+            self._values[key] = value
+
+    def forget(self, provider_id: int) -> None:
+        """Drop every value fetched through the provider (it changed or went away)."""
+        if self._values is None:
+            return
+        for key in [k for k in self._values if k[0] == provider_id]:
+            self._values.pop(key, None)
+            self.stats.invalidations += 1
+
+    def clear(self) -> None:
+        if self._values is not None:
+            self._values.clear()
 
 
 @dataclass
@@ -264,13 +311,15 @@ class StateMemory:
         default_factory=CommitGuarded)
     passwords: VerifiedPasswords = field(default_factory=VerifiedPasswords)
     bearer_tokens: VerifiedTokens[Any] = field(default_factory=VerifiedTokens)
+    pam_secrets: FetchedSecrets = field(default_factory=lambda: FetchedSecrets(0))
     adapters: dict[str, Memory] = field(default_factory=dict)
     """The memories adapters hold themselves (the token cache, the TLS contexts)."""
 
     def all(self) -> dict[str, Memory]:
         return {"profile": self.profile, "options": self.options,
                 "snapshots": self.snapshots, "passwords": self.passwords,
-                "bearer_tokens": self.bearer_tokens, **self.adapters}
+                "bearer_tokens": self.bearer_tokens, "pam secrets": self.pam_secrets,
+                **self.adapters}
 
     def stats(self) -> dict[str, MemoryStats]:
         return {name: memory.stats for name, memory in self.all().items()}

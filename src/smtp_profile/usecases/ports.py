@@ -23,6 +23,7 @@ from smtp_profile.domain.oauth_credential import (
     OAuthCredentials,
     StoredCredentials,
 )
+from smtp_profile.domain.pam import PamProvider
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.relay_options import RelayOptions
@@ -134,6 +135,9 @@ OnCredentialsWrite = Callable[[Transaction, StoredCredentials, StoredCredentials
 OnServiceAccountWrite = Callable[[Transaction, StoredServiceAccount, StoredServiceAccount],
                                  Awaitable[None]]
 """Called inside a service account write with the replaced and the new row."""
+OnProviderWrite = Callable[[Transaction, PamProvider | None, PamProvider | None],
+                           Awaitable[None]]
+"""Called inside a PAM provider's write with the old and new provider (None: none)."""
 
 
 # --- the stores -----------------------------------------------------------------------
@@ -365,3 +369,27 @@ class PamProviderType(Protocol):
     def validate(self, settings: Mapping[str, str]) -> None: ...
 
     def open(self, settings: Mapping[str, str], *, timeout: float) -> SecretSource: ...
+
+
+class PamProviderStore(Protocol):
+    """The configured PAM providers; each write commits with what `on_write` writes."""
+
+    async def list(self) -> list[PamProvider]: ...
+
+    async def get(self, provider_id: int) -> PamProvider | None: ...
+
+    async def create(self, provider: PamProvider, *, actor: str,
+                     on_write: OnProviderWrite | None = None) -> PamProvider:
+        """Store a new provider (its `id` is given by the store); a taken name is a
+        PAM_PROVIDER_NAME_TAKEN DomainError."""
+        ...
+
+    async def update(self, provider_id: int, build: Callable[[PamProvider], PamProvider], *,
+                     actor: str, on_write: OnProviderWrite | None = None) -> PamProvider:
+        """Replace the provider with `build(current)`; PAM_PROVIDER_NOT_FOUND if none."""
+        ...
+
+    async def delete(self, provider_id: int, *,
+                     on_write: OnProviderWrite | None = None) -> PamProvider:
+        """Remove it; PAM_PROVIDER_IN_USE while the profile refers to it."""
+        ...

@@ -31,9 +31,11 @@ from smtp_profile.domain.oauth import endpoint_destination
 from smtp_profile.domain.oauth_credential import CertificateCredential, check_certificate_trust
 from smtp_profile.domain.outbound import OutboundPolicy
 from smtp_profile.domain.profile import (
+    IMPLICIT_TLS_PORTS,
     AuthType,
     Profile,
     ProfileDraft,
+    TlsMode,
     build_profile,
     build_replacement,
     certificate_bound,
@@ -50,10 +52,13 @@ from smtp_profile.domain.service_account import ServiceAccount
 from smtp_profile.domain.status import LastTest, summarize
 from smtp_profile.domain.steps import (
     STEP_LABELS,
+    StepName,
     StepResult,
+    StepStatus,
     TestMode,
     TestReport,
     new_test_id,
+    plan_steps,
 )
 from smtp_profile.domain.stored import ProfileStamp, Snapshot, StoredOptions, StoredProfile
 from smtp_profile.domain.throttle import rate_retry_after, rate_window_key
@@ -61,6 +66,7 @@ from smtp_profile.domain.warnings import StatusWarning
 from smtp_profile.usecases import status_warnings
 from smtp_profile.usecases.audit_trail import AuditTrail
 from smtp_profile.usecases.client_certificates import destination_of, usable_certificate
+from smtp_profile.usecases.pam_service import PamProviders, SecretFetcher
 from smtp_profile.usecases.ports import (
     ClientCertificateStore,
     Clock,
@@ -141,7 +147,11 @@ class ProfileService:
                  credentials: OAuthCredentialStore | None = None,
                  service_accounts: ServiceAccountStore | None = None,
                  client_certificates: ClientCertificateStore | None = None,
-                 catalogue: Catalogue | None = None) -> None:
+                 catalogue: Catalogue | None = None,
+                 pam: PamProviders | None = None,
+                 secrets: SecretFetcher | None = None) -> None:
+        self._pam = pam
+        self._secrets = secrets
         self._profiles = profiles
         self._catalogue = catalogue
         self._credentials = credentials
@@ -188,6 +198,7 @@ class ProfileService:
         # A secret in the draft is bound to the relay options' checks in force now.
         trust = TrustBinding.of(await self._relay.options(known))
         try:
+            await self._check_references(draft)
             oauth = draft.auth_type == AuthType.OAUTH
             certificate = await self._oauth_certificate() if oauth else None
             account = await self._service_account() if oauth else None
@@ -265,6 +276,7 @@ class ProfileService:
                 check_stored_sender(profile)
                 recipient = recipient or profile.sender_account
             else:
+                await self._check_references(draft)
                 profile = build_profile(draft, stored.profile, trust, certificate,
                                         service_account=account)
             if certificate is not None and not certificate_bound(certificate, profile):
@@ -275,7 +287,7 @@ class ProfileService:
                 profile = with_service_account(profile, account, trust)
                 certificate = None
             elif (profile.auth_type is AuthType.OAUTH and profile.client_secret is None
-                    and certificate is None):
+                    and profile.client_secret_ref is None and certificate is None):
                 raise ValidationFailed([
                     "ClientSecret is required: no client secret is stored, the OAuth "
                     "certificate credential (GET /SMTP/OAuth/Credential) is not bound to "
@@ -313,6 +325,19 @@ class ProfileService:
         if self._service_accounts is None:
             return None
         return (await self._service_accounts.load()).account
+
+    async def _check_references(self, draft: ProfileDraft) -> None:
+        """The draft's PAM references name existing providers, with their types'
+        parameters (kept references were checked when they were stored)."""
+        named = Profile(username_ref=draft.username_ref, password_ref=draft.password_ref,
+                        client_id_ref=draft.client_id_ref,
+                        client_secret_ref=draft.client_secret_ref)
+        if not named.references:
+            return
+        if self._pam is None:
+            raise DomainError(ErrorKind.UNSUPPORTED_SECRET_PROVIDER,
+                              "PAM providers are not configured on this instance.")
+        await self._pam.check_references(named)
 
     def _claim_slot(self) -> Slot:
         now = self._monotonic()
@@ -421,16 +446,7 @@ class ProfileService:
         detail = (f"test {prepared.test_id} ({prepared.mode.value}) via "
                   f"{prepared.profile.host}:{prepared.profile.port} to {prepared.recipient}")
         try:
-            report = await self._mailer.run(prepared.profile, prepared.recipient,
-                                            mode=prepared.mode, options=prepared.options,
-                                            test_id=prepared.test_id,
-                                            resolution=prepared.resolution,
-                                            token_resolution=prepared.token_resolution,
-                                            on_step=progress,
-                                            oauth_certificate=prepared.oauth_certificate,
-                                            client_certificate=prepared.client_certificate,
-                                            client_certificate_withheld=(
-                                                prepared.client_certificate_withheld))
+            report = await self._converse(prepared, action, progress)
         except asyncio.CancelledError:  # only when the service stops (see drain)
             reached = (f"after step '{STEP_LABELS[finished[-1].name]}'" if finished
                        else "before its first step")
@@ -466,6 +482,55 @@ class ProfileService:
                 report, tested_at=started, tested_by=actor.name,
                 profile_version=prepared.stored_version))
         return TestOutcome(prepared.profile, prepared.recipient, report)
+
+    async def _converse(self, prepared: PreparedTest, action: AuditAction,
+                        progress: Callable[[StepResult], None]) -> TestReport:
+        """The conversation, after the `secret` step when the profile names PAM
+        references: their values are fetched first (always afresh for a Diagnose), so a
+        value that cannot be fetched fails the test before any connection is opened."""
+        profile = prepared.profile
+        secret_step: StepResult | None = None
+        if profile.references:
+            if self._secrets is None:
+                raise DomainError(ErrorKind.UNSUPPORTED_SECRET_PROVIDER,
+                                  "PAM providers are not configured on this instance.")
+            resolved = await self._secrets.resolve(
+                profile, fresh=action is AuditAction.DIAGNOSE)
+            secret_step = resolved.step
+            progress(secret_step)
+            if resolved.profile is None:
+                return self._secret_failed(prepared, secret_step)
+            profile = resolved.profile
+        report = await self._mailer.run(profile, prepared.recipient,
+                                         mode=prepared.mode, options=prepared.options,
+                                         test_id=prepared.test_id,
+                                         resolution=prepared.resolution,
+                                         token_resolution=prepared.token_resolution,
+                                         on_step=progress,
+                                         oauth_certificate=prepared.oauth_certificate,
+                                         client_certificate=prepared.client_certificate,
+                                         client_certificate_withheld=(
+                                             prepared.client_certificate_withheld))
+        if secret_step is not None:
+            report.steps.insert(0, secret_step)
+            failed = report.failed_step
+            if (self._secrets is not None and failed is not None
+                    and failed.name in (StepName.AUTH, StepName.TOKEN)):
+                self._secrets.forget(prepared.profile)  # the vault may have rotated it
+        return report
+
+    def _secret_failed(self, prepared: PreparedTest, step: StepResult) -> TestReport:
+        """The report of a test whose credentials could not be fetched: every step of
+        the conversation skipped."""
+        profile = prepared.profile
+        ports = getattr(self._mailer.config, "implicit_tls_ports", IMPLICIT_TLS_PORTS)
+        tls = profile.tls_mode(ports)
+        plan = plan_steps(implicit_tls=tls is TlsMode.IMPLICIT,
+                          starttls=tls is TlsMode.STARTTLS,
+                          auth=profile.auth_type in (AuthType.BASIC, AuthType.OAUTH),
+                          token=profile.auth_type is AuthType.OAUTH, mode=prepared.mode)
+        return TestReport(prepared.test_id, prepared.mode,
+                          [step] + [StepResult(name, StepStatus.SKIPPED) for name in plan])
 
     async def drain(self, grace: float) -> None:
         """Wait up to `grace` seconds for the tests still running (their callers may have

@@ -45,7 +45,10 @@ class _Out(BaseModel):
 
 
 class SecretIn(_TolerantIn):
-    """KeyfactorAPISecret: a literal `SecretValue`, or a PAM `Provider` with `Parameters`.
+    """KeyfactorAPISecret: a literal `SecretValue`, or a PAM `Provider` (the Id of a
+    provider of GET /PamProviders) with `Parameters` (its type's instance-level
+    parameters, e.g. a Vault path or an AWS secret id). A reference is stored, never a
+    value fetched through it.
 
     Keyfactor's schema lets a `Parameters` value be null; a map of nulls alone, without a
     `Provider`, names no PAM reference.
@@ -110,12 +113,14 @@ class ProfileV2In(_TolerantIn):
     relay_username: SecretIn | None = Field(
         None, alias="RelayUsername",
         description="Basic: required. OAuth: optional; the mailbox the token authenticates "
-        "as (defaults to SenderAccount).",
+        "as (defaults to SenderAccount). A value, or a PAM reference (Provider and "
+        "Parameters).",
     )
     relay_password: SecretIn | None = Field(
         None, alias="RelayPassword",
-        description="Write-only; never returned. Absent or null keeps the stored password "
-        "when the destination is unchanged.",
+        description="A value (write-only; never returned) or a PAM reference (Provider and "
+        "Parameters; returned as stored, fetched when a test needs it). Absent or null "
+        "keeps the stored password or reference when the destination is unchanged.",
     )
     sender_account: str | None = Field(None, alias="SenderAccount")
     sender_address: str | None = Field(
@@ -123,12 +128,14 @@ class ProfileV2In(_TolerantIn):
     )
     sender_name: str | None = Field(None, alias="SenderName")
     use_ssl: Boolean = Field(None, alias="UseSSL")
-    client_id: SecretIn | None = Field(None, alias="ClientId",
-                                       description="OAuth: required.")
+    client_id: SecretIn | None = Field(
+        None, alias="ClientId",
+        description="OAuth: required; a value or a PAM reference.")
     client_secret: SecretIn | None = Field(
         None, alias="ClientSecret",
-        description="OAuth: write-only; never returned. Absent or null keeps the stored "
-        "client secret when TokenEndpoint, ClientId, Host, Port and UseSSL are unchanged.",
+        description="OAuth: a value (write-only; never returned) or a PAM reference. "
+        "Absent or null keeps the stored client secret or reference when TokenEndpoint, "
+        "ClientId, Host, Port and UseSSL are unchanged.",
     )
     token_endpoint: str | None = Field(
         None, alias="TokenEndpoint",
@@ -192,19 +199,26 @@ class TestV1Out(_Out):
 
 
 class ProfileV2Out(_Out):
-    """Version-2 profile: secrets as objects; RelayPassword and ClientSecret always null."""
+    """Version-2 profile: secrets as objects; a stored RelayPassword or ClientSecret is
+    null, a reference to a PAM provider is shown as the reference."""
 
     host: str | None = Field(alias="Host")
     id: int = Field(alias="Id")
     port: int = Field(alias="Port")
     relay_authentication_type: int = Field(alias="RelayAuthenticationType")
     relay_username: SecretOut | None = Field(alias="RelayUsername")
-    relay_password: None = Field(alias="RelayPassword", description="Never returned.")
+    relay_password: SecretOut | None = Field(
+        alias="RelayPassword",
+        description="A stored password is never returned (null); a reference to a PAM "
+        "provider is returned as it was stored, with SecretValue null.")
     sender_account: str | None = Field(alias="SenderAccount")
     sender_name: str | None = Field(alias="SenderName")
     use_ssl: bool = Field(alias="UseSSL")
     client_id: SecretOut | None = Field(alias="ClientId")
-    client_secret: None = Field(alias="ClientSecret", description="Never returned.")
+    client_secret: SecretOut | None = Field(
+        alias="ClientSecret",
+        description="A stored client secret is never returned (null); a reference to a PAM "
+        "provider is returned as it was stored, with SecretValue null.")
     token_endpoint: str | None = Field(alias="TokenEndpoint")
     scope: str | None = Field(alias="Scope")
     audience: str | None = Field(alias="Audience")

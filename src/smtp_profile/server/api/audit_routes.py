@@ -39,9 +39,9 @@ _QUERY_PARAMETERS = [
     {"name": "action", "in": "query", "required": False,
      "schema": {"type": "string"},
      "description": "Only these actions: Put, Test, Diagnose, Options, ClientCertificate, "
-     "OAuthCredential, ServiceAccount, "
-     "FailedAuthentication, "
-     "FailedAuthenticationSummary (repeat the "
+     "OAuthCredential, ServiceAccount, FailedAuthentication, "
+     "FailedAuthenticationSummary, PamProviderCreate, PamProviderUpdate, "
+     "PamProviderDelete (repeat the "
      "parameter or separate with commas; case-insensitive)."},
     {"name": "since", "in": "query", "required": False, "schema": {"type": "string"},
      "description": "Records at or after this time: ISO 8601 (UTC unless an offset is "

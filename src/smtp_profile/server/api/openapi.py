@@ -35,17 +35,19 @@ from smtp_profile.wire.models import (
     TestV2In,
 )
 from smtp_profile.wire.oauth_credential import OAuthCredentialIn, OAuthCredentialOut
+from smtp_profile.wire.pam import PamProviderIn, PamProviderOut, ProviderTypeOut
 from smtp_profile.wire.service_account import ServiceAccountIn, ServiceAccountOut
 
 _REF = "#/components/schemas/{model}"
 _IN_MODELS: Sequence[type[BaseModel]] = (ProfileV1In, ProfileV2In, TestV1In, TestV2In,
                                          DiagnoseV1In, DiagnoseV2In, OptionsIn,
                                          OAuthCredentialIn, ServiceAccountIn,
-                                         ClientCertificateIn)
+                                         ClientCertificateIn, PamProviderIn)
 _OUT_MODELS: Sequence[type[BaseModel]] = (ProfileV1Out, ProfileV2Out, TestV1Out, ErrorOut,
                                           ReportOut, StatusOut, OptionsOut, AuditRecordOut,
                                           OAuthCredentialOut, ServiceAccountOut,
-                                          ClientCertificateOut)
+                                          ClientCertificateOut, PamProviderOut,
+                                          ProviderTypeOut)
 
 TEST_ID_HEADER = {
     "X-Test-Id": {
@@ -59,8 +61,9 @@ _STATUS_TEXT = {
     401: "Missing or wrong credentials.",
     403: "The user lacks the permission, or (Test, Diagnose) the target or recipient is "
     "outside the operator's policy.",
-    404: "No such route.",
+    404: "No such route, or (PAM providers) no provider with this Id.",
     405: "Method not allowed.",
+    409: "Conflict: the PAM provider is in use by the profile, or its Name is taken.",
     412: "If-Match does not match the stored profile.",
     413: "Body larger than 64 KiB.",
     415: "Content-Type not accepted.",

@@ -275,6 +275,7 @@
     clearErrors($("settings-form"));
     updateSections();
     keep.profileShown(profile);  // session.js: "mail is not configured yet"
+    if (window.SmtpProfilePam) { window.SmtpProfilePam.loaded(profile); }  // pam.js
   }
 
   function forgetTypedSecrets() {

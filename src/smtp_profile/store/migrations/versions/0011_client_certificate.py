@@ -1,7 +1,7 @@
 """The relay client certificate: its chain, its sealed private key and its binding.
 
 Revision ID: 0011_client_certificate
-Revises: 0009_profile_generation
+Revises: 0010_pam_providers
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_client_certificate"
-down_revision = "0009_profile_generation"
+down_revision = "0010_pam_providers"
 branch_labels = None
 depends_on = None
 
