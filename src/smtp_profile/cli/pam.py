@@ -134,7 +134,7 @@ def add_command(name: Annotated[str, typer.Argument(metavar="NAME")],
 
     \b
     Example:
-      smtp-profile pam add vault --type HashiCorp-Vault --param Host=https://vault:8200 \\
+      smtp-profile pam add vault --type Hashicorp-Vault --param Host=https://vault:8200 \\
           --secret Token < token.txt
     """
     body = {"Name": name, "ProviderType": {"Name": provider_type},

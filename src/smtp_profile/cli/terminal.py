@@ -36,6 +36,8 @@ def step_summary(step: dict[str, Any]) -> str:
     if name == "resolve":
         return ", ".join(details.get("addresses", []))
     if name == "connect":
+        if details.get("address") is None:  # skipped, or failed before an address
+            return ""
         return f"{details.get('address')} port {details.get('port')}"
     if name in ("starttls", "tls"):
         session = f"{details.get('protocol', '')} {details.get('cipher', '')}".strip()
