@@ -24,6 +24,30 @@ from tests.support.smtp import Behaviour, LoopThread, ScriptedServer, SmtpServer
 
 RELAY_NAMES = ["mail.test", "localhost", "127.0.0.1"]
 
+DATABASE_FREE = frozenset({
+    # The domain is pure, the mailer, the OAuth client and the PAM provider types have no
+    # store (tests/test_layers.py holds them to that), and these files start no service:
+    # a PostgreSQL run would repeat them exactly, so it leaves them to the SQLite run.
+    "tests/domain/test_addresses.py", "tests/domain/test_audit.py",
+    "tests/domain/test_bearer_rules.py", "tests/domain/test_capacity.py",
+    "tests/domain/test_client_certificate_rules.py", "tests/domain/test_host_patterns.py",
+    "tests/domain/test_message_inputs.py", "tests/domain/test_moments.py",
+    "tests/domain/test_oauth_credential.py", "tests/domain/test_oauth_rules.py",
+    "tests/domain/test_outbound_policy.py", "tests/domain/test_pam_references.py",
+    "tests/domain/test_profile_rules.py", "tests/domain/test_provider_rules.py",
+    "tests/domain/test_redaction.py", "tests/domain/test_report_faults.py",
+    "tests/domain/test_secret_trust.py", "tests/domain/test_service_account.py",
+    "tests/domain/test_throttle.py",
+    "tests/mailer/test_client_tls.py", "tests/mailer/test_failures.py",
+    "tests/mailer/test_microsoft_365.py", "tests/mailer/test_provider_catalogue.py",
+    "tests/mailer/test_xoauth2.py",
+    "tests/oauth/test_client_assertion.py", "tests/oauth/test_token_client.py",
+    "tests/pam/test_aws_secrets.py", "tests/pam/test_command.py", "tests/pam/test_vault.py",
+    "tests/test_crypto.py", "tests/test_docs.py", "tests/test_layers.py",
+    "tests/test_scripts.py",
+})
+"""Test files that never open a database (nor start a service or a command that does)."""
+
 
 def pytest_report_header(config: pytest.Config) -> str:
     url = requested_postgres()
@@ -31,6 +55,21 @@ def pytest_report_header(config: pytest.Config) -> str:
         return (f"database: SQLite in each test's data dir (set {TEST_DATABASE_ENV}="
                 "postgresql://... to run the suite against PostgreSQL)")
     return f"database: PostgreSQL at {url}, a fresh schema for every test"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, leave out the files that never touch a database (DATABASE_FREE):
+    the SQLite run has run them already, and each would only cost a schema."""
+    if requested_postgres() is None:
+        return
+    root = config.rootpath
+    kept, dropped = [], []
+    for item in items:
+        relative = item.path.relative_to(root).as_posix()
+        (dropped if relative in DATABASE_FREE else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -5,6 +5,7 @@ the HTTP layer never speaks SQL, and only the CLI knows the CLI."""
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,3 +129,19 @@ def test_the_reader_finds_imports_anywhere(tmp_path: Path) -> None:
                        "    import httpx\n")
     names = set(imports(offence, tmp_path))
     assert {"sqlalchemy.orm", "smtp_profile.store.profiles", "httpx"} <= names
+
+
+def test_the_database_free_test_files_exist_and_start_nothing_with_a_database() -> None:
+    """The PostgreSQL run leaves out tests/conftest.py's DATABASE_FREE files: each must
+    exist (a renamed one would silently stay in the list) and name nothing that opens a
+    database or starts a service."""
+    from tests.conftest import DATABASE_FREE
+
+    root = PACKAGE.parent.parent
+    opening = re.compile(r"RunningService|start_service|database_url|serving\(|Runtime|"
+                         r"migrate\(|create_engine|service_settings|plain_settings|"
+                         r"LocalClient|local_env|AdminPage|CliRunner")
+    for relative in sorted(DATABASE_FREE - {"tests/test_layers.py"}):  # (this pattern)
+        path = root / relative
+        assert path.is_file(), relative
+        assert not opening.search(path.read_text(encoding="utf-8")), relative
