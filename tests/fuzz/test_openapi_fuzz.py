@@ -62,7 +62,12 @@ OPERATIONS = [("GET", BASE), ("PUT", BASE), ("POST", f"{BASE}/Test"),
               ("GET", "/KeyfactorAPI/Status/Endpoints"), ("GET", f"{BASE}/OAuth/Credential"),
               ("PUT", f"{BASE}/OAuth/Credential"), ("DELETE", f"{BASE}/OAuth/Credential"),
               ("GET", f"{BASE}/OAuth/ServiceAccount"), ("PUT", f"{BASE}/OAuth/ServiceAccount"),
-              ("DELETE", f"{BASE}/OAuth/ServiceAccount")]
+              ("DELETE", f"{BASE}/OAuth/ServiceAccount"), ("GET", f"{BASE}/ClientCertificate"),
+              ("PUT", f"{BASE}/ClientCertificate"), ("DELETE", f"{BASE}/ClientCertificate"),
+              ("GET", "/KeyfactorAPI/PamProviders"), ("POST", "/KeyfactorAPI/PamProviders"),
+              ("PUT", "/KeyfactorAPI/PamProviders"), ("GET", "/KeyfactorAPI/PamProviders/Types"),
+              ("GET", "/KeyfactorAPI/PamProviders/{id}"),
+              ("DELETE", "/KeyfactorAPI/PamProviders/{id}")]
 
 
 def forget_failed_sign_ins(service: RunningService) -> None:

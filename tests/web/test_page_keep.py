@@ -222,7 +222,10 @@ def test_a_conflict_shows_both_versions_and_keeps_mine_or_takes_theirs(
     admin.button("Use the saved version").click()
     expect(admin.field("Host")).to_have_value("relay3.corp.local")
     expect(admin.field("Sender Name")).to_have_value("Theirs")
-    admin.save()  # nothing of mine left, and the page's version is current
+    admin.save()  # nothing of mine left: the form is the saved version, nothing to send
+    expect(admin.status).to_have_text("Nothing to save: these are the saved settings.")
+    admin.field("Sender Name").fill("After the conflict")  # the page's version is current
+    admin.save()
     expect(admin.status).to_have_text("Saved. The settings are in effect.")
 
 
@@ -250,9 +253,9 @@ def test_the_client_secret_is_kept_changed_and_asked_for_like_the_password(
         expect(hint).to_contain_text(named)
         admin.field(label).fill(original)
         expect(secret).to_be_hidden()
-    admin.field("Use SSL").uncheck()
-    expect(hint).to_contain_text("Use SSL changed")
-    admin.field("Use SSL").check()
+    admin.encryption("None")
+    expect(hint).to_contain_text("Encryption changed")
+    admin.encryption("STARTTLS")
     expect(secret).to_be_hidden()
     # Saving with the stored secret still works (the failure would be the server's
     # "ClientSecret must be re-entered").

@@ -45,7 +45,7 @@ def test_a_preset_fills_fields_and_hides_nothing(page: Page,
     expect(admin.error_of("preset-parameter")).to_be_hidden()
     expect(admin.field("Host")).to_have_value("smtp.office365.com")
     expect(admin.field("Port")).to_have_value("587")
-    expect(admin.field("Use SSL")).to_be_checked()
+    expect(page.locator("#tls-starttls")).to_be_checked()
     expect(admin.field("Token Endpoint")).to_have_value(
         f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token")
     expect(admin.field("Scope")).to_have_value("https://outlook.office365.com/.default")

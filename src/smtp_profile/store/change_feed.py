@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 """Pauses before each reconnection attempt; the last repeats."""
 KEEPALIVE = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5",
-             "keepalives_count": "3"}
-"""A listener sends nothing: TCP keep-alives find a dead peer within about 25 s."""
+             "keepalives_count": "3", "connect_timeout": "5"}
+"""A listener sends nothing: TCP keep-alives find a dead peer within about 25 s; and a
+connection attempt gives up after 5 s rather than hang on a server in trouble."""
 
 
 def channel_for(schema: str) -> str:
@@ -106,6 +107,10 @@ class PostgresChangeFeed:
             attempt = 0
             await lost  # set by _drain when the connection breaks
             await self._drop()
+            # Not at once: a connection that broke because the server is shutting down
+            # would otherwise be retried into that shutdown, which then waits out the
+            # half-open attempt (a minute of authentication_timeout) before it ends.
+            await asyncio.sleep(RECONNECT_SECONDS[0])
 
     async def _listen(self, lost: asyncio.Future[None]) -> None:
         connection = await psycopg.AsyncConnection.connect(

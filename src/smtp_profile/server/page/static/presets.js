@@ -22,6 +22,14 @@
     el.dispatchEvent(new Event("change", { bubbles: true }));
   }
 
+  // The Encryption choice (tls.js) that UseSSL means on this port, as if the user chose it.
+  function chooseEncryption(useSsl, port) {
+    if (!window.SmtpTls) { return; }
+    window.SmtpTls.fill(useSsl, port);
+    const chosen = document.querySelector('input[name="tls"]:checked');
+    if (chosen) { chosen.dispatchEvent(new Event("change", { bubbles: true })); }
+  }
+
   function init() {
     const presets = readPresets();
     const select = $("preset");
@@ -80,7 +88,7 @@
       setValue("auth-type", preset.RelayAuthenticationType);
       setValue("host", host.replace("{region}", value));
       setValue("port", preset.Port);
-      setValue("use-ssl", preset.UseSSL);
+      chooseEncryption(Boolean(preset.UseSSL), preset.Port);
       if (preset.RelayUsername) { setValue("relay-username", preset.RelayUsername); }
       if (preset.TokenEndpoint) { setValue("token-endpoint", preset.TokenEndpoint.replace("{tenant}", value)); }
       if (preset.Scope) { setValue("scope", preset.Scope); }

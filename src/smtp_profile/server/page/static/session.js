@@ -18,7 +18,7 @@ window.SmtpKeep = (function () {
   const PING_EVERY_MS = 60 * 1000;
   const AUTH_NAMES = { 0: "Anonymous", 2: "Basic Authentication", 3: "OAuth Client Credentials" };
   const FIELD_LABELS = {
-    Host: "Host", Port: "Port", UseSSL: "Use SSL", RelayAuthenticationType: "Relay authentication",
+    Host: "Host", Port: "Port", UseSSL: "Encryption", RelayAuthenticationType: "Relay authentication",
     SenderName: "Sender Name", SenderAccount: "Sender Account", RelayUsername: "Username",
     ClientId: "Client ID", TokenEndpoint: "Token Endpoint", Scope: "Scope",
     Audience: "Audience", RequestHeaders: "Request headers",
