@@ -433,7 +433,9 @@ def test_keyboard_only_with_no_serious_accessibility_findings(
     # Keyboard only: the fields in order, the encryption by arrow keys, Save by Enter.
     page.keyboard.press("Tab")  # from <main>: the provider preset, first in the form
     assert page.evaluate("() => document.activeElement.id") == "preset"
-    page.keyboard.press("Tab")  # its Fill button waits for a choice: on to the first field
+    page.keyboard.press("Tab")  # its Fill button (nothing chosen: it says so, fills nothing)
+    assert page.evaluate("() => document.activeElement.id") == "preset-apply"
+    page.keyboard.press("Tab")  # on to the first field
     for text in ("127.0.0.1", None, "PKI", "pki@corp.local"):
         focused = page.evaluate("() => document.activeElement.id")
         if text is not None:

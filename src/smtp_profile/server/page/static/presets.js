@@ -56,7 +56,9 @@
       note.textContent = preset ? preset.Note : defaultNote;
       const parameter = preset && preset.Parameter;
       paramField.hidden = !parameter;
-      $("preset-apply").disabled = !preset;
+      // aria-disabled, not disabled: the button stays in the keyboard's way and says why
+      // it does nothing (the page keeps no control that cannot be reached).
+      $("preset-apply").setAttribute("aria-disabled", String(!preset));
       if (parameter) {
         $("preset-parameter-label").textContent =
           parameter.Name === "tenant" ? "Tenant ID or domain" : "Region";
@@ -67,7 +69,11 @@
 
     $("preset-apply").addEventListener("click", () => {
       const preset = chosen();
-      if (!preset) { return; }
+      if (!preset) {
+        note.textContent = "Choose a provider first, then Fill fields.";
+        select.focus();
+        return;
+      }
       const parameter = preset.Parameter;
       let value = paramInput.value.trim();
       let host = preset.Host;
