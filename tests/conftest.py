@@ -63,7 +63,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if requested_postgres() is None:
         return
     root = config.rootpath
-    kept, dropped = [], []
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         relative = item.path.relative_to(root).as_posix()
         (dropped if relative in DATABASE_FREE else kept).append(item)
