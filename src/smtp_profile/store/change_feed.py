@@ -55,6 +55,7 @@ class PostgresChangeFeed:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._lost: asyncio.Future[None] | None = None
+        self._fd: int | None = None
         self._down_since_logged = False
         self.outages = 0
         """How many times the feed lost (or could not open) its connection."""
@@ -126,7 +127,11 @@ class PostgresChangeFeed:
         self._count += 1  # anything may have changed while nobody listened
         self._connection = connection
         self._lost = lost
-        asyncio.get_running_loop().add_reader(connection.pgconn.socket, self._drain,
+        # The descriptor is kept: a broken connection no longer tells its socket, and a
+        # reader left registered on a descriptor the system then gives to the next
+        # accepted HTTP connection would leave that request unread.
+        self._fd = connection.pgconn.socket
+        asyncio.get_running_loop().add_reader(self._fd, self._drain,
                                               connection)
         if self._down_since_logged:
             self._down_since_logged = False
@@ -149,12 +154,18 @@ class PostgresChangeFeed:
 
     def _broken(self, connection: psycopg.AsyncConnection[tuple[object, ...]],
                 why: str) -> None:
-        with contextlib.suppress(ValueError, OSError, psycopg.Error):
-            asyncio.get_running_loop().remove_reader(connection.pgconn.socket)
+        self._unwatch()
         self._connection = None
         self._outage(f"lost the connection that listens for changes ({why.strip()})")
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(None)
+
+    def _unwatch(self) -> None:
+        """Stop watching the listening socket, by the descriptor it was watched under."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(fd)
 
     def _outage(self, why: str) -> None:
         """Logged once per outage (a warning); each failed attempt after it at debug."""
@@ -167,9 +178,7 @@ class PostgresChangeFeed:
 
     async def _drop(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(ValueError, OSError, psycopg.Error):
-                asyncio.get_running_loop().remove_reader(connection.pgconn.socket)
+        self._unwatch()
         if connection is not None and not connection.closed:
             with contextlib.suppress(psycopg.Error, OSError):
                 await connection.close()
