@@ -211,6 +211,28 @@
     });
   }
 
+  // Whether a secret is really stored, as Status says (PasswordStored, ClientSecretStored):
+  // a type-3 profile signed by a certificate or a service account key has no client
+  // secret. A PAM reference (pam.js) counts as stored: leaving it keeps it.
+  function storedSecrets(status) {
+    const loaded = state.loaded;
+    if (!loaded) { return; }
+    const here = {};
+    [["password", AUTH_BASIC, "PasswordStored", "RelayPassword"],
+     ["client-secret", AUTH_OAUTH, "ClientSecretStored", "ClientSecret"]].forEach(
+      ([kind, type, flag, field]) => {
+        const secret = state.secrets[kind];
+        if (!secret || typeof status[flag] !== "boolean"
+            || loaded.RelayAuthenticationType !== type) { return; }
+        const value = loaded[field];
+        const reference = Boolean(value && value.Provider !== null
+                                  && value.Provider !== undefined);
+        here[field] = status[flag];
+        secret.stored = status[flag] || reference;
+      });
+    if (window.SmtpProfilePam) { window.SmtpProfilePam.loaded(loaded, here); }  // pam.js
+  }
+
   // The relay's trust mode and the last test of the stored profile (an extension route;
   // a server without it simply shows neither).
   async function loadStatus() {
@@ -225,6 +247,7 @@
         && $("port").value.trim() === String(loaded.Port);
       SmtpTls.setPolicy(status.TlsPolicy);
       if (untouched) { SmtpTls.fill(Boolean(loaded.UseSSL), loaded.Port); }
+      storedSecrets(status);
       updateSections();
       if (!state.canModify && state.loaded) { renderReadOnly(state.loaded); }
     }
@@ -266,7 +289,8 @@
     $("request-headers").replaceChildren();
     (profile.RequestHeaders || []).forEach((h) => addHeaderRow(h.Name, h.Value));
     // Secrets are never returned. A saved Basic profile always has a password (the
-    // server refuses one without), and likewise an OAuth profile a client secret.
+    // server refuses one without); an OAuth profile is taken to have a client secret
+    // until GET /SMTP/Status says (storedSecrets) that a certificate or key signs instead.
     state.secrets.password = { stored: profile.RelayAuthenticationType === AUTH_BASIC,
                                changing: false };
     state.secrets["client-secret"] = { stored: profile.RelayAuthenticationType === AUTH_OAUTH,
@@ -331,6 +355,30 @@
     return bindingChanges(kind).length > 0;
   }
 
+  // Whether the stored OAuth certificate credential (oauth-credential.js) signs the token
+  // requests for the Token Endpoint, Client ID and relay now in the form: then the server
+  // needs no client secret (its precedence: a bound certificate before a client secret).
+  function certificateSigns() {
+    const credential = window.SmtpOAuthCredential;
+    return Boolean(credential && credential.signsFor({
+      TokenEndpoint: $("token-endpoint").value.trim(), ClientId: $("client-id").value.trim(),
+      Host: $("host").value.trim(), Port: Number($("port").value), UseSSL: SmtpTls.useSsl(),
+    }));
+  }
+
+  // The secret input is shown and must be typed, unless (client secret) a certificate signs.
+  function secretRequired(kind) {
+    return secretNeeded(kind) && !(kind === "client-secret" && certificateSigns());
+  }
+
+  // What the body carries for a shown secret input: its value, or nothing when it may be
+  // left empty (a certificate signs instead).
+  function typedSecret(kind) {
+    const value = $(SECRET_INPUTS[kind]).value;
+    if (!secretNeeded(kind) || (!value && !secretRequired(kind))) { return null; }
+    return { SecretValue: value };
+  }
+
   function updateSecretBlock(kind, inputId) {
     const block = document.querySelector('.secret[data-secret="' + kind + '"]');
     const secret = state.secrets[kind] || { stored: false, changing: false };
@@ -340,7 +388,28 @@
     show(block.querySelector(".secret-entry"), needed);
     show(block.querySelector(".secret-keep"), secret.stored && secret.changing);
     const hint = $(inputId + "-hint");
-    if (rebind && kind === "password") {
+    const input = $(inputId);
+    const required = secretRequired(kind);
+    input.required = required;
+    block.querySelector(".req").hidden = !required;
+    const certificate = kind === "client-secret" && certificateSigns();
+    // The stored note says the certificate signs while it does, then what it said before
+    // (pam.js may have said a reference is stored).
+    const note = block.querySelector(".stored-note");
+    if (certificate && note.dataset.beforeCertificate === undefined) {
+      note.dataset.beforeCertificate = note.textContent;
+      note.textContent = "A client secret is stored, but the certificate credential below "
+        + "signs the token requests for this Token Endpoint, Client ID and relay, so it is "
+        + "not used.";
+    } else if (!certificate && note.dataset.beforeCertificate !== undefined) {
+      note.textContent = note.dataset.beforeCertificate;
+      delete note.dataset.beforeCertificate;
+    }
+    if (certificate) {
+      hint.textContent = "Not needed: the certificate credential below signs the token "
+        + "requests for this Token Endpoint, Client ID and relay. Leave it empty (a secret "
+        + "typed here is stored, but the certificate is used).";
+    } else if (rebind && kind === "password") {
       hint.textContent = joinNames(bindingChanges(kind)) + " changed since the "
         + "password was saved. The stored password is only sent to the server it was "
         + "saved for, so type it again.";
@@ -433,14 +502,10 @@
     };
     if (type === AUTH_BASIC) {
       body.RelayUsername = { SecretValue: $("relay-username").value.trim() };
-      if (secretNeeded("password")) {
-        body.RelayPassword = { SecretValue: $("relay-password").value };
-      }
+      body.RelayPassword = typedSecret("password");
     } else if (type === AUTH_OAUTH) {
       body.ClientId = { SecretValue: $("client-id").value.trim() };
-      if (secretNeeded("client-secret")) {
-        body.ClientSecret = { SecretValue: $("client-secret").value };
-      }
+      body.ClientSecret = typedSecret("client-secret");
       body.TokenEndpoint = orNull($("token-endpoint").value);
       body.Scope = orNull($("scope").value);
       body.Audience = orNull($("audience").value);
@@ -479,7 +544,7 @@
       if (!$("relay-username").value.trim()) {
         fail("relay-username", "Username is required for Basic Authentication.");
       }
-      if (secretNeeded("password") && !$("relay-password").value) {
+      if (secretRequired("password") && !$("relay-password").value) {
         fail("relay-password", "Password is required for Basic Authentication.");
       }
     } else if (type === AUTH_OAUTH) {
@@ -488,8 +553,9 @@
           + "(the access token is never sent without TLS).");
       }
       if (!$("client-id").value.trim()) { fail("client-id", "Client ID is required."); }
-      if (secretNeeded("client-secret") && !$("client-secret").value) {
-        fail("client-secret", "Client Secret is required.");
+      if (secretRequired("client-secret") && !$("client-secret").value) {
+        fail("client-secret", "Client Secret is required (or a certificate credential, "
+          + "below, saved for this Token Endpoint, Client ID and relay).");
       }
       const endpoint = $("token-endpoint").value.trim();
       if (!endpoint) { fail("token-endpoint", "Token Endpoint is required."); }
@@ -887,6 +953,8 @@
     $("settings-form").addEventListener("submit", save);
     $("settings-form").addEventListener("input", updateSections);
     $("settings-form").addEventListener("change", updateSections);
+    // oauth-credential.js: a certificate saved or removed changes what the form needs.
+    document.addEventListener("smtp-oauth-credential", updateSections);
     $("test-open").addEventListener("click", openTest);
     $("test-close").addEventListener("click", closeTest);
     $("test-form").addEventListener("submit", runTest);

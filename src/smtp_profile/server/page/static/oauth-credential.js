@@ -14,6 +14,46 @@
   const section = root.closest("fieldset") || root;
   let etag = null;
   let loading = false;
+  let stored = null;  // the credential as the server last described it
+
+  // ---- where the stored certificate signs (app.js asks, to know whether the form
+  // needs a client secret) --------------------------------------------------------------
+
+  // The parts of a token endpoint that decide where it is (as the server compares them:
+  // case of scheme and host, a default port written out, an empty path do not count).
+  function endpoint(value) {
+    try {
+      const url = new URL(value);
+      const port = url.port || (url.protocol === "https:" ? "443" : "80");
+      return [url.protocol, url.hostname, port, url.pathname || "/", url.search].join(" ");
+    } catch (err) {
+      return null;
+    }
+  }
+
+  function sameHost(a, b) {
+    const name = (value) => (value || "").trim().toLowerCase().replace(/\.$/, "");
+    return name(a) !== "" && name(a) === name(b);
+  }
+
+  function signsFor(binding) {
+    if (!stored || !stored.CertificateInfo) { return false; }
+    const here = endpoint(binding.TokenEndpoint);
+    return here !== null && here === endpoint(stored.TokenEndpoint)
+      && binding.ClientId === stored.ClientId && sameHost(binding.Host, stored.Host)
+      && binding.Port === stored.Port && binding.UseSSL === Boolean(stored.UseSSL);
+  }
+
+  window.SmtpOAuthCredential = { signsFor };
+
+  // The form's Token Endpoint, Client ID and relay: a new certificate is bound to them.
+  function formBinding() {
+    const value = (id) => { const input = document.getElementById(id);
+                            return input ? input.value.trim() : ""; };
+    return { TokenEndpoint: value("token-endpoint"), ClientId: value("client-id"),
+             Host: value("host"), Port: Number(value("port")),
+             UseSSL: Boolean(window.SmtpTls && window.SmtpTls.useSsl()) };
+  }
 
   function el(tag, attributes, text) {
     const node = document.createElement(tag);
@@ -102,18 +142,11 @@
       ].forEach(([term, value]) => { list.append(el("dt", {}, term), el("dd", {}, value)); });
       summary.append(list);
     }
-    // The page's client-secret block says a secret is stored for any saved type-3
-    // profile; while the certificate signs, say that instead.
-    const note = section.querySelector('.secret[data-secret="client-secret"] .stored-note');
-    if (note) {
-      if (!note.dataset.original) { note.dataset.original = note.textContent; }
-      note.textContent = body.InUse
-        ? "The certificate credential below signs the token requests; no client secret "
-          + "is needed (one typed here is stored, but the certificate is used)."
-        : note.dataset.original;
-    }
     expires.value = body.ClientSecretExpires || "";
     remove.hidden = !info && !body.ClientSecretExpires;
+    stored = body;
+    // app.js: whether the client secret is still required depends on this.
+    document.dispatchEvent(new Event("smtp-oauth-credential"));
   }
 
   async function load() {
@@ -148,6 +181,20 @@
       body.Certificate = await certFile.files[0].text();
       body.PrivateKey = await keyFile.files[0].text();
     }
+    // A new certificate is bound to the Token Endpoint, Client ID and relay in the form
+    // above; without one, the stored binding stays as it is.
+    const upload = Boolean(body.Pkcs12 || body.Certificate);
+    const binding = upload || !stored || !stored.CertificateInfo ? formBinding() : {
+      TokenEndpoint: stored.TokenEndpoint, ClientId: stored.ClientId, Host: stored.Host,
+      Port: stored.Port, UseSSL: stored.UseSSL };
+    if (upload && !(binding.TokenEndpoint && binding.ClientId && binding.Host)) {
+      say(error, "Fill in Host, Client ID and Token Endpoint above first: the certificate "
+          + "only ever signs for them.");
+      return;
+    }
+    Object.entries(binding).forEach(([name, value]) => {
+      if (value !== "" && !(name === "Port" && !value)) { body[name] = value; }
+    });
     if (password.value) { body.Pkcs12Password = password.value; }
     if (expires.value) { body.ClientSecretExpires = expires.value; }
     const result = await call("PUT", body);

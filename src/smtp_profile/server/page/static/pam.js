@@ -1,6 +1,6 @@
 // smtp-profile admin page: where each credential comes from (stored here, or a PAM
 // provider). Kept apart from app.js; app.js calls SmtpProfilePam.loaded(profile) after
-// it filled the form. Read-only: references are set with the API (version 2) or the CLI.
+// it filled the form, and again with what GET /SMTP/Status says is stored. Read-only: references are set with the API (version 2) or the CLI.
 // Every text is set with textContent, never as HTML.
 "use strict";
 
@@ -42,7 +42,9 @@ window.SmtpProfilePam = (function () {
       + ". It is fetched when a test needs it and never stored here.";
   }
 
-  async function loaded(profile) {
+  // `storedHere` (optional, from GET /SMTP/Status): which secrets have a value stored
+  // here; one without a value and without a reference gets no "stored here" note.
+  async function loaded(profile, storedHere) {
     document.querySelectorAll(".pam-source").forEach((el) => el.remove());
     for (const field of FIELDS) {
       if (profile.RelayAuthenticationType !== field.type) { continue; }
@@ -50,6 +52,7 @@ window.SmtpProfilePam = (function () {
       const isReference = Boolean(value && value.Provider !== null
                                   && value.Provider !== undefined);
       if (!isReference && !field.secret) { continue; }
+      if (!isReference && storedHere && storedHere[field.name] === false) { continue; }
       const note = document.createElement("p");
       note.className = "hint pam-source";
       note.dataset.pamField = field.name;
