@@ -271,6 +271,19 @@ def test_every_fallback_is_counted_and_logged_with_its_reason(
         monkeypatch.setattr(service.runtime.sign_in, "recognised", unavailable)
         assert get(client).status_code == 200
         monkeypatch.undo()
+
+        async def broken(*_args: Any, **_kwargs: Any) -> None:
+            raise RuntimeError("test: a fault in the fast path itself")
+
+        # A fault of the fast path's own costs the caller nothing: the routes answer the
+        # same bytes, and the next GET is the fast path's again.
+        fast = get(client)
+        monkeypatch.setattr(service.runtime.sign_in, "recognised", broken)
+        routed = get(client)
+        monkeypatch.undo()
+        assert (routed.status_code, routed.content) == (200, fast.content)
+        answered = counts.answered
+        assert get(client).status_code == 200 and counts.answered == answered + 1
     with httpx.Client(base_url=service.url, headers=REQUESTED_WITH, timeout=60) as anonymous:
         assert anonymous.get(API).status_code == 401
     with service.client("writer", "writer-password-1") as writer:
@@ -279,10 +292,11 @@ def test_every_fallback_is_counted_and_logged_with_its_reason(
     counted = counts.fallbacks - before
     assert counted == {Fallback.HEADERS: 1, Fallback.NOT_RECOGNISED: 2,
                        Fallback.STORE_UNAVAILABLE: 1, Fallback.NO_BASIC_CREDENTIALS: 1,
-                       Fallback.NO_READ_PERMISSION: 1}, counted
+                       Fallback.NO_READ_PERMISSION: 1, Fallback.ERROR: 1}, counted
     logged = [r.getMessage() for r in caplog.records if r.name.endswith("fast_read")]
     for reason in counted:
         assert any(message.endswith(f": {reason}") for message in logged), (reason, logged)
+    assert "test: a fault in the fast path itself" in caplog.text  # with its traceback
     text = caplog.text
     assert "not-the-password" not in text and "writer-password-1" not in text
     assert service.admin_password not in text

@@ -11,8 +11,10 @@ or error sent it; one pass over the answer's headers, as it is on every request'
 - Every answer over HTTPS carries `Strict-Transport-Security`, so a browser that once
   reached the service over TLS never falls back to clear text.
 
-A pure ASGI middleware, outermost, so that answers from the fast GET path, the static
-file mounts and the 500s get the same headers as the routes' answers.
+A pure ASGI middleware, outermost in the framework's stack, so that answers from the
+static file mounts and the 500s get the same headers as the routes' answers; the fast GET
+path, in front of the framework (server/app.py), completes its answers' headers with
+`completed_headers` once per stored answer.
 """
 
 from __future__ import annotations
@@ -46,13 +48,16 @@ class AnswerHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = _completed(list(message.get("headers", ())), https)
+                message["headers"] = completed_headers(list(message.get("headers", ())),
+                                                       https)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-def _completed(given: list[tuple[bytes, bytes]], https: bool) -> list[tuple[bytes, bytes]]:
+def completed_headers(given: list[tuple[bytes, bytes]],
+                      https: bool) -> list[tuple[bytes, bytes]]:
+    """`given` with the headers every answer carries (over HTTPS: `https`)."""
     headers = [(name, value) for name, value in given if name.lower() != _VERSION]
     headers.append((_VERSION, _VERSION_VALUE))
     names = {name.lower() for name, _ in headers}

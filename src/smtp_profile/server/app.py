@@ -12,6 +12,7 @@ from enum import Enum
 from fastapi import APIRouter, FastAPI
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from smtp_profile import __version__
 from smtp_profile.runtime import Runtime
@@ -60,7 +61,21 @@ API_ROUTERS: tuple[tuple[APIRouter, list[str | Enum]], ...] = (
 Allow lists and `GET /Status/Endpoints` can never disagree about which exist."""
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+class ServiceApp(FastAPI):
+    """FastAPI with GET /SMTP's fast path in front of its whole stack: the read the
+    platform makes for every mail pays for no middleware and no routing when the fast
+    path can answer (server/api/fast_read.py); every other request is FastAPI's."""
+
+    fast_read: FastProfileRead | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_read
+        if fast is not None and await fast.answered(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(runtime: Runtime) -> ServiceApp:
     """The service as an ASGI app; `runtime.close()` runs when the app shuts down."""
     base = runtime.settings.normalized_base_path
 
@@ -93,7 +108,7 @@ def create_app(runtime: Runtime) -> FastAPI:
                     await task
             await runtime.close()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="smtp-profile",
         version=__version__,
         description=DESCRIPTION,
@@ -130,9 +145,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     paths = [r.path for r in app.routes if isinstance(r, Route | Mount)]
     paths += list(allowed)
     app.add_middleware(CaseInsensitivePaths, canonical_paths=paths)
-    app.state.fast_read = FastReadCounts()
-    app.add_middleware(FastProfileRead, runtime=runtime, path=f"{base}/SMTP",
-                       counts=app.state.fast_read)
-    # The last added is outermost: every answer passes it.
+    # The last added is outermost: every answer of the framework passes it (the fast
+    # path's answers carry the same headers, completed once per stored answer).
     app.add_middleware(AnswerHeaders)
+    app.state.fast_read = FastReadCounts()
+    app.fast_read = FastProfileRead(runtime, path=f"{base}/SMTP", counts=app.state.fast_read)
     return app

@@ -48,7 +48,6 @@ listed in `StateMemory.adapters`:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, MutableMapping
@@ -201,9 +200,10 @@ class VerifiedPasswords:
         self.stats = MemoryStats()
 
     def _token(self, stored_hash: str, password: Secret) -> bytes:
-        return hmac.new(self._key, stored_hash.encode() + b"\x00" +
-                        password.reveal().encode("utf-8", "surrogatepass"),
-                        hashlib.sha256).digest()
+        # hmac.digest: OpenSSL's one-shot HMAC, several times cheaper than an HMAC object
+        # on every recognised GET.
+        return hmac.digest(self._key, stored_hash.encode() + b"\x00" +
+                           password.reveal().encode("utf-8", "surrogatepass"), "sha256")
 
     def knows(self, stored_hash: str, password: Secret, *, refresh: bool = False) -> bool:
         """Whether `password` was accepted for `stored_hash`; `refresh` makes it the most
@@ -234,8 +234,7 @@ class VerifiedTokens(Generic[V]):
         self.stats = MemoryStats()
 
     def _token(self, token: str) -> bytes:
-        return hmac.new(self._key, token.encode("utf-8", "surrogatepass"),
-                        hashlib.sha256).digest()
+        return hmac.digest(self._key, token.encode("utf-8", "surrogatepass"), "sha256")
 
     def get(self, token: str, now: float) -> V | None:
         """What `token` was verified as, if it was and has not expired at `now`."""

@@ -1,6 +1,8 @@
 """GET /SMTP in front of the framework: the read the platform makes for every mail.
 
-A GET is answered here, before routing, only when everything is already known and
+A GET is answered here, in front of the framework's whole stack (server/app.py
+`ServiceApp`: no middleware, no routing, two pre-built ASGI messages), only when
+everything is already known and
 nothing can happen but the answer: valid Keyfactor headers, Basic credentials verified
 before for an unchanged user with no failed sign-ins counted (or a bearer token
 verified before that has not expired), the read permission, and the stored profile's
@@ -23,12 +25,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from starlette.datastructures import Headers
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message, Scope, Send
 
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.stored import ProfileStamp
 from smtp_profile.runtime import Runtime
+from smtp_profile.server.answer_headers import completed_headers
 from smtp_profile.server.api.profile_answers import profile_response
 from smtp_profile.server.authentication import basic_login, bearer_token
 from smtp_profile.server.keyfactor_headers import (
@@ -65,6 +67,8 @@ class Fallback(StrEnum):
     """The snapshot read failed; the routes read again and answer 503 if it fails again."""
     STORE_FAULT = "store-fault"
     """The database refused the snapshot read as inconsistent; the routes report it."""
+    ERROR = "error"
+    """Anything else went wrong here: logged with its traceback; the routes answer."""
 
 
 @dataclass
@@ -75,33 +79,57 @@ class FastReadCounts:
     fallbacks: Counter[Fallback] = field(default_factory=Counter)
 
 
+@dataclass(frozen=True)
+class FastAnswer:
+    """The route's answer for one profile stamp and API version, as the two ASGI messages
+    it sends, its headers completed as `AnswerHeaders` would (plain HTTP and HTTPS)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    https_headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    async def send(self, scope: Scope, send: Send) -> None:
+        headers = self.https_headers if scope.get("scheme") == "https" else self.headers
+        start: Message = {"type": "http.response.start", "status": self.status,
+                          "headers": headers}
+        await send(start)
+        await send({"type": "http.response.body", "body": self.body})
+
+
 class FastProfileRead:
-    def __init__(self, app: ASGIApp, runtime: Runtime, path: str,
-                 counts: FastReadCounts) -> None:
-        self.app = app
+    """Answers the GETs it can (`answered`); `ServiceApp` passes the rest on."""
+
+    def __init__(self, runtime: Runtime, path: str, counts: FastReadCounts) -> None:
         self.runtime = runtime
         self.path = path.rstrip("/").lower()
         self.counts = counts
-        # The answer bytes per API version, valid for exactly the profile's stamp; listed
+        # The answers per API version, valid for exactly the profile's stamp; listed
         # with the process's other memories (usecases/memory.py) as answers_v1/answers_v2.
-        self._answers: dict[int, LatestByStamp[ProfileStamp, Response]] = {
+        self._answers: dict[int, LatestByStamp[ProfileStamp, FastAnswer]] = {
             version: LatestByStamp() for version in (1, 2)}
         for version, memory in self._answers.items():
             runtime.memory.adapters[f"answers_v{version}"] = memory
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and scope["method"] == "GET"
+    async def answered(self, scope: Scope, send: Send) -> bool:
+        """Whether this GET was answered here; False leaves it, untouched, to the app."""
+        if not (scope["type"] == "http" and scope["method"] == "GET"
                 and scope["path"].rstrip("/").lower() == self.path):
+            return False
+        try:
             answer = await self._answer(scope)
-            if isinstance(answer, Response):
-                self.counts.answered += 1
-                await answer(scope, receive, send)
-                return
+        except Exception:  # a fault here must never cost the caller the routes' answer
+            log.exception("the fast GET path failed; the routes answer instead")
+            answer = Fallback.ERROR
+        if isinstance(answer, Fallback):
             self.counts.fallbacks[answer] += 1
             log.debug("GET %s left to the routes: %s", scope["path"], answer.value)
-        await self.app(scope, receive, send)
+            return False
+        self.counts.answered += 1
+        await answer.send(scope, send)
+        return True
 
-    async def _answer(self, scope: Scope) -> Response | Fallback:
+    async def _answer(self, scope: Scope) -> FastAnswer | Fallback:
         headers = Headers(scope=scope)
         version = version_of(headers.get(API_VERSION))
         if version is None or requested_with(headers.get(REQUESTED_WITH)) is None:
@@ -123,11 +151,14 @@ class FastProfileRead:
         if stored is None:
             return Fallback.PROFILE_NOT_IN_MEMORY
         answers = self._answers[version]
-        response = answers.get(stored.stamp)
-        if response is None:
+        answer = answers.get(stored.stamp)
+        if answer is None:
             response = profile_response(stored, version)
-            answers.put(stored.stamp, response)
-        return response
+            raw = list(response.raw_headers)
+            answer = FastAnswer(response.status_code, completed_headers(raw, False),
+                                completed_headers(raw, True), bytes(response.body))
+            answers.put(stored.stamp, answer)
+        return answer
 
     async def _basic_stamp(self, authorization: str | None,
                            client: str) -> ProfileStamp | Fallback:
