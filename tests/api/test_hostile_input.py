@@ -332,3 +332,40 @@ def test_keyfactor_routes_ignore_unknown_properties_this_services_own_refuse_the
         accepted = client.put(put_url, json={**profile, "NotAField": {"a": [1, None]}})
     assert accepted.status_code == 200, accepted.text
     assert "NotAField" not in accepted.text
+
+
+@pytest.mark.parametrize("field", ["KeyFile", "Arguments", "Environment"])
+def test_json_text_nested_too_deeply_inside_a_field_is_a_400_not_a_500(
+        hostile_service: RunningService, field: str) -> None:
+    """A field whose value is itself JSON (a service account key file, an External-Command
+    provider's Arguments or Environment) nested deeper than Python's recursion limit: once
+    a RecursionError and a 500. Refused like any other text that is not JSON, nothing
+    stored, and the same route then takes a good value."""
+    # Within each field's length limit (4096 characters for a provider's parameters).
+    nested = "[" * 2000 + "]" * 2000
+    before = snapshot(hostile_service)
+    with hostile_service.client(version=2) as client:
+        if field == "KeyFile":
+            url = "/KeyfactorAPI/SMTP/OAuth/ServiceAccount"
+            refused = client.put(url, json={"KeyFile": nested, "Host": "smtp.gmail.com",
+                                            "Port": 587, "UseSSL": True})
+            assert "not valid JSON" in error(refused, 400, "0xA0110001")
+            assert snapshot(hostile_service) == before
+            good = client.put(url, json={"KeyFile": '{"type": "service_account"}',
+                                         "Host": "smtp.gmail.com", "Port": 587,
+                                         "UseSSL": True})
+            # A key file that is JSON gets as far as naming what it lacks.
+            assert "not valid JSON" not in error(good, 400, "0xA0110001")
+            return
+        values = [{"ProviderTypeParam": {"Name": "Executable"}, "Value": "/bin/cat"},
+                  {"ProviderTypeParam": {"Name": field}, "Value": nested}]
+        name = f"nested-{field}"
+        provider = {"Name": name, "ProviderType": {"Name": "External-Command"},
+                    "ProviderTypeParamValues": values}
+        refused = client.post("/KeyfactorAPI/PamProviders", json=provider)
+        assert "JSON" in error(refused, 400, "0xA0110001")
+        stored = client.get("/KeyfactorAPI/PamProviders").json()
+        assert name not in [p["Name"] for p in stored]
+        values[1]["Value"] = '["{Secret}"]' if field == "Arguments" else '{"LANG": "C"}'
+        added = client.post("/KeyfactorAPI/PamProviders", json=provider)
+        assert added.status_code == 200, added.text

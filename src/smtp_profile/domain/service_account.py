@@ -17,7 +17,6 @@ when it was uploaded. Pure: no I/O; `cryptography` only to check that the key lo
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from smtp_profile.domain.addresses import AddressError, ascii_host, check_mailbox
 from smtp_profile.domain.errors import ValidationFailed
+from smtp_profile.domain.json_text import parse_json
 from smtp_profile.domain.oauth import OAuthSettingError, check_token_endpoint, endpoint_destination
 from smtp_profile.domain.relay_options import TrustBinding
 from smtp_profile.domain.secrets import Secret
@@ -138,7 +138,7 @@ def parse_key_file(text: str) -> ServiceAccountKey:
     if len(text) > MAX_KEY_FILE_LENGTH:
         raise ValidationFailed([f"KeyFile must be at most {MAX_KEY_FILE_LENGTH} characters"])
     try:
-        data = json.loads(text, object_pairs_hook=_refuse_duplicates)
+        data = parse_json(text, object_pairs_hook=_refuse_duplicates)
     except ValueError as exc:
         reason = str(exc) if isinstance(exc, _DuplicateKey) else "it is not valid JSON"
         raise ValidationFailed([f"KeyFile is not a service account key file: {reason}"]

@@ -13,7 +13,6 @@ again on next use; if that fails the old keys keep serving.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import ssl
@@ -33,6 +32,7 @@ from smtp_profile.domain.bearer import (
     TokenRules,
     check_provider_url,
 )
+from smtp_profile.domain.json_text import parse_json
 from smtp_profile.usecases.ports import IdentityProviderUnavailable, TokenRejected
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ async def _document(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
             if len(body) > MAX_DOCUMENT_BYTES:
                 raise _Unusable(f"{urlsplit(url).path} is too large")
     try:
-        document = json.loads(body)
+        document = parse_json(body)
     except ValueError:
         raise _Unusable(f"{urlsplit(url).path} is not JSON") from None
     if not isinstance(document, dict):

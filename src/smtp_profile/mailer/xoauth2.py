@@ -240,7 +240,7 @@ def _decode_error(challenge: str) -> str | None:
     try:
         text = base64.b64decode(challenge.strip(), validate=True).decode("utf-8")
         value = decode_json(text, strict=False)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(value, dict):
         return None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from smtp_profile.domain.json_text import parse_json
 from smtp_profile.domain.secret_reference import (
     ParameterSpec,
     SecretFailure,
@@ -221,7 +221,7 @@ def _value(answer: Mapping[str, Any], secret_id: str, key: str | None) -> str:
             raise SecretUnavailable(SecretFailure.EMPTY, f"The secret {secret_id} is empty.")
         return str(text)
     try:
-        document = json.loads(text)
+        document = parse_json(text)
     except ValueError:
         document = None
     if not isinstance(document, dict):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import re
@@ -29,6 +28,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from smtp_profile.domain.json_text import parse_json
 from smtp_profile.domain.secret_reference import (
     ParameterSpec,
     SecretFailure,
@@ -67,7 +67,7 @@ def _json_arguments(text: str | None) -> tuple[list[str] | None, list[str]]:
     if text is None:
         return [], []
     try:
-        value = json.loads(text)
+        value = parse_json(text)
     except ValueError:
         return None, ["Arguments must be a JSON array of strings, e.g. [\"show\", \"{Secret}\"]."]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -94,7 +94,7 @@ def _json_environment(name: str, text: str | None) -> tuple[dict[str, str], list
     if text is None:
         return {}, []
     try:
-        value = json.loads(text)
+        value = parse_json(text)
     except ValueError:
         value = None
     if not isinstance(value, dict) or not all(isinstance(item, str)

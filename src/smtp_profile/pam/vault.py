@@ -40,6 +40,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from smtp_profile import __version__
+from smtp_profile.domain.json_text import parse_json
 from smtp_profile.domain.secret_reference import (
     ParameterSpec,
     SecretFailure,
@@ -406,7 +407,7 @@ class VaultSource:
                                     f"Vault cannot be reached: {_reason(exc)}") from None
         raw = b"".join(chunks)
         try:
-            parsed = json.loads(raw) if raw else None
+            parsed = parse_json(raw) if raw else None
         except ValueError:
             if 300 <= status < 400:
                 parsed = None
