@@ -126,6 +126,18 @@ def get_headers(version: str = "1", authorization: str = AUTHORIZATION) -> dict[
     return {**HEADERS, "Authorization": authorization, "x-keyfactor-api-version": version}
 
 
+def session_headers(running: Service, version: str = "1") -> dict[str, str]:
+    """The web page's GET: its session cookie (signed in once, as the page does), its
+    requested-with header (without which the cookie does not count), no Authorization."""
+    page = {"x-keyfactor-requested-with": "XMLHttpRequest"}
+    with httpx.Client(base_url=running.url, headers=page, timeout=120) as client:
+        client.post("/web/session",
+                    json={"UserName": USER, "Password": PASSWORD}).raise_for_status()
+        cookie = client.cookies["smtp_profile_session"]
+    return {**page, "Cookie": f"smtp_profile_session={cookie}",
+            "x-keyfactor-api-version": version}
+
+
 def get_load(options: Options, port: int, concurrency: int,
              headers: dict[str, str] | None = None) -> LoadResult | WrkResult:
     """GET /SMTP load: from wrk when there is one, else from bench/loadgen.py."""
@@ -213,8 +225,9 @@ def floor_for(options: Options, running: Service) -> Iterator[int]:
 
 def bench_get(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
     """Basic at concurrency 1, 16 and 64, then a bearer token from an identity provider
-    (the stand-in of tests/support/identity.py, on loopback) at 16: both after their
-    first verification, as a platform that reads the profile for every mail does."""
+    (the stand-in of tests/support/identity.py, on loopback) at 16, then the web page's
+    session cookie at 16: each after its first verification, as a platform that reads
+    the profile for every mail does (or a page left open)."""
     provider = IdentityProvider()
     served = ServedProvider(provider)
     env = {"SMTP_PROFILE_OIDC_ISSUER": provider.issuer,
@@ -228,6 +241,8 @@ def bench_get(options: Options, rows: list[Row], peaks: dict[str, float]) -> Non
             token = provider.token(lifetime=3600)
             compare_get(options, rows, peaks, "GET /SMTP Bearer", running, floor_port, (16,),
                         get_headers(authorization=f"Bearer {token}"))
+            compare_get(options, rows, peaks, "GET /SMTP web session", running, floor_port,
+                        (16,), session_headers(running))
     finally:
         served.close()
 

@@ -4,15 +4,16 @@ answered from them (the counters move), not merely answered."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import trustme
 from cachetools import FIFOCache
 
+from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.profile import Profile
 from smtp_profile.domain.relay_options import RelayOptions
 from smtp_profile.domain.secrets import Secret
-from smtp_profile.domain.stored import ProfileStamp, StoredProfile
+from smtp_profile.domain.stored import ProfileStamp, SessionRecord, StoredProfile
 from smtp_profile.mailer.tls import TrustStore
 from smtp_profile.oauth.cache import TokenCache
 from smtp_profile.usecases.memory import (
@@ -20,6 +21,7 @@ from smtp_profile.usecases.memory import (
     CommitGuarded,
     LatestByStamp,
     MemoryStats,
+    ResolvedSessions,
     StateMemory,
     VerifiedPasswords,
     VerifiedTokens,
@@ -84,6 +86,31 @@ def test_a_read_that_raced_a_commit_is_not_kept() -> None:
     assert memory.get("alice", None) is None
 
 
+def test_a_resolved_session_holds_while_nothing_commits_until_its_end_keyed_by_hmac() -> None:
+    signed_in = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    ends = signed_in + timedelta(minutes=30)
+    record = SessionRecord("rita", frozenset({Permission.READ}), signed_in, ends)
+    token_hash = "ab" * 32
+    memory = ResolvedSessions(maxsize=2)
+    assert memory.get(token_hash, 7, signed_in) is None  # the first look
+    memory.put(token_hash, record, looked_at=memory.seen)
+    assert memory.get(token_hash, 7, ends - timedelta(seconds=1)) == record
+    assert memory.get(token_hash, 7, ends) is None  # its stored end: gone ...
+    assert memory.get(token_hash, 7, signed_in) is None  # ... and stays gone
+    memory.put(token_hash, record, looked_at=7)
+    assert memory.get(token_hash, 8, signed_in) is None  # a commit anywhere: gone
+    memory.put(token_hash, record, looked_at=8)
+    looked_at = memory.seen
+    memory.invalidate()  # a sign-out here: gone, and a read in flight is not kept
+    memory.put(token_hash, record, looked_at=looked_at)
+    assert memory.get(token_hash, 8, signed_in) is None
+    assert memory.stats == MemoryStats(hits=1, misses=5, invalidations=3)
+    memory.put(token_hash, record, looked_at=memory.seen)
+    state = repr(vars(memory)) + repr(list(vars(memory)["_copies"]._copies))
+    assert token_hash not in state and token_hash.encode() not in list(
+        vars(memory)["_copies"]._copies)
+
+
 def test_verified_passwords_hold_no_secret_and_follow_the_stored_hash() -> None:
     memory = VerifiedPasswords(maxsize=1)
     memory.keep("$argon2id$hash-1", Secret("password-1"))
@@ -123,7 +150,7 @@ def test_a_tls_context_is_built_once_per_bundle(ca: trustme.CA) -> None:
 def test_one_owner_lists_every_memory() -> None:
     memory = StateMemory(adapters={"tokens": TokenCache()})
     assert set(memory.stats()) == {"profile", "options", "snapshots", "passwords",
-                                   "bearer_tokens", "pam secrets", "tokens"}
+                                   "bearer_tokens", "sessions", "pam secrets", "tokens"}
     memory.passwords.keep("hash", Secret("password"))
     memory.bearer_tokens.put("a.token", "caller", expires_at=2e9)
     assert memory.bearer_tokens.get("a.token", now=1e9) == "caller"

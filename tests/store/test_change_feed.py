@@ -18,6 +18,7 @@ from sqlalchemy import Table, event
 from sqlalchemy.sql import visitors
 
 from smtp_profile.store.change_feed import PostgresChangeFeed
+from smtp_profile.store.sessions import FIND
 from smtp_profile.store.snapshot import _STATEMENT
 from tests.support.database import libpq_url
 from tests.support.service import RunningService
@@ -27,17 +28,28 @@ PROFILE = {"Host": "relay.corp.local", "Port": 587, "RelayAuthenticationType": 0
            "UseSSL": True, "SenderAccount": "pki@corp.local", "SenderName": "PKI"}
 
 
+NOTIFYING = ("0015_change_notifications", "0016_session_notifications")
+"""The migrations that add change triggers."""
+
+
 def notifying_tables() -> tuple[str, ...]:
-    module = importlib.import_module(
-        "smtp_profile.store.migrations.versions.0015_change_notifications")
-    return tuple(module.TABLES)
+    return tuple(table for name in NOTIFYING for table in importlib.import_module(
+        f"smtp_profile.store.migrations.versions.{name}").TABLES)
 
 
-def test_the_triggers_cover_every_table_a_snapshot_reads() -> None:
-    read = {element.name for element in visitors.iterate(_STATEMENT)
+def tables_read(statement: Any) -> set[str]:
+    read = {element.name for element in visitors.iterate(statement)
             if isinstance(element, Table)}
     assert read  # the walk found the tables
-    assert set(notifying_tables()) == read
+    return read
+
+
+def test_the_triggers_cover_every_table_a_snapshot_or_a_session_reads() -> None:
+    """What the memories guarded by the feed were read from (usecases/memory.py:
+    `snapshots`, `sessions`) is exactly what the triggers watch, each table once."""
+    tables = notifying_tables()
+    assert len(tables) == len(set(tables))
+    assert set(tables) == tables_read(_STATEMENT) | tables_read(FIND)
 
 
 @pytest.fixture

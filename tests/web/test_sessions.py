@@ -252,3 +252,25 @@ def test_however_active_a_session_ends_at_its_maximum(database_url: str) -> None
         assert active.ends_by == stack.clock.now + MAXIMUM
 
     with_stack(database_url, body)
+
+
+def test_a_maximum_lowered_since_sign_in_ends_the_session(database_url: str) -> None:
+    """A restart with a shorter `--session-max-minutes` ends the sessions already past
+    it, though their stored end is later (they were slid under the old maximum)."""
+    async def body(stack: Stack) -> None:
+        sessions = sliding(stack)
+        alice = await stack.sessions.resolve(await sign_in(stack, "alice"))
+        assert alice is not None
+        token = (await sessions.open(alice.principal)).token.reveal()
+        for _ in range(2):
+            stack.clock.now += timedelta(minutes=20)
+            assert await sessions.resolve(token) is not None  # slid to 70 minutes
+        shorter = WebSessions(stack.repository, LIFETIME, stack.clock,
+                              maximum=timedelta(hours=1))
+        stack.clock.now += timedelta(minutes=20)
+        assert await shorter.resolve(token) is None  # the failure ...
+        assert await sessions.resolve(token) is not None  # (the old maximum would not)
+        fresh = (await shorter.open(alice.principal)).token.reveal()
+        assert await shorter.resolve(fresh) is not None  # ... then a new sign-in works
+
+    with_stack(database_url, body)

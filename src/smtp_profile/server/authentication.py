@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from starlette.requests import Request
+from starlette.datastructures import Headers
+from starlette.requests import Request, cookie_parser
 
 from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.secrets import Secret
@@ -137,6 +138,15 @@ def is_browser_call(request: Request) -> bool:
     """A call from the web page: requested-with XMLHttpRequest and no Authorization."""
     return (requested_with(request.headers.get(REQUESTED_WITH)) is RequestedWith.PAGE
             and "authorization" not in request.headers)
+
+
+def session_cookie(headers: Headers) -> str | None:
+    """The session cookie's value as `Request.cookies` reads it (the last of every
+    Cookie header wins), for whoever has headers but no request."""
+    cookies: dict[str, str] = {}
+    for header in headers.getlist("cookie"):
+        cookies.update(cookie_parser(header))
+    return cookies.get(SESSION_COOKIE)
 
 
 def bearer_token(header: str | None) -> str | None:

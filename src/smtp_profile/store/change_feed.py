@@ -1,11 +1,12 @@
 """PostgreSQL's word that something a snapshot reads has changed: LISTEN/NOTIFY.
 
-Triggers (migration 0015) notify on `smtp_profile_<schema>` whenever a statement
-changes the profile, the options, a user, a sign-in counter or a known address, and
-PostgreSQL sends the notification when that transaction commits. This feed listens on a
-connection of its own and counts what arrives; the count plays the part SQLite's
-`PRAGMA data_version` plays there: while it stands still, a snapshot read earlier is
-still the truth (usecases/memory.CommitGuarded), so a GET costs no query.
+Triggers (migrations 0015 and 0016) notify on `smtp_profile_<schema>` whenever a
+statement changes the profile, the options, a user, a sign-in counter, a known address
+or a web session, and PostgreSQL sends the notification when that transaction commits.
+This feed listens on a connection of its own and counts what arrives; the count plays
+the part SQLite's `PRAGMA data_version` plays there: while it stands still, a snapshot
+or a session read earlier is still the truth (usecases/memory.py, `snapshots` and
+`sessions`), so a GET costs no query.
 
 Reading the count first drains whatever the socket already holds (one non-blocking
 `recv`), so a notification that arrived before the request is never overlooked. While

@@ -195,9 +195,15 @@ class SnapshotReader:
             self._memory.put((name_key(name), client), snapshot, looked_at=looked_at)
         return snapshot
 
-    def _commit_counter(self) -> int | None:
+    def commit_counter(self) -> int | None:
         """SQLite's commit counter on the inline connection, or the count of PostgreSQL's
-        change notifications; None if unreadable (or not listening)."""
+        change notifications; None if unreadable, not listening, or there is none (an
+        in-memory database): what guards every memory of the stored state."""
+        if not self._guarded:
+            return None
+        return self._commit_counter()
+
+    def _commit_counter(self) -> int | None:
         if self.changes is not None:
             return self.changes.current()
         assert self._inline is not None

@@ -24,6 +24,16 @@ here, once, next to the copy; the store adapters fill and consult the copies tha
   token be verified again, so a key withdrawn by the provider stops its tokens at
   once. Keyed by a keyed HMAC, so the memory holds no token; a token without `exp` is
   never kept.
+- `sessions` (`ResolvedSessions`): a web session the database resolved (its user's name
+  and permissions, its sign-in time and stored end), guarded like `snapshots` by the
+  commit counter: a sign-out, a removed user, a changed password or permission, a
+  slid end, written by any instance or command, is a commit (on PostgreSQL the
+  `users` and `web_sessions` triggers notify) and drops them all. Valid only until the
+  stored end (every look compares it with the clock), so an idle session ends on time
+  with nothing written; the maximum is within that end. A sign-out on this instance
+  drops them all at once, without waiting for its own commit to be noticed. Keyed by a
+  keyed HMAC of the token's hash, so the memory holds neither the cookie nor the
+  database's key of it.
 - `passwords` (`VerifiedPasswords`): keyed HMACs of (stored hash, password) that argon2
   accepted. Never stale: a changed password is a changed stored hash, so its entries
   simply stop matching; beyond a bound the least recently used are forgotten.
@@ -58,7 +68,13 @@ from typing import Any, Generic, Protocol, TypeVar
 from cachetools import LRUCache, TTLCache
 
 from smtp_profile.domain.secrets import Secret
-from smtp_profile.domain.stored import ProfileStamp, Snapshot, StoredOptions, StoredProfile
+from smtp_profile.domain.stored import (
+    ProfileStamp,
+    SessionRecord,
+    Snapshot,
+    StoredOptions,
+    StoredProfile,
+)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -66,6 +82,7 @@ V = TypeVar("V")
 SNAPSHOTS = 1024
 VERIFIED_PASSWORDS = 1024
 VERIFIED_TOKENS = 1024
+RESOLVED_SESSIONS = 1024
 
 
 @dataclass
@@ -136,8 +153,10 @@ class CommitGuarded(Generic[K, V]):
         """The counter at the last look (None: not looked, or unreadable)."""
         return self._seen
 
-    def get(self, key: K, counter: int | None) -> V | None:
-        """The copy for `key` if the counter still reads as at the last look. A moved
+    def get(self, key: K, counter: int | None,
+            valid: Callable[[V], bool] | None = None) -> V | None:
+        """The copy for `key` if the counter still reads as at the last look (and, with
+        `valid`, if the copy still passes it; one that fails is dropped). A moved
         counter (or None: it could not be read) drops every copy first.
 
         Look before any read this guards: a commit racing that read then moves the
@@ -150,6 +169,10 @@ class CommitGuarded(Generic[K, V]):
             self.stats.misses += 1
             return None
         copy = self._copies.get(key)
+        if copy is not None and valid is not None and not valid(copy):
+            self._copies.pop(key, None)
+            self.stats.invalidations += 1
+            copy = None
         if copy is None:
             self.stats.misses += 1
         else:
@@ -162,9 +185,51 @@ class CommitGuarded(Generic[K, V]):
         if looked_at is not None and looked_at == self._seen:
             self._copies[key] = value
 
+    def invalidate(self) -> None:
+        """Something they hold changed here: drop every copy, and refuse any read now
+        in flight (it looked before this), as a moved counter would."""
+        if self._seen is not None:
+            self.stats.invalidations += 1
+        self.clear()
+
     def clear(self) -> None:
         self._copies.clear()
         self._seen = None
+
+
+class ResolvedSessions:
+    """Web sessions the database resolved, while a commit counter stands still and
+    until their stored end; keyed by HMACs under a key that never leaves the process."""
+
+    def __init__(self, maxsize: int = RESOLVED_SESSIONS) -> None:
+        self._key = secrets.token_bytes(32)
+        self._copies: CommitGuarded[bytes, SessionRecord] = CommitGuarded(maxsize)
+
+    @property
+    def stats(self) -> MemoryStats:
+        return self._copies.stats
+
+    @property
+    def seen(self) -> int | None:
+        """The counter at the last look (see `CommitGuarded.seen`)."""
+        return self._copies.seen
+
+    def _token(self, token_hash: str) -> bytes:
+        return hmac.new(self._key, token_hash.encode("ascii"), hashlib.sha256).digest()
+
+    def get(self, token_hash: str, counter: int | None, now: datetime) -> SessionRecord | None:
+        """The session, if the counter stands still and its stored end is after `now`."""
+        return self._copies.get(self._token(token_hash), counter,
+                                lambda record: now < record.expires_at)
+
+    def put(self, token_hash: str, record: SessionRecord, *, looked_at: int | None) -> None:
+        self._copies.put(self._token(token_hash), record, looked_at=looked_at)
+
+    def invalidate(self) -> None:
+        self._copies.invalidate()
+
+    def clear(self) -> None:
+        self._copies.clear()
 
 
 class Bounded(Generic[K, V]):
@@ -310,6 +375,7 @@ class StateMemory:
         default_factory=CommitGuarded)
     passwords: VerifiedPasswords = field(default_factory=VerifiedPasswords)
     bearer_tokens: VerifiedTokens[Any] = field(default_factory=VerifiedTokens)
+    sessions: ResolvedSessions = field(default_factory=ResolvedSessions)
     pam_secrets: FetchedSecrets = field(default_factory=lambda: FetchedSecrets(0))
     adapters: dict[str, Memory] = field(default_factory=dict)
     """The memories adapters hold themselves (the token cache, the TLS contexts)."""
@@ -317,7 +383,8 @@ class StateMemory:
     def all(self) -> dict[str, Memory]:
         return {"profile": self.profile, "options": self.options,
                 "snapshots": self.snapshots, "passwords": self.passwords,
-                "bearer_tokens": self.bearer_tokens, "pam secrets": self.pam_secrets,
+                "bearer_tokens": self.bearer_tokens, "sessions": self.sessions,
+                "pam secrets": self.pam_secrets,
                 **self.adapters}
 
     def stats(self) -> dict[str, MemoryStats]:

@@ -278,6 +278,10 @@ class SessionStore(Protocol):
 
     async def find(self, token_hash: str, now: datetime) -> SessionRecord | None: ...
 
+    def remembered(self, token_hash: str, now: datetime) -> SessionRecord | None:
+        """What `find` would answer, if it can be told without I/O (else None)."""
+        ...
+
     async def extend(self, token_hash: str, expires_at: datetime) -> None:
         """Move a session's end later (never earlier)."""
         ...

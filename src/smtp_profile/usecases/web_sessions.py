@@ -5,8 +5,10 @@ A session slides: each use moves its end to `lifetime` from now
 their work, but never past `maximum` from sign-in (`SMTP_PROFILE_SESSION_MAX_MINUTES`,
 also the cookie's Max-Age). The end is written at most once per `EXTEND_EVERY` (or a
 quarter of the lifetime, if shorter), so a busy page does not write on every request.
-The user's permissions are read with the session on every request, so removing a
-permission takes effect at once.
+The user's permissions are read with the session, so removing a permission takes
+effect at once: the store remembers a session it found only while nothing was
+committed since (usecases/memory.py, `sessions`), so a request that needs no write is
+usually answered without touching the database (`remembered`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import SessionRecord
 from smtp_profile.usecases.accounts import Principal
 from smtp_profile.usecases.ports import DateClock, SessionStore
 
@@ -85,14 +88,37 @@ class WebSessions:
         record = await self._repository.find(key, now)
         if record is None:
             return None
+        active, slide_to = self._judged(record, now)
+        if active is not None and slide_to is not None:
+            await self._repository.extend(key, slide_to)
+            active = ActiveSession(active.principal, slide_to, active.ends_by)
+        return active
+
+    def remembered(self, token: str) -> ActiveSession | None:
+        """What `resolve` would answer, when the store remembers the session and using
+        it now writes nothing (its end is not due to slide); else None, and `resolve`
+        must decide. No I/O."""
+        if not _TOKEN_SHAPE.match(token):
+            return None
+        now = self._clock()
+        record = self._repository.remembered(token_hash(token), now)
+        if record is None:
+            return None
+        active, slide_to = self._judged(record, now)
+        return active if slide_to is None else None
+
+    def _judged(self, record: SessionRecord,
+                now: datetime) -> tuple[ActiveSession | None, datetime | None]:
+        """The session a live record stands for (None: past its maximum, as a maximum
+        lowered since sign-in makes it), and the end to slide it to now, if one is due."""
         ends_by = record.created_at + self.maximum
+        if now >= ends_by:
+            return None, None
         expires_at = record.expires_at
         wanted = min(now + self.lifetime, ends_by)
-        if wanted - expires_at >= self._step or (wanted == ends_by and expires_at < ends_by):
-            await self._repository.extend(key, wanted)
-            expires_at = wanted
-        return ActiveSession(Principal(record.user_name, record.permissions), expires_at,
-                             ends_by)
+        due = wanted - expires_at >= self._step or (wanted == ends_by and expires_at < ends_by)
+        return (ActiveSession(Principal(record.user_name, record.permissions), expires_at,
+                              ends_by), wanted if due else None)
 
     async def close(self, token: str) -> bool:
         """End the session; False if there was none."""

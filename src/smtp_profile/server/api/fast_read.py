@@ -5,12 +5,15 @@ A GET is answered here, in front of the framework's whole stack (server/app.py
 everything is already known and
 nothing can happen but the answer: valid Keyfactor headers, Basic credentials verified
 before for an unchanged user with no failed sign-ins counted (or a bearer token
-verified before that has not expired), the read permission, and the stored profile's
-version already in memory. That costs one snapshot read (a version
-check; on SQLite usually none) and no framework. Anything else (a first sign-in, a wrong
-password, a throttled caller, a cookie, a bad header, a database error) goes on to the
-routes, which do every check and its audit record. So this path can only send what the
-route would send, byte for byte; tests compare the two.
+verified before that has not expired, or the web page's session cookie resolved before,
+with nothing committed since and no slide of its end due), the read permission, and the
+stored profile's version already in memory. That costs one snapshot read (a version
+check; usually none while nothing was committed) and no framework. Anything else (a
+first sign-in, a wrong password, a throttled caller, a session not resolved since the
+last commit or due to slide, a cookie without the page's header, a bad header, a
+database error) goes on to the routes, which do every check, write and audit record.
+So this path can only send what the route would send, byte for byte; tests compare
+the two.
 
 Every GET it leaves to the routes is counted by reason and logged at debug level (the
 reason only, never a credential), so a fast path that stopped answering shows in
@@ -32,10 +35,11 @@ from smtp_profile.domain.stored import ProfileStamp
 from smtp_profile.runtime import Runtime
 from smtp_profile.server.answer_headers import completed_headers
 from smtp_profile.server.api.profile_answers import profile_response
-from smtp_profile.server.authentication import basic_login, bearer_token
+from smtp_profile.server.authentication import basic_login, bearer_token, session_cookie
 from smtp_profile.server.keyfactor_headers import (
     API_VERSION,
     REQUESTED_WITH,
+    RequestedWith,
     requested_with,
     version_of,
 )
@@ -52,8 +56,13 @@ class Fallback(StrEnum):
     HEADERS = "headers"
     """x-keyfactor-requested-with or x-keyfactor-api-version the routes will refuse."""
     NO_BASIC_CREDENTIALS = "no-basic-credentials"
-    """No Authorization header (a cookie, or none), one that holds neither acceptable
-    Basic credentials nor a bearer token, or Basic switched off."""
+    """No Authorization header and no session cookie the page's header makes count, one
+    that holds neither acceptable Basic credentials nor a bearer token, or Basic
+    switched off."""
+    SESSION_NOT_RECOGNISED = "session-not-recognised"
+    """A session cookie (with the page's header) not resolved since the last commit,
+    one whose end is due to slide (the routes write it), or one not valid (the routes
+    refuse it)."""
     BEARER_NOT_RECOGNISED = "bearer-token-not-recognised"
     """A bearer token not verified before (or expired since, or no identity provider
     configured): the routes verify it, or refuse it."""
@@ -136,8 +145,13 @@ class FastProfileRead:
             return Fallback.HEADERS
         authorization = headers.get("authorization")
         token = bearer_token(authorization)
+        cookie = (session_cookie(headers) if authorization is None
+                  and requested_with(headers.get(REQUESTED_WITH)) is RequestedWith.PAGE
+                  else None)
         try:
-            if token is not None:
+            if cookie:
+                stamp = await self._session_stamp(cookie, client_address_of(scope))
+            elif token is not None:
                 stamp = await self._bearer_stamp(token, client_address_of(scope))
             else:
                 stamp = await self._basic_stamp(authorization, client_address_of(scope))
@@ -172,6 +186,17 @@ class FastProfileRead:
         if not admission.principal.may(Permission.READ):
             return Fallback.NO_READ_PERMISSION
         return admission.profile_stamp
+
+    async def _session_stamp(self, cookie: str, client: str) -> ProfileStamp | Fallback:
+        """The profile stamp for the web page's session, resolved before and unchanged
+        since, whose use now writes nothing: no session read, no snapshot read while
+        nothing was committed."""
+        active = self.runtime.sessions.remembered(cookie)
+        if active is None:
+            return Fallback.SESSION_NOT_RECOGNISED
+        if not active.principal.may(Permission.READ):
+            return Fallback.NO_READ_PERMISSION
+        return await self.runtime.sign_in.profile_stamp(client)
 
     async def _bearer_stamp(self, token: str, client: str) -> ProfileStamp | Fallback:
         """The profile stamp for a bearer token verified before that has not expired:
