@@ -215,7 +215,7 @@ class ResolvedSessions:
         return self._copies.seen
 
     def _token(self, token_hash: str) -> bytes:
-        return hmac.new(self._key, token_hash.encode("ascii"), hashlib.sha256).digest()
+        return hmac.digest(self._key, token_hash.encode("ascii"), "sha256")
 
     def get(self, token_hash: str, counter: int | None, now: datetime) -> SessionRecord | None:
         """The session, if the counter stands still and its stored end is after `now`."""
