@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,7 +10,9 @@ from typing import Any
 
 import pytest
 import trustme
+from argon2 import PasswordHasher
 
+from smtp_profile.usecases import accounts as accounts_module
 from tests.support.database import (
     DATABASE_URL_ENV,
     TEST_DATABASE_ENV,
@@ -81,6 +84,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if problem is not None:
             pytest.exit(f"{TEST_DATABASE_ENV}={url} but PostgreSQL is not reachable: "
                         f"{problem}", returncode=3)
+
+
+# argon2 at its lowest cost inside the test process: every service a test starts hashes
+# its admin's password and every client's first sign-in verifies one, about 0.1 s each at
+# the library's defaults (tens of seconds per run). Hashes made elsewhere (a CLI
+# subprocess) still verify, argon2 reads the cost from the hash; what the service itself
+# uses is proven by tests/test_password_hashing.py, in a process of its own.
+CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts_module, "PasswordHasher",
+                      functools.partial(PasswordHasher, **CHEAP_ARGON2))
+        yield
 
 
 @pytest.fixture(autouse=True)
