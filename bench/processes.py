@@ -135,16 +135,27 @@ def add_bench_user(data_dir: Path, env: dict[str, str]) -> None:
     done = subprocess.run(
         [COMMAND, "user", "add", USER, "--data-dir", str(data_dir), "--password-stdin",
          "--permission", "/system_settings/read/", "--permission", "/system_settings/modify/"],
-        input=PASSWORD.encode(), env={**os.environ, **env}, capture_output=True, check=False,
+        input=PASSWORD.encode(), env=service_environment(env), capture_output=True,
+        check=False,
     )
     if done.returncode != 0 and b"already exists" not in done.stderr + done.stdout:
         raise RuntimeError(f"user add failed: {(done.stderr + done.stdout).decode()[-500:]}")
 
 
+def service_environment(env: dict[str, str]) -> dict[str, str]:
+    """The bench's environment for a service process, less PYTHONDONTWRITEBYTECODE: an
+    installed service has its bytecode cached (pip compiles it on install, and an
+    editable install writes it at its first start), so a restart does not recompile
+    every module; a shell that says not to write bytecode would make every start
+    compile the whole package and measure that instead."""
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**inherited, **env}
+
+
 def spawn_service(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [COMMAND, "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=service_environment(env),
     )
 
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smtp_profile.identity.provider import OidcProvider
 from smtp_profile.logs import quiet_libraries
 from smtp_profile.mailer.catalogue import catalogue
 from smtp_profile.mailer.conversation import Mailer, MailerConfig
@@ -53,6 +53,9 @@ from smtp_profile.usecases.service_accounts import ServiceAccounts
 from smtp_profile.usecases.signin import SignIn
 from smtp_profile.usecases.web_sessions import WebSessions
 
+if TYPE_CHECKING:
+    from smtp_profile.identity.provider import OidcProvider
+
 DRAIN_MARGIN_SECONDS = 5.0
 """Beyond the test timeout, for a finished test's audit record and status to be written."""
 
@@ -62,6 +65,14 @@ def prepare(settings: Settings) -> None:
     ensure_data_dir(settings.data_dir)
     load_keys(settings.data_dir, settings.secret_key, create=True)
     migrate(settings.resolved_database_url)
+
+
+def _oidc_provider() -> type[OidcProvider]:
+    """The identity provider's adapter, imported only when one is configured: it brings
+    PyJWT and httpx, which a service signing in with passwords alone never loads."""
+    from smtp_profile.identity.provider import OidcProvider
+
+    return OidcProvider
 
 
 def ensure_data_dir(path: Path) -> None:
@@ -117,7 +128,7 @@ class Runtime:
             ),
             resolver=resolver,
         )
-        memory.adapters.update({"tokens": mailer.tokens.cache,
+        memory.adapters.update({"tokens": mailer.token_cache,
                                 "tls contexts": mailer.trust.contexts})
         accounts = Accounts(UserRepository(engine), verified=memory.passwords)
         counters = ThrottleRepository(engine)
@@ -164,7 +175,7 @@ class Runtime:
             client_certificates=ClientCertificates(certificates, profiles, relay, audit),
             pam=pam,
             bearer=None if rules is None else BearerSignIn(
-                OidcProvider(rules, refetch_seconds=settings.oidc_refetch_seconds,
+                _oidc_provider()(rules, refetch_seconds=settings.oidc_refetch_seconds,
                              timeout=settings.connect_timeout, ca_bundle=settings.ca_bundle),
                 settings.claim_mapping, audit, counters, clock, memory.bearer_tokens),
         )

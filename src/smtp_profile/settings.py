@@ -56,7 +56,7 @@ def _port_list(text: str) -> str:
 
 def _implicit_tls_ports(value: object) -> object:
     """`465, 587`, `465 587` or a range: the grammar of every port setting (domain.outbound)."""
-    return parse_ports(value) if isinstance(value, str) else value
+    return frozenset(parse_ports(value)) if isinstance(value, str) else value
 
 
 def _ports_in_range(ports: frozenset[int]) -> frozenset[int]:

@@ -169,3 +169,18 @@ def test_recipient_domains() -> None:
     assert "may only go to" in (policy.refusal("a@lab.example") or "")
     assert "evil.example" in (policy.refusal("a@evil.example") or "")
     assert RecipientPolicy().refusal("anyone@anywhere.example") is None
+
+
+def test_port_ranges_are_kept_as_ranges_and_behave_as_a_set() -> None:
+    ports = parse_ports("25,465,587,2525,1025-65535")
+    assert ports == parse_ports("1025-65535, 25 465,587")  # 2525 lies inside the range
+    assert repr(ports) == "PortRanges(25,465,587,1025-65535)"
+    assert [p for p in (24, 25, 26, 1024, 1025, 2525, 65535, 65536) if p in ports] == [
+        25, 1025, 2525, 65535]
+    assert "25" not in ports  # type: ignore[comparison-overlap]
+    assert len(ports) == 3 + 64511
+    assert sorted(parse_ports("10-12,11-14,16")) == [10, 11, 12, 13, 14, 16]
+    assert parse_ports("10-12,13") == frozenset({10, 11, 12, 13})  # adjacent ranges merge
+    assert parse_ports("10-12") != frozenset({10, 11})
+    assert hash(OutboundPolicy()) == hash(OutboundPolicy())
+    assert OutboundPolicy(ports=parse_ports("25")).refusal("relay.example", 26, ["192.0.2.1"])

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from smtp_profile.domain.actor import Actor
 from smtp_profile.domain.audit import AuditAction
@@ -46,6 +44,9 @@ from smtp_profile.wire.service_account import (
 
 StepCallback = Callable[[dict[str, Any]], None]
 SERVICE_ACCOUNT_PATH = "/SMTP/OAuth/ServiceAccount"
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class ClientError(Exception):
@@ -232,6 +233,8 @@ class RemoteClient:
 
     def __init__(self, url: str, user: str, password: str, base_path: str,
                  *, verify: bool | str = True) -> None:
+        import httpx  # here, not at the top: `serve` imports this module and needs no client
+
         self._base = base_path
         self._http = httpx.AsyncClient(
             base_url=url.rstrip("/"), auth=(user, password), verify=verify,

@@ -11,9 +11,11 @@ loopback stays allowed, since a local relay is common.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from smtp_profile.domain.host_patterns import Wildcard, host_matches
@@ -50,12 +52,56 @@ class PolicyError(ValueError):
     """An operator setting that cannot be parsed, with the offending part."""
 
 
-def parse_ports(text: str) -> frozenset[int]:
+class PortRanges(AbstractSet[int]):
+    """A set of ports kept as sorted, disjoint ranges: `1025-65535` is one pair, not 64,511
+    int objects in a hash table (about 4 MB that the default policy would hold for the
+    life of the process). Compares equal to any set of the same ports."""
+
+    __slots__ = ("_firsts", "_ranges")
+
+    def __init__(self, ranges: Iterable[tuple[int, int]] = ()) -> None:
+        merged: list[tuple[int, int]] = []
+        for first, last in sorted(ranges):
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+            else:
+                merged.append((first, last))
+        self._ranges = tuple(merged)
+        self._firsts = tuple(first for first, _ in merged)
+
+    def __contains__(self, port: object) -> bool:
+        if not isinstance(port, int):
+            return False
+        index = bisect.bisect_right(self._firsts, port) - 1
+        return index >= 0 and port <= self._ranges[index][1]
+
+    def __iter__(self) -> Iterator[int]:
+        for first, last in self._ranges:
+            yield from range(first, last + 1)
+
+    def __len__(self) -> int:
+        return sum(last - first + 1 for first, last in self._ranges)
+
+    def __hash__(self) -> int:
+        return hash(self._ranges)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PortRanges):
+            return self._ranges == other._ranges
+        return super().__eq__(other)
+
+    def __repr__(self) -> str:
+        return "PortRanges(" + ",".join(
+            str(first) if first == last else f"{first}-{last}"
+            for first, last in self._ranges) + ")"
+
+
+def parse_ports(text: str) -> PortRanges:
     """`25,465,1025-65535` (or `465 587`) -> the set of ports; raises PolicyError.
 
     The grammar of every port setting: ports and ranges, separated by commas or spaces.
     """
-    ports: set[int] = set()
+    ranges: list[tuple[int, int]] = []
     for part in re.sub(r"\s*-\s*", "-", text).replace(",", " ").split():
         low, dash, high = part.partition("-")
         try:
@@ -64,8 +110,8 @@ def parse_ports(text: str) -> frozenset[int]:
             raise PolicyError(f"{part!r} is not a port or a range like 1025-65535") from None
         if not 1 <= first <= last <= 65535:
             raise PolicyError(f"{part!r} is outside 1-65535")
-        ports.update(range(first, last + 1))
-    return frozenset(ports)
+        ranges.append((first, last))
+    return PortRanges(ranges)
 
 
 def parse_targets(text: str) -> tuple[tuple[Network, ...], tuple[str, ...]]:
@@ -88,14 +134,14 @@ def parse_targets(text: str) -> tuple[tuple[Network, ...], tuple[str, ...]]:
 class OutboundPolicy:
     """Empty `networks` and `names` mean any host (subject to the link-local rule)."""
 
-    ports: frozenset[int] = field(default_factory=lambda: parse_ports(DEFAULT_PORTS))
+    ports: AbstractSet[int] = field(default_factory=lambda: parse_ports(DEFAULT_PORTS))
     networks: tuple[Network, ...] = ()
     names: tuple[str, ...] = ()
     allow_link_local: bool = False
-    own_ports: frozenset[int] = frozenset()
-    token_ports: frozenset[int] = field(default_factory=lambda: parse_ports(DEFAULT_TOKEN_PORTS))
+    own_ports: AbstractSet[int] = frozenset()
+    token_ports: AbstractSet[int] = field(default_factory=lambda: parse_ports(DEFAULT_TOKEN_PORTS))
     """Ports an https token endpoint may use."""
-    token_http_ports: frozenset[int] = frozenset()
+    token_http_ports: AbstractSet[int] = frozenset()
     """Ports a plain-http token endpoint (loopback only) may use; none by default."""
 
     def refusal(self, host: str, port: int, addresses: Iterable[str]) -> str | None:

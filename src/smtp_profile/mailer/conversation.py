@@ -18,7 +18,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiosmtplib
 from aiosmtplib import SMTPResponse
@@ -64,8 +66,10 @@ from smtp_profile.mailer.resolver import (
     resolve_once,
 )
 from smtp_profile.mailer.tls import TrustStore, client_context, peer_der, session_details
-from smtp_profile.mailer.xoauth2 import XOAuth2Login
-from smtp_profile.oauth.token import TokenClient
+from smtp_profile.oauth.cache import TokenCache
+
+if TYPE_CHECKING:
+    from smtp_profile.oauth.token import TokenClient
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +118,22 @@ class Mailer:
         self.resolver: Resolver = resolver or SystemResolver()
         self.trust = TrustStore(config.ca_bundle)
         self.local_hostname = config.local_hostname or _default_local_hostname()
+        self.token_cache = TokenCache()
+        """The OAuth token client's memory, there from the start (`usecases/memory.py`)."""
+
+    @cached_property
+    def tokens(self) -> TokenClient:
+        """The OAuth token client, built at the first OAuth relay's test: its module brings
+        httpx and PyJWT, which a service without OAuth relays never loads."""
+        from smtp_profile.oauth.token import TokenClient
+
         # Its own TLS context: httpx sets ALPN on the context it is given.
-        self.tokens = TokenClient(
-            tls_context=client_context(config.ca_bundle),
-            connect_timeout=config.connect_timeout, timeout=config.test_timeout,
+        return TokenClient(
+            tls_context=client_context(self.config.ca_bundle),
+            connect_timeout=self.config.connect_timeout, timeout=self.config.test_timeout,
             trust_source="SMTP_PROFILE_CA_BUNDLE"
-            + (f" ({config.ca_bundle})" if config.ca_bundle else ""),
+            + (f" ({self.config.ca_bundle})" if self.config.ca_bundle else ""),
+            cache=self.token_cache,
         )
 
     async def resolve(self, profile: Profile) -> Resolution:
@@ -486,6 +500,8 @@ class _Conversation:
             await self._auth_external()
             return
         if self.profile.auth_type is AuthType.OAUTH:
+            from smtp_profile.mailer.xoauth2 import XOAuth2Login  # with the token client
+
             await XOAuth2Login(smtp, self.rec, self.mailer.tokens, self.profile,
                                self.token_resolution, tls_active=self.tls_active,
                                starttls_offered=self.starttls_offered,

@@ -51,17 +51,15 @@ class TrustStore:
         # Sees every handshake on the shared contexts (did the relay ask for a client
         # certificate?), per SSL object; see mailer/client_tls.py.
         self.watch = HandshakeWatch()
-        self._default = client_context(ca_bundle)
-        self._unverified = unverified_context()
-        self.watch.install(self._default)
-        self.watch.install(self._unverified)
+        self._default: ssl.SSLContext | None = None
+        self._unverified_context: ssl.SSLContext | None = None
         # Per CA bundle text; never stale (a context depends only on that text).
         self.contexts: Bounded[str, ssl.SSLContext] = Bounded(FIFOCache(_CACHE_SIZE))
 
     def context_for(self, options: RelayOptions) -> ssl.SSLContext:
         mode = options.trust_mode
         if mode in (TrustMode.PINNED, TrustMode.INSECURE):
-            return self._unverified
+            return self.unverified
         if mode is TrustMode.BUNDLE and options.ca_pem:
             key = hashlib.sha256(options.ca_pem.encode()).hexdigest()
             context = self.contexts.get(key)
@@ -70,6 +68,16 @@ class TrustStore:
                 self.watch.install(context)
                 self.contexts.put(key, context)
             return context
+        return self.default
+
+    @property
+    def default(self) -> ssl.SSLContext:
+        """The system store plus the operator's bundle, built at the first test that
+        needs it: loading the system store takes tens of milliseconds and about 2 MB,
+        which a service that only answers GETs never spends."""
+        if self._default is None:
+            self._default = client_context(self.ca_bundle)
+            self.watch.install(self._default)
         return self._default
 
     def with_client_certificate(self, options: RelayOptions, certificate: ClientCertificate,
@@ -90,7 +98,10 @@ class TrustStore:
 
     @property
     def unverified(self) -> ssl.SSLContext:
-        return self._unverified
+        if self._unverified_context is None:
+            self._unverified_context = unverified_context()
+            self.watch.install(self._unverified_context)
+        return self._unverified_context
 
     def source(self, options: RelayOptions) -> str:
         """Where to add a CA so that this relay's certificate is trusted (for hints)."""

@@ -195,11 +195,12 @@ class TokenClient:
 
     def __init__(self, *, tls_context: ssl.SSLContext, connect_timeout: float,
                  timeout: float, trust_source: str = "SMTP_PROFILE_CA_BUNDLE",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 cache: TokenCache | None = None) -> None:
         self.tls_context = tls_context
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._trust_source = trust_source
-        self.cache = TokenCache(clock)
+        self.cache = TokenCache(clock) if cache is None else cache
 
     async def get(self, request: TokenRequest, endpoint: Resolution | None, *,
                   fresh: bool = False) -> AccessToken:

@@ -34,10 +34,8 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
-
-import httpx
 
 from smtp_profile import __version__
 from smtp_profile.domain.json_text import parse_json
@@ -75,6 +73,9 @@ MAX_CA_BUNDLE = 256 * 1024
 USER_AGENT = f"smtp-profile/{__version__}"
 _SEGMENT = re.compile(r"\A[A-Za-z0-9_.@+=:,~-]+\Z")
 _WRAPPED_LINE = re.compile(r"^\s*\*\s*(.+?)\s*$")
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def _segments_problem(name: str, value: str) -> str | None:
@@ -170,6 +171,8 @@ class VaultProviderType:
     def open(self, settings: Mapping[str, str], *, timeout: float) -> VaultSource:
         self.validate(settings)
         given = present(settings)
+        import httpx  # here, not at the top: httpx loads only when a Vault is used
+
         context = ssl.create_default_context()
         if "CaBundle" in given:
             context.load_verify_locations(cadata=given["CaBundle"])
@@ -379,6 +382,8 @@ class VaultSource:
 
     async def _call(self, method: str, path: str, *, body: dict[str, str] | None = None,
                     authenticated: bool = True) -> _Answer:
+        import httpx  # loaded by `open` already; named here for its exceptions
+
         headers = {}
         if authenticated and self.token:
             headers["X-Vault-Token"] = self.token

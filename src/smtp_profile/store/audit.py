@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, and_, delete, func, insert, select, true
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.domain.audit import (
@@ -29,6 +28,7 @@ from smtp_profile.store.errors import as_store_failures
 from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import audit_log, audit_refusals
 from smtp_profile.store.transaction import connection_of
+from smtp_profile.store.upsert import upsert as dialect_upsert
 from smtp_profile.usecases.ports import Transaction
 
 
@@ -80,9 +80,7 @@ class AuditRepository:
     async def count_refusal(self, client: str, window_start: datetime) -> int:
         """One more refusal from `client` in the minute from `window_start`; the count."""
         values = {"client": client[:64], "window_start": window_start, "count": 1}
-        upsert = (postgresql.insert(audit_refusals).values(values)
-                  if self._engine.dialect.name == "postgresql"
-                  else sqlite.insert(audit_refusals).values(values))
+        upsert = dialect_upsert(self._engine, audit_refusals).values(values)
         statement = upsert.on_conflict_do_update(
             index_elements=[audit_refusals.c.client, audit_refusals.c.window_start],
             set_={"count": audit_refusals.c.count + 1},

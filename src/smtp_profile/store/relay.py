@@ -6,8 +6,6 @@ import asyncio
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smtp_profile.domain.errors import DomainError, ErrorKind
@@ -19,6 +17,7 @@ from smtp_profile.domain.steps import StepName, TestMode
 from smtp_profile.domain.stored import Snapshot, StoredOptions
 from smtp_profile.store.tables import relay_options, relay_status
 from smtp_profile.store.transaction import ConnectionTransaction
+from smtp_profile.store.upsert import upsert as dialect_upsert
 from smtp_profile.usecases.memory import LatestByStamp
 from smtp_profile.usecases.ports import OnOptionsWrite
 
@@ -131,8 +130,7 @@ class RelayRepository:
             "message": last.message, "profile_version": last.profile_version,
             "certificate_not_after": last.certificate_not_after,
         }
-        upsert = (postgresql_insert(relay_status) if self._engine.dialect.name == "postgresql"
-                  else sqlite_insert(relay_status)).values(id=PROFILE_ID, **values)
+        upsert = dialect_upsert(self._engine, relay_status).values(id=PROFILE_ID, **values)
         stored = relay_status.c
         offered = upsert.excluded
         statement = upsert.on_conflict_do_update(

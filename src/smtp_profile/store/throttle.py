@@ -10,9 +10,9 @@ more get through than the limits allow.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Table, case, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smtp_profile.domain.moments import as_utc
@@ -29,6 +29,10 @@ from smtp_profile.domain.throttle import (
 )
 from smtp_profile.store.errors import as_store_failures
 from smtp_profile.store.tables import sign_in_addresses, throttle
+from smtp_profile.store.upsert import upsert as dialect_upsert
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 
 def _at(seconds: float) -> datetime:
@@ -50,9 +54,7 @@ class ThrottleRepository:
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """INSERT with the dialect's ON CONFLICT clauses (both dialects spell them alike)."""
-        if self._engine.dialect.name == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+        return dialect_upsert(self._engine, table)
 
     async def increment(self, key: str, now: float) -> int:
         """Count one more for `key` (starting again after a quiet hour); the new count."""

@@ -9,6 +9,7 @@ construction.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import secrets
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import ARGON2_VERSION
 
 from smtp_profile.domain.permissions import ALL_PERMISSIONS, Permission
 from smtp_profile.domain.secrets import Secret
@@ -52,13 +54,27 @@ def check_new_password(password: Secret) -> None:
         raise WeakPassword(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
 
 
+def unmatchable_hash(hasher: PasswordHasher) -> str:
+    """A hash in `hasher`'s encoding and with its cost parameters that no password
+    matches (random salt, random digest), for an unknown user's check to cost what a
+    known user's does. Written out, not computed: hashing a password at start cost a
+    full argon2 run (64 MiB, a large part of a restart) for a value never compared."""
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii").rstrip("=")
+
+    return (f"$argon2{hasher.type.name.lower()}$v={ARGON2_VERSION}"
+            f"$m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+            f"${b64(secrets.token_bytes(hasher.salt_len))}"
+            f"${b64(secrets.token_bytes(hasher.hash_len))}")
+
+
 class Accounts:
     def __init__(self, repository: UserStore, hasher: PasswordHasher | None = None,
                  verified: VerifiedPasswords | None = None) -> None:
         self._repository = repository
         self._hasher = hasher or PasswordHasher()
         self._verified = VerifiedPasswords() if verified is None else verified
-        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        self._dummy_hash = unmatchable_hash(self._hasher)
 
     async def verify(self, record: UserRecord | None, password: Secret) -> Principal | None:
         """The principal if `password` is `record`'s; an unknown user costs the same."""

@@ -31,7 +31,7 @@ _PARAMETERS = {name.lower(): name for name in (PAGE_RETURNED, RETURN_LIMIT, ACTI
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(populate_by_name=False, frozen=True)
+    model_config = ConfigDict(populate_by_name=False, frozen=True, defer_build=True)
 
 
 class FieldChangeOut(_Out):

@@ -27,10 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from smtp_profile.wire.scalars import Boolean, WholeNumber
 
 
+# Every wire model is built (its validator and serializer made) at its first use, not at
+# import (`defer_build`): a started service uses a few of them, and the rest (about 90,
+# with the OpenAPI document, itself built at its first request) would cost start-up time
+# and memory for routes nobody may call.
 class _In(BaseModel):
     model_config = ConfigDict(
         strict=True, extra="forbid", populate_by_name=False, frozen=True,
-        str_max_length=16384,
+        str_max_length=16384, defer_build=True,
     )
 
 
@@ -41,7 +45,7 @@ class _TolerantIn(_In):
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(populate_by_name=False, frozen=True)
+    model_config = ConfigDict(populate_by_name=False, frozen=True, defer_build=True)
 
 
 class SecretIn(_TolerantIn):

@@ -25,7 +25,7 @@ class ServiceAccountIn(BaseModel):
     """Upload a service account key (replaces the stored one)."""
 
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=False,
-                              frozen=True, str_max_length=16384)
+                              frozen=True, str_max_length=16384, defer_build=True)
 
     key_file: str | dict[str, Any] = Field(
         alias="KeyFile",
@@ -42,7 +42,7 @@ class ServiceAccountIn(BaseModel):
 
 
 class ServiceAccountOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=False, frozen=True)
+    model_config = ConfigDict(populate_by_name=False, frozen=True, defer_build=True)
 
     configured: bool = Field(alias="Configured", description="Whether a key is stored.")
     client_email: str | None = Field(alias="ClientEmail")

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class SignInIn(BaseModel):
     """Body of POST /web/session."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 
     user_name: str = Field(alias="UserName", min_length=1, max_length=300)
     password: str = Field(alias="Password", min_length=1, max_length=1024, repr=False)
@@ -17,7 +17,7 @@ class SignInIn(BaseModel):
 class SessionOut(BaseModel):
     """Who is signed in, what they may do, and until when."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     user_name: str = Field(alias="UserName")
     permissions: list[str] = Field(alias="Permissions")
