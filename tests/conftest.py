@@ -91,14 +91,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 # the library's defaults (tens of seconds per run). Hashes made elsewhere (a CLI
 # subprocess) still verify, argon2 reads the cost from the hash; what the service itself
 # uses is proven by tests/test_password_hashing.py, in a process of its own.
-CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 
 
 @pytest.fixture(autouse=True, scope="session")
 def cheap_password_hashing() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(accounts_module, "PasswordHasher",
-                      functools.partial(PasswordHasher, **CHEAP_ARGON2))
+                      functools.partial(PasswordHasher, time_cost=1, memory_cost=8,
+                                        parallelism=1))
         yield
 
 
