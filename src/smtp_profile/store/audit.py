@@ -28,7 +28,7 @@ from smtp_profile.domain.moments import as_utc
 from smtp_profile.store.errors import as_store_failures
 from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import audit_log, audit_refusals
-from smtp_profile.store.transaction import connection_of
+from smtp_profile.store.transaction import write_in
 from smtp_profile.usecases.ports import Transaction
 
 
@@ -67,7 +67,7 @@ class AuditRepository:
     async def insert(self, transaction: Transaction, event: AuditEvent,
                      at: datetime) -> None:
         """Append within the caller's transaction (a PUT's record commits with the PUT)."""
-        await connection_of(transaction).execute(_insert(event, at))
+        await write_in(transaction, _insert(event, at))
 
     async def add(self, event: AuditEvent, at: datetime) -> None:
         """Append in a transaction of its own (on SQLite, in one trip to the writer)."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Select, Update, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smtp_profile.domain.errors import DomainError, ErrorKind
@@ -18,8 +18,9 @@ from smtp_profile.domain.secret_reference import SecretReference
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.stored import ProfileStamp, StoredProfile
 from smtp_profile.store.secret_box import SecretBox
+from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import pam_providers, smtp_profile
-from smtp_profile.store.transaction import ConnectionTransaction
+from smtp_profile.store.transaction import ConnectionTransaction, QueuedTransaction
 from smtp_profile.usecases.memory import LatestByStamp
 from smtp_profile.usecases.ports import OnProfileWrite
 
@@ -35,8 +36,10 @@ def new_generation() -> str:
 
 class ProfileRepository:
     def __init__(self, engine: AsyncEngine, box: SecretBox,
-                 memory: LatestByStamp[ProfileStamp, StoredProfile] | None = None) -> None:
+                 memory: LatestByStamp[ProfileStamp, StoredProfile] | None = None,
+                 writer: SQLiteWriter | None = None) -> None:
         self._engine = engine
+        self._writer = writer
         self._box = box
         self._memory: LatestByStamp[ProfileStamp, StoredProfile] = (
             LatestByStamp() if memory is None else memory)  # see usecases/memory.py
@@ -73,6 +76,7 @@ class ProfileRepository:
         actor: str,
         expected_version: int | None = None,
         on_write: OnProfileWrite | None = None,
+        known: ProfileStamp | None = None,
     ) -> StoredProfile:
         """Store `build(current)` as one atomic write.
 
@@ -81,11 +85,55 @@ class ProfileRepository:
         version column makes the update a compare-and-swap, retried on the newer profile
         if another writer got in between. Either way two PUTs never interleave. With
         `expected_version`, a changed profile is a 412.
+
+        `known`: the stamp the caller just read (its request's snapshot). When the
+        profile of that stamp is in memory, it is taken as the one replaced without
+        reading the row again: the update is a compare-and-swap on its version and
+        generation, on PostgreSQL too, so it only lands if that is still the stored
+        profile; otherwise nothing was written and the write starts over with the row
+        read (and locked) as above, where If-Match is judged. On SQLite that write,
+        the PAM providers' check and the audit record run in one trip to the writer's
+        thread (`store/sqlite_writer.py`) instead of a trip per driver call.
         """
         async with self._writers:
-            stored = await self._replace(build, actor=actor,
-                                         expected_version=expected_version, on_write=on_write)
+            stored = await self._replace_known(build, known, actor=actor,
+                                               expected_version=expected_version,
+                                               on_write=on_write)
+            if stored is None:
+                stored = await self._replace(build, actor=actor,
+                                             expected_version=expected_version,
+                                             on_write=on_write)
         return self._remember(stored)
+
+    async def _replace_known(self, build: Callable[[StoredProfile], Profile],
+                             known: ProfileStamp | None, *, actor: str,
+                             expected_version: int | None, on_write: OnProfileWrite | None,
+                             ) -> StoredProfile | None:
+        """The write over the remembered profile of stamp `known`; None when there is
+        none, when If-Match names another version (judged on the row, not on memory),
+        or when the stored profile is no longer that one (nothing written then)."""
+        current = None if known is None else self.remembered(known)
+        if current is None or expected_version not in (None, current.version):
+            return None
+        new = build(current)
+        stored = StoredProfile(new, current.version + 1, datetime.now(UTC), actor,
+                               new_generation())
+        write = self._update(current, stored)
+        if self._writer is not None:
+            queued = QueuedTransaction()
+            if on_write is not None:
+                await on_write(queued, current, stored)
+            wanted = _wanted_providers(new)
+            landed = await self._writer.transaction(
+                lambda connection: _write_queued(connection, write, wanted, queued))
+            return stored if landed else None
+        async with self._engine.begin() as connection:
+            await _check_providers(connection, new)
+            if (await connection.execute(write)).rowcount != 1:
+                return None  # the empty transaction ends; the locked read takes over
+            if on_write is not None:
+                await on_write(ConnectionTransaction(connection), current, stored)
+        return stored
 
     async def _replace(self, build: Callable[[StoredProfile], Profile], *, actor: str,
                        expected_version: int | None, on_write: OnProfileWrite | None,
@@ -101,18 +149,10 @@ class ProfileRepository:
                     )
                 new = build(current)
                 await _check_providers(connection, new)
-                now = datetime.now(UTC)
-                generation = new_generation()
-                result = await connection.execute(
-                    update(smtp_profile)
-                    .where(smtp_profile.c.id == PROFILE_ID)
-                    .where(smtp_profile.c.version == current.version)
-                    .where(smtp_profile.c.generation == current.generation)
-                    .values(**self._row(new), version=current.version + 1,
-                            generation=generation, updated_at=now, updated_by=actor)
-                )
+                stored = StoredProfile(new, current.version + 1, datetime.now(UTC), actor,
+                                       new_generation())
+                result = await connection.execute(self._update(current, stored))
                 if result.rowcount == 1:
-                    stored = StoredProfile(new, current.version + 1, now, actor, generation)
                     if on_write is not None:
                         await on_write(ConnectionTransaction(connection), current, stored)
                     break
@@ -120,6 +160,18 @@ class ProfileRepository:
             raise DomainError(ErrorKind.STORE_UNAVAILABLE,
                               "The SMTP profile is being changed by too many writers; retry.")
         return stored
+
+    def _update(self, current: StoredProfile, stored: StoredProfile) -> Update:
+        """`stored` over `current`: a compare-and-swap on version and generation."""
+        return (
+            update(smtp_profile)
+            .where(smtp_profile.c.id == PROFILE_ID)
+            .where(smtp_profile.c.version == current.version)
+            .where(smtp_profile.c.generation == current.generation)
+            .values(**self._row(stored.profile), version=stored.version,
+                    generation=stored.generation, updated_at=stored.updated_at,
+                    updated_by=stored.updated_by)
+        )
 
     async def reseal(self, new_box: SecretBox) -> int:
         """Re-encrypt the stored secrets under `new_box`; returns how many were sealed.
@@ -248,18 +300,42 @@ def _references_from_json(data: Any) -> dict[str, SecretReference | None]:
     return found
 
 
-async def _check_providers(connection: AsyncConnection, profile: Profile) -> None:
-    """Every provider the new profile names exists, checked (and on PostgreSQL locked
-    against deletion) in the write's own transaction: a provider removed meanwhile is
-    a refusal, never a dangling reference."""
-    wanted = {ref.provider_id for ref in profile.references.values()}
-    if not wanted:
-        return
-    found = set((await connection.execute(
-        select(pam_providers.c.id).where(pam_providers.c.id.in_(sorted(wanted)))
-        .with_for_update(read=True))).scalars())
-    missing = sorted(wanted - found)
+def _wanted_providers(profile: Profile) -> list[int]:
+    return sorted({ref.provider_id for ref in profile.references.values()})
+
+
+def _providers_statement(wanted: list[int]) -> Select[int]:
+    return (select(pam_providers.c.id).where(pam_providers.c.id.in_(wanted))
+            .with_for_update(read=True))
+
+
+def _refuse_missing(wanted: list[int], found: set[int]) -> None:
+    missing = sorted(set(wanted) - found)
     if missing:
         raise DomainError(ErrorKind.VALIDATION,
                           "No PAM provider has the Id " + ", ".join(map(str, missing))
                           + ": see GET /PamProviders")
+
+
+async def _check_providers(connection: AsyncConnection, profile: Profile) -> None:
+    """Every provider the new profile names exists, checked (and on PostgreSQL locked
+    against deletion) in the write's own transaction: a provider removed meanwhile is
+    a refusal, never a dangling reference."""
+    wanted = _wanted_providers(profile)
+    if wanted:
+        found = set((await connection.execute(_providers_statement(wanted))).scalars())
+        _refuse_missing(wanted, found)
+
+
+def _write_queued(connection: Connection, write: Update, wanted: list[int],
+                  queued: QueuedTransaction) -> bool:
+    """In the writer's thread, inside its transaction: the providers' check, the
+    compare-and-swap `write`, then the queued writes (the audit record). False, and
+    nothing written, when the compare-and-swap found another profile."""
+    if wanted:
+        _refuse_missing(wanted, set(connection.execute(_providers_statement(wanted)).scalars()))
+    if connection.execute(write).rowcount != 1:
+        return False
+    for statement in queued.statements:
+        connection.execute(statement)
+    return True
