@@ -3,7 +3,9 @@ writes queued for a transaction that runs in one trip to a thread."""
 
 from __future__ import annotations
 
-from sqlalchemy import Executable
+from typing import Any
+
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smtp_profile.usecases.ports import Transaction
@@ -19,15 +21,15 @@ class ConnectionTransaction(Transaction):
 
 
 class QueuedTransaction(Transaction):
-    """A transaction not open yet: the writes handed to it run, in order, inside the
-    write it belongs to, after that write's own statements and before its commit (see
-    `ProfileRepository` on SQLite). Only for writes whose result nobody reads; if the
-    write does not happen, neither do they."""
+    """A write not sent yet: the rows appended to it are inserted, in order, inside the
+    write they belong to, after its own statements and before its commit, or in the
+    same statement (`ProfileRepository`: SQLite's writer thread, PostgreSQL's single
+    statement). If the write does not happen, neither do they."""
 
-    __slots__ = ("statements",)
+    __slots__ = ("rows",)
 
     def __init__(self) -> None:
-        self.statements: list[Executable] = []
+        self.rows: list[tuple[Table, dict[str, Any]]] = []
 
 
 def connection_of(transaction: Transaction) -> AsyncConnection:
@@ -37,10 +39,10 @@ def connection_of(transaction: Transaction) -> AsyncConnection:
     return transaction.connection
 
 
-async def write_in(transaction: Transaction, statement: Executable) -> None:
-    """Run `statement`, whose result nobody reads, inside `transaction`: now on its
-    connection, or queued to run before its commit."""
+async def append_in(transaction: Transaction, table: Table, row: dict[str, Any]) -> None:
+    """Insert `row` into `table` inside `transaction`: now on its connection, or queued
+    to go with its write."""
     if isinstance(transaction, QueuedTransaction):
-        transaction.statements.append(statement)
+        transaction.rows.append((table, row))
         return
-    await connection_of(transaction).execute(statement)
+    await connection_of(transaction).execute(insert(table).values(row))
