@@ -16,8 +16,8 @@ from tests.support.service import plain_settings, run_async
 
 NORMAL, FULL = 1, 2  # PRAGMA synchronous's answers
 
-pytestmark = pytest.mark.skipif(requested_postgres() is not None,
-                                reason="SQLite's setting; PostgreSQL has synchronous_commit")
+sqlite_only = pytest.mark.skipif(requested_postgres() is not None,
+                                 reason="SQLite's setting; PostgreSQL has synchronous_commit")
 
 
 def synchronous_levels(data_dir: Path, **overrides: object) -> list[int]:
@@ -39,6 +39,7 @@ def synchronous_levels(data_dir: Path, **overrides: object) -> list[int]:
     return run_async(read())
 
 
+@sqlite_only
 def test_writes_wait_for_the_disk_at_checkpoints_by_default_and_at_every_commit_on_request(
         tmp_path: Path) -> None:
     assert synchronous_levels(tmp_path / "default") == [NORMAL, NORMAL]
