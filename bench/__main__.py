@@ -271,6 +271,11 @@ def bench_get_postgres(options: Options, rows: list[Row], peaks: dict[str, float
                         floor_port, (16,), target=0.75)
 
 
+PUT_P50_TARGET_MS = {"SQLite": 2.0, "PostgreSQL": 3.0}
+"""Issue 20: a PUT's p50 at concurrency 1, its audit record in the same transaction. An
+absolute time, so it holds only on a machine as quiet as the table's header says."""
+
+
 def bench_put(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
     for label in ("SQLite", "PostgreSQL"):
         with ExitStack() as stack:
@@ -292,11 +297,14 @@ def bench_put(options: Options, rows: list[Row], peaks: dict[str, float]) -> Non
                         results.append(load(running.port, put_requests(), concurrency,
                                             options.duration))
                 peaks[f"PUT {label} c={concurrency}"] = watch.peak
+                p50 = median([r.percentile(0.5) for r in results])
+                target = PUT_P50_TARGET_MS[label] if concurrency == 1 else None
                 rows += [
                     Row(f"PUT /SMTP {label}", f"c={concurrency} throughput",
                         median([r.throughput for r in results]), unit="req/s"),
-                    Row(f"PUT /SMTP {label}", f"c={concurrency} p50",
-                        median([r.percentile(0.5) for r in results]), unit="ms"),
+                    Row(f"PUT /SMTP {label}", f"c={concurrency} p50", p50, unit="ms",
+                        target="" if target is None else f"<= {target:g} ms",
+                        met=None if target is None else p50 <= target),
                     Row(f"PUT /SMTP {label}", f"c={concurrency} p99",
                         median([r.percentile(0.99) for r in results]), unit="ms"),
                 ]

@@ -110,10 +110,13 @@ class Runtime:
         """`clock` (epoch seconds) is the time sign-in limits and the audit trail go by."""
         quiet_libraries()
         memory = StateMemory(pam_secrets=FetchedSecrets(settings.pam_cache_seconds))
-        engine = create_engine_for(settings.resolved_database_url)
+        engine = create_engine_for(settings.resolved_database_url,
+                                   synchronous=settings.sqlite_synchronous)
         box = SecretBox(load_keys(settings.data_dir, settings.secret_key, create=False),
                         key_files=None if settings.secret_key else KeyFiles(settings.data_dir))
-        profiles = ProfileRepository(engine, box, memory.profile)
+        writer = writer_for(settings.resolved_database_url,
+                            synchronous=settings.sqlite_synchronous)
+        profiles = ProfileRepository(engine, box, memory.profile, writer)
         accounts_store = ServiceAccountRepository(engine, box)
         relay = RelayRepository(engine, memory.options)
         mailer = Mailer(
@@ -133,7 +136,6 @@ class Runtime:
         accounts = Accounts(UserRepository(engine), verified=memory.passwords)
         counters = ThrottleRepository(engine)
         snapshots = SnapshotReader(engine, memory.snapshots)
-        writer = writer_for(settings.resolved_database_url)
         rules = settings.bearer_rules
         relay = RelayRepository(engine, memory.options)
         certificates = ClientCertificateRepository(engine, box)

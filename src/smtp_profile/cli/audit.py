@@ -62,7 +62,8 @@ def audit_command(
         raise fail(str(exc)) from None
 
     async def read() -> list[AuditRecord]:
-        engine = create_engine_for(settings.resolved_database_url)
+        engine = create_engine_for(settings.resolved_database_url,
+                                   synchronous=settings.sqlite_synchronous)
         try:
             return (await AuditRepository(engine).list(query)).records
         finally:

@@ -94,7 +94,8 @@ def rotate_key(
         raise fail(str(exc)) from None
 
     async def reseal() -> int:
-        engine = create_engine_for(settings.resolved_database_url)
+        engine = create_engine_for(settings.resolved_database_url,
+                                   synchronous=settings.sqlite_synchronous)
         try:
             return await reseal_secrets(engine, ring, fresh)
         finally:

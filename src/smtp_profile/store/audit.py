@@ -27,7 +27,7 @@ from smtp_profile.domain.moments import as_utc
 from smtp_profile.store.errors import as_store_failures
 from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import audit_log, audit_refusals
-from smtp_profile.store.transaction import connection_of
+from smtp_profile.store.transaction import append_in
 from smtp_profile.store.upsert import upsert as dialect_upsert
 from smtp_profile.usecases.ports import Transaction
 
@@ -44,19 +44,23 @@ def _change(row: dict[str, Any]) -> FieldChange:
     return FieldChange(str(row["field"]), row.get("old"), row.get("new"))
 
 
+def _row(event: AuditEvent, at: datetime) -> dict[str, Any]:
+    return {
+        "at": at,
+        "action": event.action.value,
+        "user_name": event.user,
+        "client": event.client,
+        "success": event.outcome.success,
+        "error_code": event.outcome.error_code,
+        "message": event.outcome.message,
+        "detail": event.detail,
+        "profile_version": event.profile_version,
+        "changes": [_change_row(c) for c in event.changes],
+    }
+
+
 def _insert(event: AuditEvent, at: datetime) -> Insert:
-    return insert(audit_log).values(
-            at=at,
-            action=event.action.value,
-            user_name=event.user,
-            client=event.client,
-            success=event.outcome.success,
-            error_code=event.outcome.error_code,
-            message=event.outcome.message,
-            detail=event.detail,
-            profile_version=event.profile_version,
-            changes=[_change_row(c) for c in event.changes],
-        )
+    return insert(audit_log).values(_row(event, at))
 
 
 class AuditRepository:
@@ -67,7 +71,7 @@ class AuditRepository:
     async def insert(self, transaction: Transaction, event: AuditEvent,
                      at: datetime) -> None:
         """Append within the caller's transaction (a PUT's record commits with the PUT)."""
-        await connection_of(transaction).execute(_insert(event, at))
+        await append_in(transaction, audit_log, _row(event, at))
 
     async def add(self, event: AuditEvent, at: datetime) -> None:
         """Append in a transaction of its own (on SQLite, in one trip to the writer)."""

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Insert,
+    Select,
+    Table,
+    bindparam,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smtp_profile.domain.errors import DomainError, ErrorKind
@@ -18,8 +30,9 @@ from smtp_profile.domain.secret_reference import SecretReference
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.stored import ProfileStamp, StoredProfile
 from smtp_profile.store.secret_box import SecretBox
+from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import pam_providers, smtp_profile
-from smtp_profile.store.transaction import ConnectionTransaction
+from smtp_profile.store.transaction import ConnectionTransaction, QueuedTransaction
 from smtp_profile.usecases.memory import LatestByStamp
 from smtp_profile.usecases.ports import OnProfileWrite
 
@@ -29,14 +42,50 @@ _CLIENT_SECRET_CONTEXT = "smtp_profile.client_secret_sealed"  # noqa: S105
 _MAX_ATTEMPTS = 20
 
 
+_WRITTEN = ("host", "port", "auth_type", "username", "password_sealed", "sender_account",
+            "sender_name", "use_ssl", "client_id", "client_secret_sealed", "token_endpoint",
+            "scope", "audience", "request_headers", "secret_trust", "secret_references",
+            "version", "generation", "updated_at", "updated_by")
+# Built once: a statement built per PUT (its values, its cache key) cost as much as the
+# round trips it was sent in. The compare-and-swap: the row as `was_*` says it is.
+_UPDATE = (
+    update(smtp_profile)
+    .where(smtp_profile.c.id == PROFILE_ID)
+    .where(smtp_profile.c.version == bindparam("was_version"))
+    .where(smtp_profile.c.generation == bindparam("was_generation"))
+    .values({name: bindparam(f"new_{name}", type_=smtp_profile.c[name].type)
+             for name in _WRITTEN})
+)
+_UPDATE_RETURNING = _UPDATE.returning(smtp_profile.c.id)
+_WRITTEN_SET = frozenset(_WRITTEN)
+
+
+@functools.cache
+def _insert_into(table: Table) -> Insert:
+    return insert(table)
+
+
+@functools.cache
+def _update_then_insert(table: Table, names: tuple[str, ...]) -> Insert:
+    """`WITH changed AS (_UPDATE RETURNING id) INSERT INTO table (names) SELECT :row_...
+    FROM changed RETURNING 1`: the row goes in if and only if the update landed."""
+    return insert(table).from_select(
+        list(names),
+        select(*(bindparam(f"row_{name}", type_=table.c[name].type).label(name)
+                 for name in names)).select_from(_UPDATE_RETURNING.cte("changed")),
+    ).returning(literal(1))
+
+
 def new_generation() -> str:
     return secrets.token_hex(16)
 
 
 class ProfileRepository:
     def __init__(self, engine: AsyncEngine, box: SecretBox,
-                 memory: LatestByStamp[ProfileStamp, StoredProfile] | None = None) -> None:
+                 memory: LatestByStamp[ProfileStamp, StoredProfile] | None = None,
+                 writer: SQLiteWriter | None = None) -> None:
         self._engine = engine
+        self._writer = writer
         self._box = box
         self._memory: LatestByStamp[ProfileStamp, StoredProfile] = (
             LatestByStamp() if memory is None else memory)  # see usecases/memory.py
@@ -73,6 +122,7 @@ class ProfileRepository:
         actor: str,
         expected_version: int | None = None,
         on_write: OnProfileWrite | None = None,
+        known: ProfileStamp | None = None,
     ) -> StoredProfile:
         """Store `build(current)` as one atomic write.
 
@@ -81,11 +131,73 @@ class ProfileRepository:
         version column makes the update a compare-and-swap, retried on the newer profile
         if another writer got in between. Either way two PUTs never interleave. With
         `expected_version`, a changed profile is a 412.
+
+        `known`: the stamp the caller just read (its request's snapshot). When the
+        profile of that stamp is in memory, it is taken as the one replaced without
+        reading the row again: the update is a compare-and-swap on its version and
+        generation, on PostgreSQL too, so it only lands if that is still the stored
+        profile; otherwise nothing was written and the write starts over with the row
+        read (and locked) as above, where If-Match is judged. On SQLite that write,
+        the PAM providers' check and the audit record run in one trip to the writer's
+        thread (`store/sqlite_writer.py`) instead of a trip per driver call.
         """
         async with self._writers:
-            stored = await self._replace(build, actor=actor,
-                                         expected_version=expected_version, on_write=on_write)
+            stored = await self._replace_known(build, known, actor=actor,
+                                               expected_version=expected_version,
+                                               on_write=on_write)
+            if stored is None:
+                stored = await self._replace(build, actor=actor,
+                                             expected_version=expected_version,
+                                             on_write=on_write)
         return self._remember(stored)
+
+    async def _replace_known(self, build: Callable[[StoredProfile], Profile],
+                             known: ProfileStamp | None, *, actor: str,
+                             expected_version: int | None, on_write: OnProfileWrite | None,
+                             ) -> StoredProfile | None:
+        """The write over the remembered profile of stamp `known`; None when there is
+        none, when If-Match names another version (judged on the row, not on memory),
+        or when the stored profile is no longer that one (nothing written then)."""
+        current = None if known is None else self.remembered(known)
+        if current is None or expected_version not in (None, current.version):
+            return None
+        new = build(current)
+        stored = StoredProfile(new, current.version + 1, datetime.now(UTC), actor,
+                               new_generation())
+        write = self._update(current, stored)
+        queued = QueuedTransaction()
+        if on_write is not None:
+            await on_write(queued, current, stored)
+        wanted = _wanted_providers(new)
+        if self._writer is not None:
+            landed = await self._writer.transaction(
+                lambda connection: _write_queued(connection, write, wanted, queued))
+        elif not wanted and len(queued.rows) <= 1:
+            landed = await self._write_at_once(write, queued)
+        else:
+            async with self._engine.begin() as connection:
+                await _check_providers(connection, new)
+                landed = (await connection.execute(_UPDATE, write)).rowcount == 1
+                for table, row in queued.rows if landed else ():
+                    await connection.execute(_insert_into(table), row)
+        return stored if landed else None
+
+    async def _write_at_once(self, write: dict[str, Any], queued: QueuedTransaction) -> bool:
+        """PostgreSQL: the compare-and-swap and the queued row (the audit record) as one
+        statement, `WITH changed AS (UPDATE ... RETURNING id) INSERT ... SELECT ... FROM
+        changed`, atomic by itself: sent without BEGIN and COMMIT (autocommit), it is
+        one round trip to the server (after the pool's ping) instead of four. The row
+        goes in only if the update landed; if the row fails, so does the update."""
+        statement: Executable = _UPDATE_RETURNING
+        parameters = write
+        if queued.rows:
+            [(table, row)] = queued.rows
+            statement = _update_then_insert(table, tuple(row))
+            parameters = {**write, **{f"row_{name}": value for name, value in row.items()}}
+        async with self._engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            # Rows counted from RETURNING: the driver reports no rowcount for this form.
+            return len((await autocommit.execute(statement, parameters)).all()) == 1
 
     async def _replace(self, build: Callable[[StoredProfile], Profile], *, actor: str,
                        expected_version: int | None, on_write: OnProfileWrite | None,
@@ -101,18 +213,10 @@ class ProfileRepository:
                     )
                 new = build(current)
                 await _check_providers(connection, new)
-                now = datetime.now(UTC)
-                generation = new_generation()
-                result = await connection.execute(
-                    update(smtp_profile)
-                    .where(smtp_profile.c.id == PROFILE_ID)
-                    .where(smtp_profile.c.version == current.version)
-                    .where(smtp_profile.c.generation == current.generation)
-                    .values(**self._row(new), version=current.version + 1,
-                            generation=generation, updated_at=now, updated_by=actor)
-                )
+                stored = StoredProfile(new, current.version + 1, datetime.now(UTC), actor,
+                                       new_generation())
+                result = await connection.execute(_UPDATE, self._update(current, stored))
                 if result.rowcount == 1:
-                    stored = StoredProfile(new, current.version + 1, now, actor, generation)
                     if on_write is not None:
                         await on_write(ConnectionTransaction(connection), current, stored)
                     break
@@ -120,6 +224,16 @@ class ProfileRepository:
             raise DomainError(ErrorKind.STORE_UNAVAILABLE,
                               "The SMTP profile is being changed by too many writers; retry.")
         return stored
+
+    def _update(self, current: StoredProfile, stored: StoredProfile) -> dict[str, Any]:
+        """The parameters of `_UPDATE` writing `stored` over `current`."""
+        values = {**self._row(stored.profile), "version": stored.version,
+                  "generation": stored.generation, "updated_at": stored.updated_at,
+                  "updated_by": stored.updated_by}
+        if values.keys() != _WRITTEN_SET:  # a column added to _row but not to _WRITTEN
+            raise RuntimeError(f"_WRITTEN does not match the row: {sorted(values)}")
+        return {"was_version": current.version, "was_generation": current.generation,
+                **{f"new_{name}": value for name, value in values.items()}}
 
     async def reseal(self, new_box: SecretBox) -> int:
         """Re-encrypt the stored secrets under `new_box`; returns how many were sealed.
@@ -248,18 +362,42 @@ def _references_from_json(data: Any) -> dict[str, SecretReference | None]:
     return found
 
 
-async def _check_providers(connection: AsyncConnection, profile: Profile) -> None:
-    """Every provider the new profile names exists, checked (and on PostgreSQL locked
-    against deletion) in the write's own transaction: a provider removed meanwhile is
-    a refusal, never a dangling reference."""
-    wanted = {ref.provider_id for ref in profile.references.values()}
-    if not wanted:
-        return
-    found = set((await connection.execute(
-        select(pam_providers.c.id).where(pam_providers.c.id.in_(sorted(wanted)))
-        .with_for_update(read=True))).scalars())
-    missing = sorted(wanted - found)
+def _wanted_providers(profile: Profile) -> list[int]:
+    return sorted({ref.provider_id for ref in profile.references.values()})
+
+
+def _providers_statement(wanted: list[int]) -> Select[int]:
+    return (select(pam_providers.c.id).where(pam_providers.c.id.in_(wanted))
+            .with_for_update(read=True))
+
+
+def _refuse_missing(wanted: list[int], found: set[int]) -> None:
+    missing = sorted(set(wanted) - found)
     if missing:
         raise DomainError(ErrorKind.VALIDATION,
                           "No PAM provider has the Id " + ", ".join(map(str, missing))
                           + ": see GET /PamProviders")
+
+
+async def _check_providers(connection: AsyncConnection, profile: Profile) -> None:
+    """Every provider the new profile names exists, checked (and on PostgreSQL locked
+    against deletion) in the write's own transaction: a provider removed meanwhile is
+    a refusal, never a dangling reference."""
+    wanted = _wanted_providers(profile)
+    if wanted:
+        found = set((await connection.execute(_providers_statement(wanted))).scalars())
+        _refuse_missing(wanted, found)
+
+
+def _write_queued(connection: Connection, write: dict[str, Any], wanted: list[int],
+                  queued: QueuedTransaction) -> bool:
+    """In the writer's thread, inside its transaction: the providers' check, the
+    compare-and-swap `write`, then the queued rows (the audit record). False, and
+    nothing written, when the compare-and-swap found another profile."""
+    if wanted:
+        _refuse_missing(wanted, set(connection.execute(_providers_statement(wanted)).scalars()))
+    if connection.execute(_UPDATE, write).rowcount != 1:
+        return False
+    for table, row in queued.rows:
+        connection.execute(_insert_into(table), row)
+    return True

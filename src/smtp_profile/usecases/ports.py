@@ -151,9 +151,11 @@ class ProfileStore(Protocol):
 
     async def replace(self, build: Callable[[StoredProfile], Profile], *, actor: str,
                       expected_version: int | None = None,
-                      on_write: OnProfileWrite | None = None) -> StoredProfile:
+                      on_write: OnProfileWrite | None = None,
+                      known: ProfileStamp | None = None) -> StoredProfile:
         """Store `build(current)` in one atomic write; a stale `expected_version` is a
-        PRECONDITION_FAILED DomainError."""
+        PRECONDITION_FAILED DomainError. `known`: the stamp the caller just read, a
+        hint only (the write still lands on the stored profile it replaced, or not)."""
         ...
 
 

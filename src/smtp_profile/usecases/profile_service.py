@@ -206,6 +206,7 @@ class ProfileService:
                 lambda current: build_replacement(draft, current.profile, trust,
                                                   certificate, service_account=account),
                 actor=actor.name, expected_version=expected_version, on_write=record,
+                known=None if known is None else known.profile_stamp,
             )
         except DomainError as error:
             await self._audit.record(action=AuditAction.PUT, user=actor.name,
