@@ -179,7 +179,9 @@ def test_down_then_stalled_then_up_on_the_same_source(moto: Moto, secret_name: s
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    source = open_source(f"http://127.0.0.1:{port}", moto.reader, timeout=0.5)
+    # Long enough that a refused connection is told apart from a stall even when the
+    # first call also builds boto3's client on a loaded machine (0.5 s once was not).
+    source = open_source(f"http://127.0.0.1:{port}", moto.reader, timeout=2.0)
     reference = {"SecretId": secret_name, "Key": "password"}
     from moto.server import ThreadedMotoServer
 
