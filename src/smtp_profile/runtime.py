@@ -138,7 +138,7 @@ class Runtime:
         snapshots = SnapshotReader(engine, memory.snapshots)
         rules = settings.bearer_rules
         relay = RelayRepository(engine, memory.options)
-        certificates = ClientCertificateRepository(engine, box)
+        certificates = ClientCertificateRepository(engine, box, memory.client_certificate)
         audit = AuditTrail(AuditRepository(engine, writer),
                            retention_days=settings.audit_retention_days,
                            clock=lambda: datetime.fromtimestamp(clock(), UTC))

@@ -15,6 +15,7 @@ from tests.api.test_audit import audit
 from tests.api.test_smtp_routes import error
 from tests.support.client_certs import ClientIdentity, certificate_relay, client_auth_context
 from tests.support.database import raw_contents
+from tests.support.resolver import StaticResolver
 from tests.support.service import RunningService, add_user, service_settings, start_service
 from tests.support.smtp import LoopThread, SmtpServer
 
@@ -255,3 +256,40 @@ def test_implicit_tls_and_auth_external(tmp_path: Any, ca_bundle: Any, resolver:
     finally:
         running.stop()
         relay.close()
+
+
+def test_a_test_takes_the_certificate_from_memory_until_another_instance_changes_it(
+        service: RunningService, loop_thread: LoopThread, relay_ca: trustme.LeafCert,
+        resolver: StaticResolver) -> None:
+    """The `client certificate` memory (usecases/memory.py): a Test after the first reads
+    no certificate row while the snapshot's version stands; a certificate replaced on
+    another instance on the same database is the one the next Test presents."""
+    client_ca = trustme.CA()
+    first, second = ClientIdentity(client_ca), ClientIdentity(client_ca, name="second.corp")
+    relay: SmtpServer = certificate_relay(
+        loop_thread, client_auth_context(relay_ca, client_ca), {first.sha256, second.sha256})
+    other = start_service(service.settings, resolver)  # one database, two instances
+    memory = service.runtime.memory.client_certificate
+    try:
+        with service.client() as client:
+            client.put("/KeyfactorAPI/SMTP", json=profile(relay.port)).raise_for_status()
+            client.put(CERT, json={"CertificatePem": first.certificate_pem,
+                                   "PrivateKeyPem": first.key_pem()}).raise_for_status()
+        assert diagnose(service)["_success"] is True
+        hits = memory.stats.hits
+        assert diagnose(service)["_success"] is True
+        assert memory.stats.hits == hits + 1  # the memory answered
+        assert relay.handler.seen[-1] == first.sha256  # type: ignore[attr-defined]
+
+        with other.client() as elsewhere:
+            elsewhere.put(CERT, json={"CertificatePem": second.certificate_pem,
+                                      "PrivateKeyPem": second.key_pem()}).raise_for_status()
+        assert diagnose(service)["_success"] is True
+        assert relay.handler.seen[-1] == second.sha256  # type: ignore[attr-defined]
+        with other.client() as elsewhere:
+            elsewhere.delete(CERT).raise_for_status()
+        refused = diagnose(service)
+        assert refused["_success"] is False and refused["rcpt_to"]["Status"] == "failed"
+        assert relay.handler.seen[-1] is None  # type: ignore[attr-defined]
+    finally:
+        other.stop()

@@ -28,7 +28,8 @@ PROFILE = {"Host": "relay.corp.local", "Port": 587, "RelayAuthenticationType": 0
            "UseSSL": True, "SenderAccount": "pki@corp.local", "SenderName": "PKI"}
 
 
-NOTIFYING = ("0015_change_notifications", "0016_session_notifications")
+NOTIFYING = ("0015_change_notifications", "0016_session_notifications",
+             "0017_client_certificate_notifications")
 """The migrations that add change triggers."""
 
 

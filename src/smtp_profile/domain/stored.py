@@ -85,6 +85,8 @@ class Snapshot:
     options_stamp: datetime | None = None
     """When the relay options were last saved (None: never)."""
     profile_generation: str = ""
+    client_certificate_version: int | None = None
+    """The relay client certificate's version (every save or removal moves it)."""
 
     @property
     def profile_stamp(self) -> ProfileStamp:

@@ -1,8 +1,9 @@
 """PostgreSQL's word that something a snapshot reads has changed: LISTEN/NOTIFY.
 
-Triggers (migrations 0015 and 0016) notify on `smtp_profile_<schema>` whenever a
-statement changes the profile, the options, a user, a sign-in counter, a known address
-or a web session, and PostgreSQL sends the notification when that transaction commits.
+Triggers (migrations 0015, 0016 and 0017) notify on `smtp_profile_<schema>` whenever a
+statement changes the profile, the options, a user, a sign-in counter, a known address,
+a web session or the relay client certificate, and PostgreSQL sends the notification
+when that transaction commits.
 This feed listens on a connection of its own and counts what arrives; the count plays
 the part SQLite's `PRAGMA data_version` plays there: while it stands still, a snapshot
 or a session read earlier is still the truth (usecases/memory.py, `snapshots` and

@@ -21,24 +21,38 @@ from smtp_profile.domain.errors import DomainError, ErrorKind
 from smtp_profile.domain.moments import as_utc
 from smtp_profile.domain.relay_options import DEFAULT_TRUST, TrustBinding
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import Snapshot
 from smtp_profile.store.secret_box import SecretBox
 from smtp_profile.store.tables import client_certificate, client_certificate_version
 from smtp_profile.store.transaction import ConnectionTransaction
+from smtp_profile.usecases.memory import LatestByStamp
 from smtp_profile.usecases.ports import OnClientCertificateWrite
 
 _KEY_CONTEXT = "client_certificate.key_sealed"  # an AEAD context (column name), no secret
-_ROW = 1
+CLIENT_CERTIFICATE_ROW = 1
+"""The one row of `client_certificate` and `client_certificate_version`."""
 
 
 class ClientCertificateRepository:
-    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
+    def __init__(self, engine: AsyncEngine, box: SecretBox,
+                 memory: LatestByStamp[int, StoredClientCertificate] | None = None) -> None:
         self._engine = engine
         self._box = box
         self._writers = asyncio.Lock()  # this process's writes, one at a time
+        self._memory: LatestByStamp[int, StoredClientCertificate] = (
+            LatestByStamp() if memory is None else memory)  # see usecases/memory.py
 
-    async def load(self) -> StoredClientCertificate:
+    async def load(self, known: Snapshot | None = None) -> StoredClientCertificate:
+        """The stored certificate; from memory when `known` (a snapshot just read)
+        carries the version remembered, which every save and removal moves."""
+        if known is not None and known.client_certificate_version is not None:
+            remembered = self._memory.get(known.client_certificate_version)
+            if remembered is not None:
+                return remembered
         async with self._engine.connect() as connection:
-            return await self._load(connection)
+            stored = await self._load(connection)
+        self._memory.put(stored.version, stored)
+        return stored
 
     async def replace(self, certificate: ClientCertificate | None, *, actor: str,
                       expected_version: int | None = None,
@@ -58,7 +72,7 @@ class ClientCertificateRepository:
             now = datetime.now(UTC)
             swapped = await connection.execute(
                 update(client_certificate_version)
-                .where(client_certificate_version.c.id == _ROW)
+                .where(client_certificate_version.c.id == CLIENT_CERTIFICATE_ROW)
                 .where(client_certificate_version.c.version == current.version)
                 .values(version=current.version + 1))
             if swapped.rowcount != 1:
@@ -68,7 +82,7 @@ class ClientCertificateRepository:
             await connection.execute(delete(client_certificate))
             if certificate is not None:
                 await connection.execute(insert(client_certificate).values(
-                    id=_ROW, chain_pem=certificate.chain_pem,
+                    id=CLIENT_CERTIFICATE_ROW, chain_pem=certificate.chain_pem,
                     key_sealed=self._box.seal(certificate.key.reveal(), _KEY_CONTEXT),
                     host=certificate.destination.host, port=certificate.destination.port,
                     use_ssl=certificate.destination.use_ssl,
@@ -81,6 +95,7 @@ class ClientCertificateRepository:
                                              actor if certificate else None)
             if on_write is not None:
                 await on_write(ConnectionTransaction(connection), current, stored)
+        self._memory.put(stored.version, stored)
         return stored
 
     async def reseal(self, new_box: SecretBox) -> int:
@@ -98,7 +113,7 @@ class ClientCertificateRepository:
     async def _load(self, connection: AsyncConnection, *,
                     for_update: bool = False) -> StoredClientCertificate:
         statement = select(client_certificate_version.c.version).where(
-            client_certificate_version.c.id == _ROW)
+            client_certificate_version.c.id == CLIENT_CERTIFICATE_ROW)
         if for_update:
             statement = statement.with_for_update()
         version = (await connection.execute(statement)).scalar_one()

@@ -37,7 +37,9 @@ from smtp_profile.domain.profile import PROFILE_ID
 from smtp_profile.domain.stored import Snapshot, UserRecord
 from smtp_profile.domain.throttle import Counted, address_key, pair_key, user_key
 from smtp_profile.store.database import blocking_sqlite_engine
+from smtp_profile.store.client_certificates import CLIENT_CERTIFICATE_ROW
 from smtp_profile.store.tables import (
+    client_certificate_version,
     relay_options,
     sign_in_addresses,
     smtp_profile,
@@ -85,6 +87,9 @@ def _statement() -> Select[*tuple[Any, ...]]:
         .scalar_subquery().label("known_at"),
         select(relay_options.c.updated_at).where(relay_options.c.id == PROFILE_ID)
         .scalar_subquery().label("options_stamp"),
+        select(client_certificate_version.c.version)
+        .where(client_certificate_version.c.id == CLIENT_CERTIFICATE_ROW)
+        .scalar_subquery().label("client_certificate_version"),
     ]
     return select(*columns)
 
@@ -190,6 +195,7 @@ class SnapshotReader:
             },
             known_address=row["known_at"] is not None,
             options_stamp=row["options_stamp"],
+            client_certificate_version=row["client_certificate_version"],
         )
         if self._guarded:
             self._memory.put((name_key(name), client), snapshot, looked_at=looked_at)

@@ -12,6 +12,10 @@ here, once, next to the copy; the store adapters fill and consult the copies tha
 - `options` (`LatestByStamp`): the relay options last read, valid for exactly their
   save time as the snapshot carries it. A save on this instance forgets them; a save on
   another changes the save time.
+- `client certificate` (`LatestByStamp`): the relay client certificate last read or
+  written, valid for exactly its version as the snapshot carries it. Every save and
+  removal moves the version (a compare-and-swap), here or on another instance, so a
+  Test that read a snapshot after the change misses at once.
 - `snapshots` (`CommitGuarded`): per (user, address), valid while a commit counter
   stands still: SQLite's `PRAGMA data_version` (moved by any connection's commit, in
   this process or another), or on PostgreSQL the count of change notifications the
@@ -67,6 +71,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from cachetools import LRUCache, TTLCache
 
+from smtp_profile.domain.client_certificate import StoredClientCertificate
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.stored import (
     ProfileStamp,
@@ -371,6 +376,8 @@ class StateMemory:
         default_factory=LatestByStamp)
     options: LatestByStamp[datetime | None, StoredOptions] = field(
         default_factory=LatestByStamp)
+    client_certificate: LatestByStamp[int, StoredClientCertificate] = field(
+        default_factory=LatestByStamp)
     snapshots: CommitGuarded[tuple[str, str], Snapshot] = field(
         default_factory=CommitGuarded)
     passwords: VerifiedPasswords = field(default_factory=VerifiedPasswords)
@@ -382,6 +389,7 @@ class StateMemory:
 
     def all(self) -> dict[str, Memory]:
         return {"profile": self.profile, "options": self.options,
+                "client certificate": self.client_certificate,
                 "snapshots": self.snapshots, "passwords": self.passwords,
                 "bearer_tokens": self.bearer_tokens, "sessions": self.sessions,
                 "pam secrets": self.pam_secrets,

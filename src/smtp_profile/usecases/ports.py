@@ -334,7 +334,9 @@ OnClientCertificateWrite = Callable[
 class ClientCertificateStore(Protocol):
     """The relay client certificate (one, or none), its key sealed at rest."""
 
-    async def load(self) -> StoredClientCertificate: ...
+    async def load(self, known: Snapshot | None = None) -> StoredClientCertificate:
+        """From memory when `known` (a snapshot just read) names the version remembered."""
+        ...
 
     async def replace(self, certificate: ClientCertificate | None, *, actor: str,
                       expected_version: int | None = None,

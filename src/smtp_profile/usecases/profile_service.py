@@ -307,7 +307,7 @@ class ProfileService:
         if mechanism is not None:
             options = replace(options, mechanism=mechanism)
         client_certificate, withheld = (None, None) if self._client_certificates is None \
-            else usable_certificate((await self._client_certificates.load()).certificate,
+            else usable_certificate((await self._client_certificates.load(known)).certificate,
                                     profile, options)
         return PreparedTest(profile, to, mode, options,
                             stored.version if profile == stored.profile else None,
