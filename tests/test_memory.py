@@ -149,8 +149,9 @@ def test_a_tls_context_is_built_once_per_bundle(ca: trustme.CA) -> None:
 
 def test_one_owner_lists_every_memory() -> None:
     memory = StateMemory(adapters={"tokens": TokenCache()})
-    assert set(memory.stats()) == {"profile", "options", "snapshots", "passwords",
-                                   "bearer_tokens", "sessions", "pam secrets", "tokens"}
+    assert set(memory.stats()) == {"profile", "options", "client certificate", "snapshots",
+                                   "passwords", "bearer_tokens", "sessions", "pam secrets",
+                                   "tokens"}
     memory.passwords.keep("hash", Secret("password"))
     memory.bearer_tokens.put("a.token", "caller", expires_at=2e9)
     assert memory.bearer_tokens.get("a.token", now=1e9) == "caller"

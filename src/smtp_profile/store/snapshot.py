@@ -36,8 +36,8 @@ from smtp_profile.domain.permissions import parse_permissions
 from smtp_profile.domain.profile import PROFILE_ID
 from smtp_profile.domain.stored import Snapshot, UserRecord
 from smtp_profile.domain.throttle import Counted, address_key, pair_key, user_key
-from smtp_profile.store.database import blocking_sqlite_engine
 from smtp_profile.store.client_certificates import CLIENT_CERTIFICATE_ROW
+from smtp_profile.store.database import blocking_sqlite_engine
 from smtp_profile.store.tables import (
     client_certificate_version,
     relay_options,
