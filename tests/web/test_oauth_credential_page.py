@@ -112,6 +112,8 @@ def test_a_new_user_makes_a_profile_that_signs_with_a_certificate_and_has_no_sec
 
         admin.save()
         expect(admin.status).to_be_visible()
+        # The credential is read again with the saved profile: now in use.
+        expect(page.locator("#oauth-credential-summary")).to_contain_text("In useyes")
         saved = stored(service)
         assert saved["RelayAuthenticationType"] == 3 and saved["ClientSecret"] is None
         with service.client(version=2) as client:

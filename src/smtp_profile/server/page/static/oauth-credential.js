@@ -239,5 +239,10 @@
   new MutationObserver(() => {
     if (!section.hidden) { shown().catch(() => {}); }
   }).observe(section, { attributes: true, attributeFilter: ["hidden"] });
+  // app.js reads Status after every load and Save: "In use" may have changed with the
+  // profile, so the credential is read again then.
+  document.addEventListener("smtp-profile:status", () => {
+    if (!section.hidden) { load().catch(() => {}); }
+  });
   if (!section.hidden) { shown().catch(() => {}); }
 })();
