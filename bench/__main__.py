@@ -216,13 +216,18 @@ def compare_get(options: Options, rows: list[Row], peaks: dict[str, float], sect
 
 @contextmanager
 def floor_for(options: Options, running: Service) -> Iterator[int]:
-    """The floor serving the very bytes `running` answers GET /SMTP with; its port."""
+    """The floor serving the very answer `running` gives GET /SMTP (status, headers but
+    the date uvicorn adds itself, body); its port."""
     with running.client() as client:
-        body = client.get(API, headers={"x-keyfactor-api-version": "1"}).content
+        answer = client.get(API, headers={"x-keyfactor-api-version": "1"})
     body_file = options.work / f"floor-body-{running.port}.json"
-    body_file.write_bytes(body)
+    body_file.write_bytes(answer.content)
+    headers_file = options.work / f"floor-headers-{running.port}.json"
+    headers_file.write_text(json.dumps([
+        [name.decode("latin-1"), value.decode("latin-1")]
+        for name, value in answer.headers.raw if name.lower() != b"date"]))
     floor_port = free_port()
-    with module_process("floor", str(floor_port), str(body_file),
+    with module_process("floor", str(floor_port), str(body_file), str(headers_file),
                         ready_url=f"http://127.0.0.1:{floor_port}/"):
         yield floor_port
 

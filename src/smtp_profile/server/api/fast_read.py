@@ -80,6 +80,17 @@ class Fallback(StrEnum):
     """Anything else went wrong here: logged with its traceback; the routes answer."""
 
 
+_API_VERSION = API_VERSION.encode()
+_REQUESTED_WITH = REQUESTED_WITH.encode()
+_AUTHORIZATION = b"authorization"
+_READ = frozenset((_API_VERSION, _REQUESTED_WITH, _AUTHORIZATION))
+"""The headers this path reads (uvicorn gives names in lower case)."""
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
 @dataclass
 class FastReadCounts:
     """GETs answered here, and those left to the routes by reason (app.state.fast_read)."""
@@ -139,15 +150,21 @@ class FastProfileRead:
         return True
 
     async def _answer(self, scope: Scope) -> FastAnswer | Fallback:
-        headers = Headers(scope=scope)
-        version = version_of(headers.get(API_VERSION))
-        if version is None or requested_with(headers.get(REQUESTED_WITH)) is None:
+        # One pass over the raw headers for the three this path reads (the first of each,
+        # as starlette's Headers.get reads them): a Headers object and three look-ups,
+        # each a scan of its own, were a tenth of this path's time.
+        found: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in _READ and name not in found:
+                found[name] = value
+        version = version_of(_text(found.get(_API_VERSION)))
+        asking = requested_with(_text(found.get(_REQUESTED_WITH)))
+        if version is None or asking is None:
             return Fallback.HEADERS
-        authorization = headers.get("authorization")
+        authorization = _text(found.get(_AUTHORIZATION))
         token = bearer_token(authorization)
-        cookie = (session_cookie(headers) if authorization is None
-                  and requested_with(headers.get(REQUESTED_WITH)) is RequestedWith.PAGE
-                  else None)
+        cookie = (session_cookie(Headers(scope=scope)) if authorization is None
+                  and asking is RequestedWith.PAGE else None)
         try:
             if cookie:
                 stamp = await self._session_stamp(cookie, client_address_of(scope))
