@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
@@ -34,6 +35,8 @@ MIGRATION_LOCK_NAME = "smtp-profile schema migration"
 # waiting for another instance's migration to finish.
 SQLITE_BUSY_SECONDS = 10
 SQLITE_MIGRATION_BUSY_SECONDS = 120
+SQLITE_LOCKED_ATTEMPTS = 5
+"""Migration attempts on SQLite when it answers "database is locked" without waiting."""
 # When a commit waits for the disk (see tune_sqlite); the default of --sqlite-synchronous.
 SQLITE_SYNCHRONOUS = "full"
 
@@ -164,13 +167,26 @@ def migrate(url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    engine = migration_engine(url)
-    try:
-        with engine.begin() as connection:
-            take_migration_lock(connection)
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS_DIR))
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-    finally:
-        engine.dispose()
+    for attempt in range(1, SQLITE_LOCKED_ATTEMPTS + 1):
+        engine = migration_engine(url)
+        try:
+            with engine.begin() as connection:
+                take_migration_lock(connection)
+                config = Config()
+                config.set_main_option("script_location", str(MIGRATIONS_DIR))
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+            return
+        except OperationalError as exc:
+            # SQLite answers "database is locked" at once, without waiting out the busy
+            # timeout, when connections that start together meet while one switches the
+            # new file to WAL. The transaction rolled back; once the other instance is
+            # done, upgrading again finds the newest revision and does nothing.
+            if (engine.dialect.name != "sqlite" or "database is locked" not in str(exc)
+                    or attempt == SQLITE_LOCKED_ATTEMPTS):
+                raise
+            log.info("the database was locked by another instance starting at the same "
+                     "moment; migrating again (attempt %d)", attempt + 1)
+            time.sleep(0.2 * attempt)
+        finally:
+            engine.dispose()
