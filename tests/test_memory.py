@@ -25,6 +25,7 @@ from smtp_profile.usecases.memory import (
     StateMemory,
     VerifiedPasswords,
     VerifiedTokens,
+    keyed_digest,
 )
 from tests.support.service import RunningService
 
@@ -86,7 +87,7 @@ def test_a_read_that_raced_a_commit_is_not_kept() -> None:
     assert memory.get("alice", None) is None
 
 
-def test_a_resolved_session_holds_while_nothing_commits_until_its_end_keyed_by_hmac() -> None:
+def test_a_resolved_session_holds_while_nothing_commits_until_its_end_keyed_by_a_mac() -> None:
     signed_in = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
     ends = signed_in + timedelta(minutes=30)
     record = SessionRecord("rita", frozenset({Permission.READ}), signed_in, ends)
@@ -216,3 +217,12 @@ def test_a_put_takes_the_relay_options_from_memory(service: RunningService) -> N
                           headers={"If-Match": options.headers["etag"]}).status_code == 200
         assert client.put(API, json=PROFILE).status_code == 200  # a new stamp: read again
         assert stats.misses == misses + 1
+
+
+def test_memories_key_credentials_by_a_mac_of_their_own_key() -> None:
+    key, other = bytes(32), bytes([1]) * 32
+    digest = keyed_digest(key, b"bench-password-1")
+    assert len(digest) == 32 and b"bench-password-1" not in digest
+    assert keyed_digest(key, b"bench-password-1") == digest
+    assert keyed_digest(other, b"bench-password-1") != digest  # another process's key
+    assert keyed_digest(key, b"bench-password-2") != digest

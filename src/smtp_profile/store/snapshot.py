@@ -16,12 +16,18 @@ When SQLite's counter moved, the snapshot is read on a connection of its own, ri
 the event loop: in WAL mode a reader takes no lock a writer holds, so the read costs
 tens of microseconds, where the async driver's trips to its thread cost most of a
 millisecond. Should the database be busy all the same, the read goes the async way.
+
+SQLite's counter is read at most once per turn of the event loop (`TurnReading`): on
+a busy instance the requests of one turn share one reading instead of a locked read of
+the database file each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +127,40 @@ class InlineSQLite:
         self.engine.dispose()
 
 
+class TurnReading:
+    """A counter read at most once per turn of the event loop, which is never stale for
+    a request.
+
+    A reading is reused only until the loop runs the callback queued when it was taken.
+    Whatever runs before that callback was already queued, or already running, when the
+    reading was taken, so every request it serves had arrived by then (uvicorn reads a
+    request in one turn and runs the app for it in a later one), and every commit that
+    request could know of (one that ended before it was sent) had moved the counter
+    before the reading. A request that arrives later runs after the callback and takes
+    a reading of its own. Off the loop's thread, or with no loop running, every call
+    reads."""
+
+    def __init__(self, read: Callable[[], int]) -> None:
+        self._read = read
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._value = 0
+
+    def __call__(self) -> int:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._read()
+        if self._loop is loop:
+            return self._value
+        value = self._read()
+        self._loop, self._value = loop, value
+        loop.call_soon(self._forget)
+        return value
+
+    def _forget(self) -> None:
+        self._loop = None
+
+
 class SnapshotReader:
     def __init__(self, engine: AsyncEngine,
                  memory: CommitGuarded[tuple[str, str], Snapshot] | None = None) -> None:
@@ -130,6 +170,8 @@ class SnapshotReader:
                         if engine.dialect.name == "sqlite" and database not in (None, "",
                                                                                ":memory:")
                         else None)
+        self._data_version = (None if self._inline is None
+                              else TurnReading(self._inline.data_version))
         self.changes: PostgresChangeFeed | None = None
         """PostgreSQL's change notifications (started by `start`), else None."""
         if engine.dialect.name == "postgresql":  # psycopg is imported only for PostgreSQL
@@ -212,9 +254,9 @@ class SnapshotReader:
     def _commit_counter(self) -> int | None:
         if self.changes is not None:
             return self.changes.current()
-        assert self._inline is not None
+        assert self._data_version is not None
         try:
-            return self._inline.data_version()
+            return self._data_version()
         except (SQLAlchemyError, sqlite3.Error):
             return None
 

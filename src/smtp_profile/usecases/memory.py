@@ -26,8 +26,8 @@ here, once, next to the copy; the store adapters fill and consult the copies tha
   own `exp` (every look compares it with the clock) and only under the keys it was
   verified with: a new fetch of the provider's keys (`key_generation`) makes every
   token be verified again, so a key withdrawn by the provider stops its tokens at
-  once. Keyed by a keyed HMAC, so the memory holds no token; a token without `exp` is
-  never kept.
+  once. Keyed by a MAC of the token (`keyed_digest`), so the memory holds no token;
+  a token without `exp` is never kept.
 - `sessions` (`ResolvedSessions`): a web session the database resolved (its user's name
   and permissions, its sign-in time and stored end), guarded like `snapshots` by the
   commit counter: a sign-out, a removed user, a changed password or permission, a
@@ -36,9 +36,9 @@ here, once, next to the copy; the store adapters fill and consult the copies tha
   stored end (every look compares it with the clock), so an idle session ends on time
   with nothing written; the maximum is within that end. A sign-out on this instance
   drops them all at once, without waiting for its own commit to be noticed. Keyed by a
-  keyed HMAC of the token's hash, so the memory holds neither the cookie nor the
+  MAC (`keyed_digest`) of the token's hash, so the memory holds neither the cookie nor the
   database's key of it.
-- `passwords` (`VerifiedPasswords`): keyed HMACs of (stored hash, password) that argon2
+- `passwords` (`VerifiedPasswords`): MACs (`keyed_digest`) of (stored hash, password) that argon2
   accepted. Never stale: a changed password is a changed stored hash, so its entries
   simply stop matching; beyond a bound the least recently used are forgotten.
 - `pam secrets` (`FetchedSecrets`): values fetched from PAM providers, keyed by (provider
@@ -62,7 +62,7 @@ listed in `StateMemory.adapters`:
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import secrets
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -202,12 +202,24 @@ class CommitGuarded(Generic[K, V]):
         self._seen = None
 
 
+MEMORY_KEY_BYTES = 32
+"""The size of each memory's own random key."""
+
+
+def keyed_digest(key: bytes, data: bytes) -> bytes:
+    """What a memory keys a credential by: BLAKE2b in its keyed mode, a MAC (RFC 7693,
+    section 3), under a key that never leaves the process. It replaced HMAC-SHA256 by
+    `hmac.digest(key, data, "sha256")`, which looks the digest up in OpenSSL by name on
+    every call: about 5 µs against 1.4 µs here, paid on every recognised GET."""
+    return hashlib.blake2b(data, key=key, digest_size=32).digest()
+
+
 class ResolvedSessions:
     """Web sessions the database resolved, while a commit counter stands still and
-    until their stored end; keyed by HMACs under a key that never leaves the process."""
+    until their stored end; keyed by MACs under a key that never leaves the process."""
 
     def __init__(self, maxsize: int = RESOLVED_SESSIONS) -> None:
-        self._key = secrets.token_bytes(32)
+        self._key = secrets.token_bytes(MEMORY_KEY_BYTES)
         self._copies: CommitGuarded[bytes, SessionRecord] = CommitGuarded(maxsize)
 
     @property
@@ -220,7 +232,7 @@ class ResolvedSessions:
         return self._copies.seen
 
     def _token(self, token_hash: str) -> bytes:
-        return hmac.digest(self._key, token_hash.encode("ascii"), "sha256")
+        return keyed_digest(self._key, token_hash.encode("ascii"))
 
     def get(self, token_hash: str, counter: int | None, now: datetime) -> SessionRecord | None:
         """The session, if the counter stands still and its stored end is after `now`."""
@@ -261,19 +273,17 @@ class Bounded(Generic[K, V]):
 
 
 class VerifiedPasswords:
-    """Passwords argon2 accepted for a stored hash, as HMACs under a key that never
+    """Passwords argon2 accepted for a stored hash, as MACs under a key that never
     leaves the process: the memory holds no password and no hash."""
 
     def __init__(self, maxsize: int = VERIFIED_PASSWORDS) -> None:
-        self._key = secrets.token_bytes(32)
+        self._key = secrets.token_bytes(MEMORY_KEY_BYTES)
         self._verified: LRUCache[bytes, None] = LRUCache(maxsize)
         self.stats = MemoryStats()
 
     def _token(self, stored_hash: str, password: Secret) -> bytes:
-        # hmac.digest: OpenSSL's one-shot HMAC, several times cheaper than an HMAC object
-        # on every recognised GET.
-        return hmac.digest(self._key, stored_hash.encode() + b"\x00" +
-                           password.reveal().encode("utf-8", "surrogatepass"), "sha256")
+        return keyed_digest(self._key, stored_hash.encode() + b"\x00" +
+                            password.reveal().encode("utf-8", "surrogatepass"))
 
     def knows(self, stored_hash: str, password: Secret, *, refresh: bool = False) -> bool:
         """Whether `password` was accepted for `stored_hash`; `refresh` makes it the most
@@ -299,12 +309,12 @@ class VerifiedTokens(Generic[V]):
     expires; bounded, the least recently used go first."""
 
     def __init__(self, maxsize: int = VERIFIED_TOKENS) -> None:
-        self._key = secrets.token_bytes(32)
+        self._key = secrets.token_bytes(MEMORY_KEY_BYTES)
         self._verified: LRUCache[bytes, tuple[V, float]] = LRUCache(maxsize)
         self.stats = MemoryStats()
 
     def _token(self, token: str) -> bytes:
-        return hmac.digest(self._key, token.encode("utf-8", "surrogatepass"), "sha256")
+        return keyed_digest(self._key, token.encode("utf-8", "surrogatepass"))
 
     def get(self, token: str, now: float) -> V | None:
         """What `token` was verified as, if it was and has not expired at `now`."""
