@@ -4,6 +4,7 @@ answered from them (the counters move), not merely answered."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 import trustme
@@ -21,6 +22,7 @@ from smtp_profile.usecases.memory import (
     CommitGuarded,
     LatestByStamp,
     MemoryStats,
+    RecognisedHeaders,
     ResolvedSessions,
     StateMemory,
     VerifiedPasswords,
@@ -185,7 +187,10 @@ def test_a_get_is_answered_from_memory(service: RunningService,
         before = {name: MemoryStats(**vars(s)) for name, s in stats.items()}
         for _ in range(3):
             assert client.get(API).status_code == 200
-        assert stats["passwords"].hits - before["passwords"].hits >= 3
+        # The Basic header was recognised as before: neither decoded nor its password
+        # looked up again, while the snapshot it was recognised on stands.
+        assert stats["recognised_logins"].hits - before["recognised_logins"].hits == 3
+        assert stats["passwords"].hits == before["passwords"].hits
         assert stats["profile"].hits - before["profile"].hits >= 3
         answered = sum(stats[f"answers_v{v}"].hits - before[f"answers_v{v}"].hits
                        for v in (1, 2))
@@ -226,3 +231,21 @@ def test_memories_key_credentials_by_a_mac_of_their_own_key() -> None:
     assert keyed_digest(key, b"bench-password-1") == digest
     assert keyed_digest(other, b"bench-password-1") != digest  # another process's key
     assert keyed_digest(key, b"bench-password-2") != digest
+
+
+def test_recognised_headers_are_kept_per_address_under_a_mac_only() -> None:
+    header = b"Basic " + base64.b64encode(b"rita:rita-password-1")
+    memory: RecognisedHeaders[str] = RecognisedHeaders(maxsize=1)
+    assert memory.get(header, "10.0.0.1") is None
+    memory.put(header, "10.0.0.1", "rita")
+    assert memory.get(header, "10.0.0.1") == "rita"
+    assert memory.get(header, "10.0.0.2") is None  # the same header from elsewhere
+    assert memory.get(header + b"x", "10.0.0.1") is None
+    state = repr(vars(memory)) + repr(list(vars(memory)["_copies"]))
+    assert header.decode() not in state and b"rita-password-1" not in state.encode()
+    memory.drop(header, "10.0.0.1")  # what it was recognised as no longer holds
+    assert memory.get(header, "10.0.0.1") is None
+    memory.put(header, "10.0.0.1", "rita")
+    memory.put(header, "10.0.0.2", "rita")  # beyond the bound: the oldest goes
+    assert memory.get(header, "10.0.0.1") is None
+    assert memory.stats == MemoryStats(hits=1, misses=5, invalidations=1)

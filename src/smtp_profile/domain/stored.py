@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from smtp_profile.domain.permissions import Permission
 from smtp_profile.domain.profile import Profile
@@ -37,8 +38,9 @@ class StoredProfile:
     updated_by: str | None
     generation: str = ""
 
-    @property
+    @cached_property
     def stamp(self) -> ProfileStamp:
+        """Made once: the fast GET path asks for it on every answer."""
         return ProfileStamp(self.version, self.generation)
 
 
@@ -88,6 +90,7 @@ class Snapshot:
     client_certificate_version: int | None = None
     """The relay client certificate's version (every save or removal moves it)."""
 
-    @property
+    @cached_property
     def profile_stamp(self) -> ProfileStamp:
+        """Made once: a remembered snapshot is asked for it on every GET."""
         return ProfileStamp(self.profile_version, self.profile_generation)

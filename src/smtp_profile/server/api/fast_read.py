@@ -31,7 +31,7 @@ from starlette.datastructures import Headers
 from starlette.types import Message, Scope, Send
 
 from smtp_profile.domain.permissions import Permission
-from smtp_profile.domain.stored import ProfileStamp
+from smtp_profile.domain.stored import ProfileStamp, Snapshot
 from smtp_profile.runtime import Runtime
 from smtp_profile.server.answer_headers import completed_headers
 from smtp_profile.server.api.profile_answers import profile_response
@@ -44,7 +44,7 @@ from smtp_profile.server.keyfactor_headers import (
     version_of,
 )
 from smtp_profile.server.request_state import client_address_of
-from smtp_profile.usecases.memory import LatestByStamp
+from smtp_profile.usecases.memory import LatestByStamp, RecognisedHeaders
 from smtp_profile.usecases.ports import StoreFault, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,17 @@ class FastAnswer:
         await send({"type": "http.response.body", "body": self.body})
 
 
+@dataclass(frozen=True, slots=True)
+class RecognisedLogin:
+    """A Basic header's user, and the snapshot its sign-in was recognised on: valid
+    exactly while that very snapshot is the one remembered for the user and address (a
+    commit anywhere, or a write here, drops it), and kept only when no sign-in counter
+    was counted (nothing that changes with the clock decided it)."""
+
+    name: str
+    snapshot: Snapshot
+
+
 class FastProfileRead:
     """Answers the GETs it can (`answered`); `ServiceApp` passes the rest on."""
 
@@ -130,6 +141,10 @@ class FastProfileRead:
             version: LatestByStamp() for version in (1, 2)}
         for version, memory in self._answers.items():
             runtime.memory.adapters[f"answers_v{version}"] = memory
+        # Basic headers recognised before: a look-up spares decoding the header and
+        # looking up the user, the password and the counters again.
+        self._logins: RecognisedHeaders[RecognisedLogin] = RecognisedHeaders()
+        runtime.memory.adapters["recognised_logins"] = self._logins
 
     async def answered(self, scope: Scope, send: Send) -> bool:
         """Whether this GET was answered here; False leaves it, untouched, to the app."""
@@ -161,7 +176,8 @@ class FastProfileRead:
         asking = requested_with(_text(found.get(_REQUESTED_WITH)))
         if version is None or asking is None:
             return Fallback.HEADERS
-        authorization = _text(found.get(_AUTHORIZATION))
+        raw_authorization = found.get(_AUTHORIZATION)
+        authorization = _text(raw_authorization)
         token = bearer_token(authorization)
         cookie = (session_cookie(Headers(scope=scope)) if authorization is None
                   and asking is RequestedWith.PAGE else None)
@@ -171,7 +187,8 @@ class FastProfileRead:
             elif token is not None:
                 stamp = await self._bearer_stamp(token, client_address_of(scope))
             else:
-                stamp = await self._basic_stamp(authorization, client_address_of(scope))
+                stamp = await self._basic_stamp(raw_authorization, authorization,
+                                                client_address_of(scope))
         except StoreUnavailable:  # the routes meet it again, and answer 503
             return Fallback.STORE_UNAVAILABLE
         except StoreFault:  # the routes meet it again, and log it with a reference
@@ -191,9 +208,16 @@ class FastProfileRead:
             answers.put(stored.stamp, answer)
         return answer
 
-    async def _basic_stamp(self, authorization: str | None,
+    async def _basic_stamp(self, raw: bytes | None, authorization: str | None,
                            client: str) -> ProfileStamp | Fallback:
         """The profile stamp for a caller whose Basic credentials were verified before."""
+        if raw is not None:
+            login_seen = self._logins.get(raw, client)
+            if login_seen is not None:
+                snapshot = self.runtime.snapshots.remembered(login_seen.name, client)
+                if snapshot is login_seen.snapshot:
+                    return snapshot.profile_stamp
+                self._logins.drop(raw, client)
         login = basic_login(authorization, self.runtime.settings.auth_domain)
         if login is None or not self.runtime.settings.basic_auth:  # --no-basic-auth
             return Fallback.NO_BASIC_CREDENTIALS
@@ -202,6 +226,8 @@ class FastProfileRead:
             return Fallback.NOT_RECOGNISED
         if not admission.principal.may(Permission.READ):
             return Fallback.NO_READ_PERMISSION
+        if raw is not None and not admission.snapshot.counters:
+            self._logins.put(raw, client, RecognisedLogin(login[0], admission.snapshot))
         return admission.profile_stamp
 
     async def _session_stamp(self, cookie: str, client: str) -> ProfileStamp | Fallback:
