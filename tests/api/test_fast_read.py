@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.throttle import ADDRESS
@@ -22,63 +19,18 @@ from smtp_profile.server.api.fast_read import Fallback, FastReadCounts
 from smtp_profile.store.users import UserRepository
 from smtp_profile.usecases.ports import StoreUnavailable
 from smtp_profile.usecases.signin import SignIn
-from tests.support.resolver import StaticResolver
+from tests.api.conftest import StatementCounter
 from tests.support.service import (
     REQUESTED_WITH,
     RunningService,
     add_user,
     run_async,
-    service_settings,
-    start_service,
 )
 
 API = "/KeyfactorAPI/SMTP"
 PROFILE = {"Host": "relay.corp.local", "Port": 587, "RelayAuthenticationType": 2,
            "RelayUsername": "svc", "RelayPassword": "relay-pw-1", "UseSSL": True,
            "SenderAccount": "pki@corp.local", "SenderName": "PKI"}
-
-
-class StatementCounter:
-    """Counts the SQL statements a runtime's engine sends, as the database sees them."""
-
-    def __init__(self, service: RunningService) -> None:
-        self.statements: list[str] = []
-        inline = service.runtime.snapshots.inline_engine
-        self._engines = [service.runtime.engine.sync_engine,
-                         *([] if inline is None else [inline])]
-        for engine in self._engines:
-            event.listen(engine, "before_cursor_execute", self._count)
-
-    def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.statements.append(statement)
-
-    def close(self) -> None:
-        for engine in self._engines:
-            event.remove(engine, "before_cursor_execute", self._count)
-
-    def during(self, action: Any) -> list[str]:
-        self.statements.clear()
-        action()
-        return list(self.statements)
-
-
-@pytest.fixture
-def counter(service: RunningService) -> Iterator[StatementCounter]:
-    counting = StatementCounter(service)
-    yield counting
-    counting.close()
-
-
-@pytest.fixture
-def pair(tmp_path: Path, ca_bundle: Path,
-         resolver: StaticResolver) -> Iterator[tuple[RunningService, RunningService]]:
-    """Two instances on one database (the same SQLite file, or the same schema)."""
-    settings = service_settings(tmp_path / "data", ca_bundle)
-    first = start_service(settings, resolver)
-    second = start_service(settings, resolver)
-    yield first, second
-    second.stop()
-    first.stop()
 
 
 def get(client: httpx.Client) -> httpx.Response:

@@ -9,9 +9,8 @@ session's end is still written (at most once a minute)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,45 +23,19 @@ from smtp_profile.store.tables import users, web_sessions
 from smtp_profile.store.users import name_key
 from smtp_profile.usecases.memory import MemoryStats
 from smtp_profile.usecases.web_sessions import WebSessions
-from tests.api.test_fast_read import (
-    PROFILE,
-    StatementCounter,
-    comparable,
-    fast_read_counts,
-)
-from tests.support.resolver import StaticResolver
+from tests.api.conftest import StatementCounter
+from tests.api.test_fast_read import PROFILE, comparable, fast_read_counts
 from tests.support.service import (
     FrozenClock,
     RunningService,
     add_user,
     run_async,
-    service_settings,
-    start_service,
 )
 
 API = "/KeyfactorAPI/SMTP"
 PAGE = {"x-keyfactor-requested-with": "XMLHttpRequest"}
 COOKIE = "smtp_profile_session"
 READER = ("reader", "reader-password-1")
-
-
-@pytest.fixture
-def counter(service: RunningService) -> Iterator[StatementCounter]:
-    counting = StatementCounter(service)
-    yield counting
-    counting.close()
-
-
-@pytest.fixture
-def pair(tmp_path: Path, ca_bundle: Path,
-         resolver: StaticResolver) -> Iterator[tuple[RunningService, RunningService]]:
-    """Two instances on one database (the same SQLite file, or the same schema)."""
-    settings = service_settings(tmp_path / "data", ca_bundle)
-    first = start_service(settings, resolver)
-    second = start_service(settings, resolver)
-    yield first, second
-    second.stop()
-    first.stop()
 
 
 def page(service: RunningService, cookie: str | None = None, *,
