@@ -8,20 +8,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from tests.support.resolver import StaticResolver
 from tests.support.service import RunningService, service_settings, start_service
 
 
 class StatementCounter:
-    """Counts the SQL statements a runtime's engine sends, as the database sees them."""
+    """Counts the SQL statements a runtime's engines send, as the database sees them:
+    the async engine's and the inline reader's, and with `writer` the SQLite writer
+    thread's too."""
 
-    def __init__(self, service: RunningService) -> None:
+    def __init__(self, service: RunningService, *, writer: bool = False) -> None:
         self.statements: list[str] = []
-        inline = service.runtime.snapshots.inline_engine
-        self._engines = [service.runtime.engine.sync_engine,
-                         *([] if inline is None else [inline])]
+        runtime = service.runtime
+        inline = runtime.snapshots.inline_engine
+        self._engines: list[Engine] = [
+            runtime.engine.sync_engine, *([] if inline is None else [inline]),
+            *([] if not writer or runtime.writer is None else [runtime.writer.engine])]
         for engine in self._engines:
             event.listen(engine, "before_cursor_execute", self._count)
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
 
+from tests.api.conftest import StatementCounter
 from tests.api.test_audit import audit
 from tests.api.test_options import execute
 from tests.support.service import RunningService
@@ -29,31 +28,10 @@ of the version starts otherwise."""
 WRITE = re.compile(r"\b(UPDATE|INSERT INTO|DELETE FROM) \w+")
 
 
-class Statements:
-    """Every statement the service sends, on each of its engines and the writer's."""
-
-    def __init__(self, service: RunningService) -> None:
-        runtime = service.runtime
-        inline = runtime.snapshots.inline_engine
-        self._engines: list[Engine] = [runtime.engine.sync_engine,
-                                       *([] if inline is None else [inline]),
-                                       *([] if runtime.writer is None
-                                         else [runtime.writer.engine])]
-        self.seen: list[str] = []
-        for engine in self._engines:
-            event.listen(engine, "before_cursor_execute", self._count)
-
-    def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.seen.append(statement)
-
-    def close(self) -> None:
-        for engine in self._engines:
-            event.remove(engine, "before_cursor_execute", self._count)
-
-
 @pytest.fixture
-def statements(service: RunningService) -> Iterator[Statements]:
-    counting = Statements(service)
+def statements(service: RunningService) -> Iterator[StatementCounter]:
+    """Every statement the service sends, the writer thread's included."""
+    counting = StatementCounter(service, writer=True)
     yield counting
     counting.close()
 
@@ -74,14 +52,14 @@ def refuse_put_records(url: str) -> None:
 
 
 def test_a_put_over_the_remembered_profile_does_not_read_the_row_again(
-        service: RunningService, statements: Statements) -> None:
+        service: RunningService, statements: StatementCounter) -> None:
     with service.client() as client:
         first = client.put(API, json=PROFILE)
         assert first.status_code == 200, first.text
-        statements.seen.clear()
+        statements.statements.clear()
         second = client.put(API, json={**PROFILE, "SenderName": "PKI 2"})
         assert second.status_code == 200, second.text
-        during = list(statements.seen)
+        during = list(statements.statements)
         assert client.get(API).json()["SenderName"] == "PKI 2"
     assert int(second.headers["etag"].strip('"')) == int(first.headers["etag"].strip('"')) + 1
     assert not [s for s in during if s.startswith(PROFILE_READ)], during
@@ -99,16 +77,16 @@ def test_a_put_over_the_remembered_profile_does_not_read_the_row_again(
 
 
 def test_a_put_commits_with_its_audit_record_or_not_at_all(
-        service: RunningService, statements: Statements) -> None:
+        service: RunningService, statements: StatementCounter) -> None:
     url = service.settings.resolved_database_url
     with service.client() as client:
         assert client.put(API, json=PROFILE).status_code == 200
         before = client.get(API)
         refuse_put_records(url)
-        statements.seen.clear()
+        statements.statements.clear()
         failed = client.put(API, json={**PROFILE, "Port": 2525})
         assert failed.status_code >= 400, failed.text
-        assert not [s for s in statements.seen if s.startswith(PROFILE_READ)], \
+        assert not [s for s in statements.statements if s.startswith(PROFILE_READ)], \
             "the PUT did not take the write over the remembered profile"
         after = client.get(API)
         assert after.json() == before.json(), "the profile changed without its audit record"
