@@ -161,3 +161,34 @@ def test_closing_the_feed_leaves_no_connection_behind(
         left = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
                              (pid,)).fetchone()
     assert left == (0,)
+
+
+def test_a_snapshot_read_on_postgresql_is_one_statement_in_no_transaction(
+        postgres_service: RunningService) -> None:
+    """The read a notification forces is a single SELECT (its own snapshot of the
+    tables), so it runs in autocommit: no BEGIN before it, no ROLLBACK after it, two
+    round trips fewer for every request after a change."""
+    service = postgres_service
+    engine = service.runtime.engine.sync_engine
+    statuses: list[psycopg.pq.TransactionStatus] = []
+
+    def after(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "profile_version" in statement:
+            statuses.append(conn.connection.driver_connection.info.transaction_status)
+
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        with service.client() as client:
+            assert client.put(API, json=PROFILE).status_code == 200
+            statuses.clear()
+            assert client.get(API).json()["SenderName"] == "PKI"  # its own PUT's notice
+            url = libpq_url(service.settings.resolved_database_url)
+            with psycopg.connect(url, autocommit=True) as other:
+                other.execute("UPDATE smtp_profile SET sender_name = 'Other', "
+                              "version = version + 1")
+            settle(lambda: client.get(API).json()["SenderName"] == "Other",
+                   "the change was never read")
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+    assert statuses  # the reads were seen
+    assert set(statuses) == {psycopg.pq.TransactionStatus.IDLE}
