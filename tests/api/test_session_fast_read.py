@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select, update
 
 from smtp_profile.domain.secrets import Secret
+from smtp_profile.domain.stored import SessionRecord
 from smtp_profile.runtime import Runtime
 from smtp_profile.server.api.fast_read import Fallback, FastReadCounts
 from smtp_profile.store.tables import users, web_sessions
@@ -64,6 +65,16 @@ def warm(client: httpx.Client) -> httpx.Response:
 
 def stats_of(service: RunningService) -> MemoryStats:
     return MemoryStats(**vars(service.runtime.memory.sessions.stats))
+
+
+def cookie_stats_of(service: RunningService) -> MemoryStats:
+    return MemoryStats(**vars(service.runtime.memory.adapters["recognised_cookies"].stats))
+
+
+def from_memory(service: RunningService) -> int:
+    """GETs whose session a memory answered: the session memory, or the fast path's
+    recognised Cookie headers."""
+    return stats_of(service).hits + cookie_stats_of(service).hits
 
 
 def as_admin(service: RunningService, change: Callable[[Runtime], Awaitable[object]]) -> None:
@@ -121,13 +132,16 @@ def test_a_session_get_is_answered_from_memory_with_the_routes_bytes(
         assert counts.answered == answered
         fast = client.get(API)
         assert comparable(fast) == comparable(routed)
-        before = stats_of(service)
+        before, cookies_before = stats_of(service), cookie_stats_of(service)
         for _ in range(3):
             # No session read, no snapshot read: SQLite's data_version, PostgreSQL's
             # change feed say nothing committed.
             assert counter.during(lambda: client.get(API).raise_for_status()) == []
         assert counts.answered == answered + 4
-        assert stats_of(service).hits == before.hits + 3
+        # The Cookie header was recognised as a whole: the session was not even looked
+        # up in memory (no parse, no hash of its token).
+        assert cookie_stats_of(service).hits == cookies_before.hits + 3
+        assert stats_of(service).hits == before.hits
         # A PUT (Basic, by the admin) commits: the session is read again, once (and
         # the profile's version, once), then nothing again.
         put_profile(service)
@@ -180,9 +194,9 @@ def test_a_sign_out_on_another_instance_is_refused_at_once(
     cookie = sign_in(first, "admin", first.admin_password)
     with page(second, cookie) as reader:
         warm(reader)
-        hits = stats_of(second).hits
+        hits = from_memory(second)
         assert reader.get(API).status_code == 200
-        assert stats_of(second).hits == hits + 1  # the second instance's memory answered
+        assert from_memory(second) == hits + 1  # the second instance's memory answered
     with page(first, cookie) as writer:
         assert writer.delete("/web/session").status_code == 204
     with page(second, cookie) as reader:
@@ -198,9 +212,9 @@ def test_a_user_change_elsewhere_is_refused_at_once(service: RunningService,
     add_user(service.settings, *READER, "/system_settings/read/")
     with page(service, sign_in(service, *READER)) as reader:
         warm(reader)
-        hits = stats_of(service).hits
+        hits = from_memory(service)
         assert reader.get(API).status_code == 200
-        assert stats_of(service).hits == hits + 1
+        assert from_memory(service) == hits + 1
         if change == "removed":
             as_admin(service, lambda runtime: runtime.accounts.remove("reader"))
             assert reader.get(API).status_code == 401
@@ -285,3 +299,104 @@ def test_the_slide_is_still_written_at_most_once_a_minute(
         answered = counts.answered
         assert client.get(API).status_code == 200
         assert counts.answered == answered + 1
+
+
+def test_emptying_the_session_memory_ends_the_cookies_recognition(
+        service: RunningService) -> None:
+    """A sign-out here empties the session memory before its own commit is heard of
+    (PostgreSQL's notification comes later): a recognised Cookie header is then not
+    answered from what it was recognised as, but looked up again."""
+    put_profile(service)
+    counts = fast_read_counts(service)
+    with page(service, sign_in(service, "admin", service.admin_password)) as client:
+        warm(client)
+        hits = cookie_stats_of(service).hits
+        assert client.get(API).status_code == 200
+        assert cookie_stats_of(service).hits == hits + 1  # recognised
+        service.runtime.memory.sessions.invalidate()  # what SessionRepository.remove does
+        not_recognised = counts.fallbacks[Fallback.SESSION_NOT_RECOGNISED]
+        assert client.get(API).status_code == 200  # the session is still there: read again
+        assert counts.fallbacks[Fallback.SESSION_NOT_RECOGNISED] == not_recognised + 1
+        warm(client)  # and recognised again
+        answered = counts.answered
+        assert client.get(API).status_code == 200
+        assert counts.answered == answered + 1
+
+
+def test_two_cookie_headers_are_parsed_every_time(service: RunningService) -> None:
+    """The last session cookie of several Cookie headers counts, as on the routes; such
+    a request is never recognised as a whole, and is answered all the same."""
+    put_profile(service)
+    cookie = sign_in(service, "admin", service.admin_password)
+    headers = [(b"x-keyfactor-requested-with", b"XMLHttpRequest"),
+               (b"cookie", f"{COOKIE}=not-a-session".encode()),
+               (b"cookie", f"{COOKIE}={cookie}".encode())]
+    with httpx.Client(base_url=service.url, timeout=60) as client:
+        hits = cookie_stats_of(service).hits
+        for _ in range(3):
+            answer = client.get(API, headers=headers)
+            assert answer.status_code == 200, answer.text
+        assert cookie_stats_of(service).hits == hits
+        swapped = [headers[0], headers[2], headers[1]]  # the bad one last: refused
+        assert client.get(API, headers=swapped).status_code == 401
+        assert client.get(API, headers=headers).status_code == 200
+
+
+def test_a_recognised_cookie_is_refused_when_its_session_would_end_or_slide(
+        service: RunningService, clock: FrozenClock) -> None:
+    """The recognition holds only until `WebSessions.quiet_until`: past it the routes
+    decide (slide the end, or refuse a session past its end)."""
+    put_profile(service)
+    counts = fast_read_counts(service)
+    with page(service, sign_in(service, "admin", service.admin_password)) as client:
+        warm(client)
+        hits = cookie_stats_of(service).hits
+        clock.now += 59  # within the minute: recognised
+        assert client.get(API).status_code == 200
+        assert cookie_stats_of(service).hits == hits + 1
+        clock.now += 1  # the slide is due: the routes write it
+        sliding = counts.fallbacks[Fallback.SESSION_NOT_RECOGNISED]
+        assert client.get(API).status_code == 200
+        assert counts.fallbacks[Fallback.SESSION_NOT_RECOGNISED] == sliding + 1
+        warm(client)
+        clock.now += 31 * 60  # idle past its end: refused, not recognised
+        assert client.get(API).status_code == 401
+    with page(service, sign_in(service, "admin", service.admin_password)) as again:
+        warm(again)
+
+
+@pytest.mark.parametrize("maximum", [30, 45, 60, 61])
+def test_quiet_until_is_exactly_where_remembered_stops_answering(maximum: int) -> None:
+    """`quiet_until` and `remembered` say the same, minute by minute and around each
+    edge, for sessions used at many moments of their life."""
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    opened = now[0]
+
+    class OneSession:
+        expires_at = opened
+
+        def remembered(self, _token_hash: str, at: datetime) -> SessionRecord | None:
+            record = SessionRecord("admin", frozenset(), opened, self.expires_at)
+            return record if at < record.expires_at else None
+
+        def epoch(self) -> int | None:
+            return 0
+
+    store = OneSession()
+    sessions = WebSessions(store, timedelta(minutes=30),  # type: ignore[arg-type]
+                           lambda: now[0], maximum=timedelta(minutes=maximum))
+    token = "A" * 43
+    checked = 0
+    for used_at in range(0, maximum * 60, 7 * 60 + 13):  # the end slid at this use
+        store.expires_at = min(opened + timedelta(seconds=used_at, minutes=30),
+                               opened + timedelta(minutes=maximum))
+        now[0] = opened + timedelta(seconds=used_at)
+        active = sessions.remembered(token)
+        if active is None:
+            continue
+        until = sessions.quiet_until(active)
+        for offset in range(maximum * 60 + 3):  # every second from this use on
+            now[0] = opened + timedelta(seconds=used_at + offset)
+            assert (sessions.remembered(token) is not None) == (now[0] < until), now[0]
+            checked += 1
+    assert checked > 0

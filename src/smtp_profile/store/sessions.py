@@ -53,6 +53,9 @@ class SessionRepository:
             return None
         return self._memory.get(token_hash, self._counter(), now)
 
+    def epoch(self) -> int | None:
+        return None if self._memory is None else self._memory.epoch
+
     async def add(self, token_hash: str, user_name: str, created_at: datetime,
                   expires_at: datetime) -> None:
         """Store a new session; expired ones are swept out in the same transaction."""

@@ -48,7 +48,7 @@ here, once, next to the copy; the store adapters fill and consult the copies tha
   instance also drops its values at once. A rotation inside the vault is seen when the
   value expires, or at once by a Diagnose, which always fetches.
 
-Four memories stay in their adapters, since moving them would bring the adapters'
+Five memories stay in their adapters, since moving them would bring the adapters'
 types inward; they have the same small interface (`Memory`: `stats`, `clear`) and are
 listed in `StateMemory.adapters`:
 
@@ -62,6 +62,12 @@ listed in `StateMemory.adapters`:
   `RecognisedHeaders`): by a MAC of the header and the address, the user and the very
   snapshot the sign-in was recognised on; used only while that snapshot is still the
   one remembered, so whatever drops it (a commit anywhere, a write here) drops this.
+- the fast GET path's recognised Cookie headers (`recognised_cookies`, a
+  `RecognisedHeaders`): by a MAC of the header and the address, the snapshot a web
+  session was recognised with, the session memory's `epoch` then, and the moment the
+  session would end or be due to slide; used only while that snapshot is still the one
+  remembered, the session memory was not emptied since (a sign-out here), and the
+  clock is before that moment.
 """
 
 from __future__ import annotations
@@ -156,6 +162,9 @@ class CommitGuarded(Generic[K, V]):
     def __init__(self, maxsize: int = SNAPSHOTS) -> None:
         self._copies: LRUCache[K, V] = LRUCache(maxsize)
         self._seen: int | None = None
+        self.epoch = 0
+        """Moves whenever every copy is dropped (a moved counter, `invalidate`,
+        `clear`): whoever keeps something decided on a copy checks it stands still."""
         self.stats = MemoryStats()
 
     @property
@@ -175,6 +184,7 @@ class CommitGuarded(Generic[K, V]):
             if self._seen is not None:
                 self.stats.invalidations += 1
             self._copies.clear()
+            self.epoch += 1
             self._seen = counter
             self.stats.misses += 1
             return None
@@ -204,6 +214,7 @@ class CommitGuarded(Generic[K, V]):
 
     def clear(self) -> None:
         self._copies.clear()
+        self.epoch += 1
         self._seen = None
 
 
@@ -271,6 +282,11 @@ class ResolvedSessions:
     def seen(self) -> int | None:
         """The counter at the last look (see `CommitGuarded.seen`)."""
         return self._copies.seen
+
+    @property
+    def epoch(self) -> int:
+        """Moves whenever every session is forgotten (see `CommitGuarded.epoch`)."""
+        return self._copies.epoch
 
     def _token(self, token_hash: str) -> bytes:
         return keyed_digest(self._key, token_hash.encode("ascii"))

@@ -284,6 +284,12 @@ class SessionStore(Protocol):
         """What `find` would answer, if it can be told without I/O (else None)."""
         ...
 
+    def epoch(self) -> int | None:
+        """What changes whenever the sessions `remembered` answers from are forgotten
+        (None: it answers from none), so a caller that kept one can tell it still
+        holds without looking it up again."""
+        ...
+
     async def extend(self, token_hash: str, expires_at: datetime) -> None:
         """Move a session's end later (never earlier)."""
         ...

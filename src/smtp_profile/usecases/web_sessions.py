@@ -107,6 +107,23 @@ class WebSessions:
         active, slide_to = self._judged(record, now)
         return active if slide_to is None else None
 
+    def memory_epoch(self) -> int | None:
+        """Changes whenever the remembered sessions are forgotten (a commit, a sign-out
+        here); None when none are remembered."""
+        return self._repository.epoch()
+
+    def quiet_until(self, active: ActiveSession) -> datetime:
+        """Until when `remembered`, having answered `active`, answers it again as long
+        as nothing is committed: the session's stored end, the moment its end is due to
+        slide, its maximum, whichever comes first. Whoever keeps `active` (the fast GET
+        path) then needs only the clock, not the token's hash and the session memory."""
+        expires_at, ends_by = active.expires_at, active.ends_by
+        until = min(expires_at, ends_by)
+        if expires_at < ends_by:  # due to slide once either rule in `_judged` says so
+            until = min(until, expires_at + self._step - self.lifetime,
+                        ends_by - self.lifetime)
+        return until
+
     def _judged(self, record: SessionRecord,
                 now: datetime) -> tuple[ActiveSession | None, datetime | None]:
         """The session a live record stands for (None: past its maximum, as a maximum

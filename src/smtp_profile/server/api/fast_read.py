@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from starlette.datastructures import Headers
@@ -83,8 +84,13 @@ class Fallback(StrEnum):
 _API_VERSION = API_VERSION.encode()
 _REQUESTED_WITH = REQUESTED_WITH.encode()
 _AUTHORIZATION = b"authorization"
-_READ = frozenset((_API_VERSION, _REQUESTED_WITH, _AUTHORIZATION))
+_COOKIE = b"cookie"
+_READ = frozenset((_API_VERSION, _REQUESTED_WITH, _AUTHORIZATION, _COOKIE))
 """The headers this path reads (uvicorn gives names in lower case)."""
+
+
+def _counted(scope: Scope, name: bytes) -> int:
+    return sum(1 for header, _ in scope["headers"] if header == name)
 
 
 def _text(value: bytes | None) -> str | None:
@@ -128,6 +134,19 @@ class RecognisedLogin:
     snapshot: Snapshot
 
 
+@dataclass(frozen=True, slots=True)
+class RecognisedCookie:
+    """A Cookie header whose web session was recognised, on the snapshot it was
+    recognised with: valid while that very snapshot is remembered for the address (no
+    commit since), the session memory was not emptied since (a sign-out here empties it
+    before its commit is heard of), and the clock is before the moment the session
+    would end or be due to slide (`WebSessions.quiet_until`)."""
+
+    snapshot: Snapshot
+    sessions_epoch: int
+    quiet_until: datetime
+
+
 class FastProfileRead:
     """Answers the GETs it can (`answered`); `ServiceApp` passes the rest on."""
 
@@ -145,6 +164,10 @@ class FastProfileRead:
         # looking up the user, the password and the counters again.
         self._logins: RecognisedHeaders[RecognisedLogin] = RecognisedHeaders()
         runtime.memory.adapters["recognised_logins"] = self._logins
+        # Cookie headers recognised before: a look-up spares parsing the cookie, hashing
+        # its token and looking the session up again.
+        self._cookies: RecognisedHeaders[RecognisedCookie] = RecognisedHeaders()
+        runtime.memory.adapters["recognised_cookies"] = self._cookies
 
     async def answered(self, scope: Scope, send: Send) -> bool:
         """Whether this GET was answered here; False leaves it, untouched, to the app."""
@@ -179,22 +202,36 @@ class FastProfileRead:
         raw_authorization = found.get(_AUTHORIZATION)
         authorization = _text(raw_authorization)
         token = bearer_token(authorization)
-        cookie = (session_cookie(Headers(scope=scope)) if authorization is None
-                  and asking is RequestedWith.PAGE else None)
+        client = client_address_of(scope)
+        cookie: str | None = None
+        raw_cookie: bytes | None = None
+        if authorization is None and asking is RequestedWith.PAGE:
+            # One Cookie header is recognised as a whole; several are parsed every time.
+            raw_cookie = found.get(_COOKIE)
+            if raw_cookie is not None and _counted(scope, _COOKIE) > 1:
+                raw_cookie = None
+            known = None if raw_cookie is None else self._recognised_cookie(raw_cookie,
+                                                                            client)
+            if known is not None:
+                return self._answer_for(known, version)
+            cookie = session_cookie(Headers(scope=scope))
         try:
             if cookie:
-                stamp = await self._session_stamp(cookie, client_address_of(scope))
+                stamp = await self._session_stamp(cookie, client, raw_cookie)
             elif token is not None:
-                stamp = await self._bearer_stamp(token, client_address_of(scope))
+                stamp = await self._bearer_stamp(token, client)
             else:
-                stamp = await self._basic_stamp(raw_authorization, authorization,
-                                                client_address_of(scope))
+                stamp = await self._basic_stamp(raw_authorization, authorization, client)
         except StoreUnavailable:  # the routes meet it again, and answer 503
             return Fallback.STORE_UNAVAILABLE
         except StoreFault:  # the routes meet it again, and log it with a reference
             return Fallback.STORE_FAULT
         if isinstance(stamp, Fallback):
             return stamp
+        return self._answer_for(stamp, version)
+
+    def _answer_for(self, stamp: ProfileStamp, version: int) -> FastAnswer | Fallback:
+        """The answer for the profile `stamp` names, if that profile is in memory."""
         stored = self.runtime.profiles.remembered(stamp)
         if stored is None:
             return Fallback.PROFILE_NOT_IN_MEMORY
@@ -230,16 +267,42 @@ class FastProfileRead:
             self._logins.put(raw, client, RecognisedLogin(login[0], admission.snapshot))
         return admission.profile_stamp
 
-    async def _session_stamp(self, cookie: str, client: str) -> ProfileStamp | Fallback:
+    def _recognised_cookie(self, raw: bytes, client: str) -> ProfileStamp | None:
+        """The profile stamp for a Cookie header recognised before, while what
+        recognised it still holds (see `RecognisedCookie`); else None."""
+        seen = self._cookies.get(raw, client)
+        if seen is None:
+            return None
+        sessions = self.runtime.sessions
+        if (self.runtime.snapshots.remembered("", client) is seen.snapshot
+                and sessions.memory_epoch() == seen.sessions_epoch
+                and sessions.now() < seen.quiet_until):
+            return seen.snapshot.profile_stamp
+        self._cookies.drop(raw, client)
+        return None
+
+    async def _session_stamp(self, cookie: str, client: str,
+                             raw_cookie: bytes | None) -> ProfileStamp | Fallback:
         """The profile stamp for the web page's session, resolved before and unchanged
         since, whose use now writes nothing: no session read, no snapshot read while
-        nothing was committed."""
-        active = self.runtime.sessions.remembered(cookie)
+        nothing was committed. The Cookie header is recognised for next time when the
+        session and the snapshot were remembered at the same commit counter."""
+        sessions, snapshots = self.runtime.sessions, self.runtime.snapshots
+        active = sessions.remembered(cookie)
         if active is None:
             return Fallback.SESSION_NOT_RECOGNISED
         if not active.principal.may(Permission.READ):
             return Fallback.NO_READ_PERMISSION
-        return await self.runtime.sign_in.profile_stamp(client)
+        epoch, counter = sessions.memory_epoch(), snapshots.commit_counter()
+        stamp = await self.runtime.sign_in.profile_stamp(client)
+        if (raw_cookie is not None and epoch is not None and counter is not None
+                and snapshots.commit_counter() == counter
+                and sessions.memory_epoch() == epoch):
+            snapshot = snapshots.remembered("", client)
+            if snapshot is not None and snapshot.profile_stamp == stamp:
+                self._cookies.put(raw_cookie, client, RecognisedCookie(
+                    snapshot, epoch, sessions.quiet_until(active)))
+        return stamp
 
     async def _bearer_stamp(self, token: str, client: str) -> ProfileStamp | Fallback:
         """The profile stamp for a bearer token verified before that has not expired:
