@@ -143,12 +143,14 @@ def session_headers(running: Service, version: str = "1") -> dict[str, str]:
 
 
 def get_load(options: Options, port: int, concurrency: int,
-             headers: dict[str, str] | None = None) -> LoadResult | WrkResult:
-    """GET /SMTP load: from wrk when there is one, else from bench/loadgen.py."""
+             headers: dict[str, str] | None = None,
+             server_pid: int | None = None) -> LoadResult | WrkResult:
+    """GET /SMTP load: from wrk when there is one (with `server_pid`, also that
+    server's CPU time per request), else from bench/loadgen.py."""
     headers = headers if headers is not None else get_headers()
     if options.wrk:
         return run_wrk(options.wrk, f"http://127.0.0.1:{port}{API}", headers, concurrency,
-                       options.duration)
+                       options.duration, server_pid=server_pid)
     return load(port, [request("GET", API, headers)], concurrency, options.duration)
 
 
@@ -183,7 +185,7 @@ def running_service(options: Options, name: str,
 
 
 def compare_get(options: Options, rows: list[Row], peaks: dict[str, float], section: str,
-                running: Service, floor_port: int, concurrencies: tuple[int, ...],
+                running: Service, floor: Service, concurrencies: tuple[int, ...],
                 headers: dict[str, str] | None = None, target: float = 0.85) -> None:
     """GET /SMTP on `running` against the floor, alternating round by round; the target
     (throughput >= `target` x floor, p99 <= 1.5x floor) applies at concurrency 16."""
@@ -192,9 +194,12 @@ def compare_get(options: Options, rows: list[Row], peaks: dict[str, float], sect
         theirs: list[LoadResult | WrkResult] = []
         watch = RssPeak(running.pid)
         for _ in range(options.rounds):
-            theirs.append(get_load(options, floor_port, concurrency))
+            # The floor gets the very request (a bearer token is a long header to parse).
+            theirs.append(get_load(options, floor.port, concurrency, headers,
+                                   server_pid=floor.pid))
             with watch.watching():
-                ours.append(get_load(options, running.port, concurrency, headers))
+                ours.append(get_load(options, running.port, concurrency, headers,
+                                     server_pid=running.pid))
         peaks[f"{section} c={concurrency}"] = watch.peak
         throughput = median([r.throughput for r in ours])
         floor_throughput = median([r.throughput for r in theirs])
@@ -212,10 +217,16 @@ def compare_get(options: Options, rows: list[Row], peaks: dict[str, float], sect
                 "<= 1.5x floor" if judged else "",
                 p99 <= 1.5 * floor_p99 if judged else None),
         ]
+        cpu = [r.server_cpu_us for r in ours if isinstance(r, WrkResult)]
+        floor_cpu = [r.server_cpu_us for r in theirs if isinstance(r, WrkResult)]
+        if cpu and floor_cpu and None not in cpu + floor_cpu:
+            rows.append(Row(section, f"c={concurrency} server CPU per request", median(
+                [c for c in cpu if c is not None]), median(
+                [c for c in floor_cpu if c is not None]), "us"))
 
 
 @contextmanager
-def floor_for(options: Options, running: Service) -> Iterator[int]:
+def floor_for(options: Options, running: Service) -> Iterator[Service]:
     """The floor serving the very answer `running` gives GET /SMTP (status, headers but
     the date uvicorn adds itself, body); its port."""
     with running.client() as client:
@@ -228,8 +239,8 @@ def floor_for(options: Options, running: Service) -> Iterator[int]:
         for name, value in answer.headers.raw if name.lower() != b"date"]))
     floor_port = free_port()
     with module_process("floor", str(floor_port), str(body_file), str(headers_file),
-                        ready_url=f"http://127.0.0.1:{floor_port}/"):
-        yield floor_port
+                        ready_url=f"http://127.0.0.1:{floor_port}/") as process:
+        yield Service(process, floor_port)
 
 
 def bench_get(options: Options, rows: list[Row], peaks: dict[str, float]) -> None:
@@ -245,12 +256,12 @@ def bench_get(options: Options, rows: list[Row], peaks: dict[str, float]) -> Non
            "SMTP_PROFILE_OIDC_MODIFY_VALUES": "smtp-admin"}
     try:
         with (running_service(options, "get", env) as running,
-              floor_for(options, running) as floor_port):
-            compare_get(options, rows, peaks, "GET /SMTP", running, floor_port, (1, 16, 64))
+              floor_for(options, running) as floor):
+            compare_get(options, rows, peaks, "GET /SMTP", running, floor, (1, 16, 64))
             token = provider.token(lifetime=3600)
-            compare_get(options, rows, peaks, "GET /SMTP Bearer", running, floor_port, (16,),
+            compare_get(options, rows, peaks, "GET /SMTP Bearer", running, floor, (16,),
                         get_headers(authorization=f"Bearer {token}"))
-            compare_get(options, rows, peaks, "GET /SMTP web session", running, floor_port,
+            compare_get(options, rows, peaks, "GET /SMTP web session", running, floor,
                         (16,), session_headers(running))
     finally:
         served.close()
@@ -270,10 +281,10 @@ def bench_get_postgres(options: Options, rows: list[Row], peaks: dict[str, float
         env = {"SMTP_PROFILE_DATABASE_URL": url, "SMTP_PROFILE_SECRET_KEY": key}
         first = stack.enter_context(running_service(options, "get-pg-1", env))
         second = stack.enter_context(running_service(options, "get-pg-2", env))
-        floor_port = stack.enter_context(floor_for(options, first))
+        floor = stack.enter_context(floor_for(options, first))
         for name, running in (("first", first), ("second", second)):
             compare_get(options, rows, peaks, f"GET /SMTP PostgreSQL, {name} of 2", running,
-                        floor_port, (16,), target=0.75)
+                        floor, (16,), target=0.75)
 
 
 PUT_P50_TARGET_MS = {"SQLite": 2.0, "PostgreSQL": 3.0}

@@ -4,6 +4,8 @@ status, headers and body bytes, with no authentication, no routing and no databa
 the ratio measures only what deciding the answer costs, not sending it (h11's cost
 grows with every header it validates and writes: a floor with fewer headers than the
 answer the Keyfactor contract requires would be cheaper than any server could be).
+It is sent the very requests the service is sent (the bench passes the same headers:
+a bearer token is a header of a kilobyte, which h11 parses for both alike).
 
     python -m bench.floor PORT BODY_FILE [HEADERS_FILE]
 

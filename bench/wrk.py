@@ -18,6 +18,7 @@ from dataclasses import dataclass
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 _PERCENTILE = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 _RATE = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
+_COUNT = re.compile(r"^\s*(\d+) requests in", re.MULTILINE)
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _ERRORS = re.compile(r"Socket errors: (.*)")
 
@@ -28,6 +29,10 @@ class WrkResult:
 
     throughput: float
     percentiles_ms: dict[float, float]
+    server_cpu_us: float | None = None
+    """The server's own CPU time (user and system, from /proc) per answered request
+    during the counted run: steadier than throughput, which moves with whatever else
+    shares the cores (wrk among it). None when no server pid was given."""
 
     def percentile(self, fraction: float) -> float:
         return self.percentiles_ms[fraction]
@@ -54,10 +59,18 @@ def find_wrk() -> tuple[str | None, str]:
     return None, "wrk is not installed and this is not root with apt-get"
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far, user and system (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(wrk: str, url: str, headers: dict[str, str], concurrency: int,
-            duration: float, warmup: float = 1.0) -> WrkResult:
+            duration: float, warmup: float = 1.0, server_pid: int | None = None) -> WrkResult:
     """One run at `concurrency` connections for `duration` seconds (after a warm-up run
-    that is not counted); every answer must be 2xx."""
+    that is not counted); every answer must be 2xx. With `server_pid`, also the server's
+    CPU time per request during the counted run."""
     threads = min(2, concurrency)
     header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
 
@@ -70,7 +83,9 @@ def run_wrk(wrk: str, url: str, headers: dict[str, str], concurrency: int,
 
     if warmup > 0:
         once(warmup)
+    cpu_before = None if server_pid is None else cpu_seconds(server_pid)
     output = once(duration)
+    cpu_used = None if server_pid is None else cpu_seconds(server_pid) - (cpu_before or 0)
     bad = _NON_2XX.search(output)
     if bad:
         raise RuntimeError(f"wrk got {bad.group(1)} non-2xx answers from {url}:\n{output}")
@@ -79,6 +94,9 @@ def run_wrk(wrk: str, url: str, headers: dict[str, str], concurrency: int,
         raise RuntimeError(f"wrk saw socket errors on {url}: {errors.group(1)}")
     rate = _RATE.search(output)
     percentiles = {int(p) / 100: float(v) * _UNITS[u] for p, v, u in _PERCENTILE.findall(output)}
-    if rate is None or 0.5 not in percentiles or 0.99 not in percentiles:
+    count = _COUNT.search(output)
+    if rate is None or count is None or 0.5 not in percentiles or 0.99 not in percentiles:
         raise RuntimeError(f"wrk's output was not understood:\n{output}")
-    return WrkResult(float(rate.group(1)), percentiles)
+    per_request = (None if cpu_used is None or not int(count.group(1))
+                   else cpu_used / int(count.group(1)) * 1e6)
+    return WrkResult(float(rate.group(1)), percentiles, per_request)
