@@ -228,7 +228,7 @@ def compare_get(options: Options, rows: list[Row], peaks: dict[str, float], sect
 @contextmanager
 def floor_for(options: Options, running: Service) -> Iterator[Service]:
     """The floor serving the very answer `running` gives GET /SMTP (status, headers but
-    the date uvicorn adds itself, body); its port."""
+    the date uvicorn adds itself, body): its process and port."""
     with running.client() as client:
         answer = client.get(API, headers={"x-keyfactor-api-version": "1"})
     body_file = options.work / f"floor-body-{running.port}.json"
