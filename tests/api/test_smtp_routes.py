@@ -538,3 +538,20 @@ def test_the_published_v1_client_with_an_additional_property(service: RunningSer
     assert answer.status_code == 200, answer.content
     assert answer.parsed is not None and answer.parsed.port == 2527
     assert answer.parsed.use_ssl is True and answer.parsed.additional_properties == {}
+
+
+def test_case_insensitive_paths_keep_parameters_and_prefer_fixed_routes() -> None:
+    from smtp_profile.server.paths import CaseInsensitivePaths
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("not called")
+
+    paths = CaseInsensitivePaths(app, ["/KeyfactorAPI/PamProviders",
+                                       "/KeyfactorAPI/PamProviders/Types",
+                                       "/KeyfactorAPI/PamProviders/{id}"])
+    assert paths.canonical_path("/keyfactorapi/pamproviders/types/") == (
+        "/KeyfactorAPI/PamProviders/Types")
+    assert paths.canonical_path("/keyfactorapi/pamproviders/AbC") == (
+        "/KeyfactorAPI/PamProviders/AbC")
+    assert paths.canonical_path("/keyfactorapi/pamproviders/1/x") is None
+    assert paths.canonical_path("/other/pamproviders/1") is None

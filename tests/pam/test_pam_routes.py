@@ -379,3 +379,24 @@ def test_types_and_the_openapi_document(pam_service: RunningService) -> None:
         "description"]
     codes = document["info"]["x-error-codes"]
     assert {"0xA0110030", "0xA0110031", "0xA0110032"} <= set(codes)
+
+
+def test_a_provider_path_matches_case_insensitively_with_its_id_as_sent(
+        pam_service: RunningService, vault: Vault) -> None:
+    """IIS routes `/keyfactorapi/pamproviders/7` as it routes `/KeyfactorAPI/SMTP`: the
+    fixed segments in any case, a trailing slash dropped, the Id as sent."""
+    with pam_service.client() as client:
+        provider = add_provider(client, vault)
+        pid = provider["Id"]
+        for path in (f"/keyfactorapi/pamproviders/{pid}", f"/KEYFACTORAPI/PamProviders/{pid}/"):
+            answer = client.get(path, follow_redirects=False)
+            assert answer.status_code == 200, (path, answer.text)
+            assert answer.json() == provider
+        missing = client.get(f"/keyfactorapi/pamproviders/{pid + 100}")
+        assert missing.status_code == 404
+        assert "No PAM provider has the Id" in missing.json()["Message"]  # not "no route"
+        assert client.get("/keyfactorapi/pamproviders/types").status_code == 200
+        assert client.delete(f"/keyfactorapi/PAMPROVIDERS/{pid}").status_code == 204
+        assert client.get(f"{PROVIDERS}/{pid}").status_code == 404
+        again = add_provider(client, vault)  # and the service goes on
+        assert client.get(f"/keyfactorapi/pamproviders/{again['Id']}").json() == again
