@@ -3,10 +3,11 @@
 `smtp-profile serve` with its defaults (SQLite, passwords, no identity provider) is
 restarted in a fresh interpreter the way `serve` starts it (the CLI package, `prepare`,
 `Runtime.open`, `create_app`, uvicorn on loopback) and answers an authenticated GET; the
-modules that only OAuth relays, a Vault, AWS, an identity provider, PostgreSQL or a
-migration need must not be loaded by then (a first start, which migrates, loads
+modules that only OAuth relays, a Vault, AWS, an identity provider, PostgreSQL, a
+migration or a stored secret need must not be loaded by then (a first start, which migrates, loads
 Alembic). Each is imported at its first use instead, which the same process then shows
-for the OAuth token client (so the check cannot pass by looking at the wrong thing).
+for the OAuth token client and the secret box (so the check cannot pass by looking at
+the wrong thing).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import argon2
 from smtp_profile.usecases.accounts import unmatchable_hash
 
 HEAVY = (
-    "httpx", "jwt", "boto3", "botocore", "alembic", "psycopg", "rich", "pygments",
+    "cryptography", "httpx", "jwt", "boto3", "botocore", "alembic", "psycopg", "rich", "pygments",
     "sqlalchemy.dialects.postgresql",
     "smtp_profile.oauth.token", "smtp_profile.mailer.xoauth2",
     "smtp_profile.identity.provider",
@@ -68,6 +69,8 @@ def client() -> None:
                          if not getattr(models, name).__pydantic_complete__]
     runtime.mailer.tokens  # the first OAuth relay's test builds the token client
     report["after_oauth"] = sorted(m for m in heavy if m in sys.modules)
+    runtime.box.open(runtime.box.seal("probe", "probe"), "probe")  # a PUT's or Test's secret
+    report["after_secret"] = sorted(m for m in heavy if m in sys.modules)
     server.should_exit = True
 
 threading.Thread(target=client, daemon=True).start()
@@ -96,6 +99,8 @@ def test_a_started_service_loads_no_optional_module_until_it_is_used(tmp_path: P
     assert report["unbuilt"] == ["ProfileV2In", "DiagnoseV1In", "TestV2In"]
     # Used, they load: the token client brings httpx and PyJWT with it.
     assert {"httpx", "jwt", "smtp_profile.oauth.token"} <= set(report["after_oauth"])
+    # Sealing or opening a secret brings `cryptography` (10 MB of native code resident).
+    assert "cryptography" in report["after_secret"]
 
 
 def test_the_unknown_user_hash_costs_what_a_real_one_costs_and_matches_nothing() -> None:

@@ -18,12 +18,14 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, TypeGuard
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID
+if TYPE_CHECKING:  # `cryptography` is imported where used, not at start (architecture.md)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+    _PrivateKey = (rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+                   | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
 
 from smtp_profile.domain.addresses import AddressError, ascii_host
 from smtp_profile.domain.errors import ValidationFailed
@@ -88,6 +90,8 @@ class ClientCertificate:
 
     @property
     def facts(self) -> CertificateFacts:
+        from cryptography import x509
+
         return facts_of(x509.load_pem_x509_certificates(self.chain_pem.encode("ascii"))[0])
 
     def unusable_reasons(self, destination: Destination | None,
@@ -106,6 +110,10 @@ class ClientCertificate:
 
 
 def facts_of(cert: x509.Certificate) -> CertificateFacts:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     try:
         usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         client_auth = (ExtendedKeyUsageOID.CLIENT_AUTH in usage
@@ -132,14 +140,19 @@ class ClientCertificateInput:
     sasl_external: bool = False
 
 
-_KEY_TYPES = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey,
-              ed448.Ed448PrivateKey)
+def _is_supported_key(key: object) -> TypeGuard[_PrivateKey]:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+    return isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+                      | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
 
 
 def build_client_certificate(given: ClientCertificateInput, destination: Destination | None,
                              trust: TrustBinding) -> ClientCertificate:
     """Validate `given` and bind it to `destination` and `trust`; ValidationFailed names
     every problem (never the key or a password)."""
+    from cryptography.hazmat.primitives import serialization
+
     if destination is None:
         raise ValidationFailed(["Save a profile with a Host first: a client certificate is "
                                 "bound to the relay's Host, Port and UseSSL"])
@@ -175,6 +188,9 @@ def _password(secret: Secret | None) -> bytes | None:
 
 def _from_pem(given: ClientCertificateInput,
               ) -> tuple[list[x509.Certificate], _PrivateKey]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     problems: list[str] = []
     text = (given.certificate_pem or "").strip()
     chain: list[x509.Certificate] = []
@@ -203,7 +219,7 @@ def _from_pem(given: ClientCertificateInput,
             problems.append("PrivateKeyPem is not a PEM private key, or PrivateKeyPassword "
                             "is missing or wrong for an encrypted key")
         if loaded is not None:
-            if isinstance(loaded, _KEY_TYPES):
+            if _is_supported_key(loaded):
                 key = loaded
             else:
                 problems.append("PrivateKeyPem must be an RSA, EC or EdDSA key")
@@ -214,6 +230,8 @@ def _from_pem(given: ClientCertificateInput,
 
 def _from_pkcs12(given: ClientCertificateInput,
                  ) -> tuple[list[x509.Certificate], _PrivateKey]:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     assert given.pkcs12_base64 is not None
     text = "".join(given.pkcs12_base64.reveal().split())
     if len(text) > MAX_PKCS12_LENGTH * 4 // 3 + 4:
@@ -230,13 +248,9 @@ def _from_pkcs12(given: ClientCertificateInput,
                                 "Pkcs12Password is missing or wrong"]) from None
     if key is None or cert is None:
         raise ValidationFailed(["Pkcs12 must hold a certificate and its private key"])
-    if not isinstance(key, _KEY_TYPES):
+    if not _is_supported_key(key):
         raise ValidationFailed(["Pkcs12's key must be an RSA, EC or EdDSA key"])
     return [cert, *extra], key
-
-
-_PrivateKey = (rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-               | ed448.Ed448PrivateKey)
 
 
 @dataclass(frozen=True)

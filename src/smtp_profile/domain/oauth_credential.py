@@ -20,11 +20,10 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
+if TYPE_CHECKING:  # `cryptography` is imported where used, not at start (architecture.md)
+    from cryptography import x509
 
 from smtp_profile.domain.addresses import ascii_host
 from smtp_profile.domain.errors import DomainError, ErrorKind, ValidationFailed
@@ -89,10 +88,14 @@ class CertificateCredential:
 
     @property
     def certificate(self) -> x509.Certificate:
+        from cryptography import x509
+
         return x509.load_pem_x509_certificates(self.certificate_pem.encode())[0]
 
     @property
     def der(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
         return self.certificate.public_bytes(serialization.Encoding.DER)
 
     @property
@@ -165,6 +168,10 @@ def parse_certificate(upload: CertificateUpload, binding: CredentialBinding,
     the certificate, a key type or size that cannot sign RS256/PS256/ES256, an algorithm
     the key cannot use, or a certificate already expired.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     password = upload.password.reveal().encode() if upload.password else None
     if upload.pkcs12 is not None:
         if upload.certificate_pem is not None or upload.private_key_pem is not None:
@@ -300,6 +307,8 @@ def _expiry_warning(code: str, what: str, at: datetime, now: datetime,
 
 
 def _algorithm_for(key: object, wanted: str | None) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size < MIN_RSA_BITS:
             raise ValidationFailed([f"PrivateKey: an RSA key must have at least "
@@ -322,6 +331,8 @@ def _algorithm_for(key: object, wanted: str | None) -> str:
 
 
 def _key_type(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA {key.key_size}"

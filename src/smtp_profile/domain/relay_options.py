@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cryptography import x509
-
 from smtp_profile.domain.errors import ValidationFailed
 
 MAX_CA_BUNDLE_LENGTH = 48 * 1024
@@ -125,6 +123,8 @@ def normalize_fingerprint(text: str) -> str:
 
 def build_options(*, ca_pem: str | None, pinned_sha256: str | None, insecure: bool | None,
                   mechanism: str | None) -> RelayOptions:
+    from cryptography import x509  # where used, not at start (architecture.md)
+
     problems: list[str] = []
     pem = ca_pem.strip() if ca_pem and ca_pem.strip() else None
     if pem is not None:

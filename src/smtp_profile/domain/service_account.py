@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
 from smtp_profile.domain.addresses import AddressError, ascii_host, check_mailbox
 from smtp_profile.domain.errors import ValidationFailed
 from smtp_profile.domain.json_text import parse_json
@@ -241,6 +238,9 @@ def _string(data: dict[str, Any], name: str, problems: list[str]) -> str | None:
 
 
 def _check_private_key(pem: str, problems: list[str]) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa  # where used (architecture.md)
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     try:
         key = load_pem_private_key(pem.encode("utf-8"), password=None)
     except (ValueError, TypeError):

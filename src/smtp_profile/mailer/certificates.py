@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from datetime import UTC, datetime
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from smtp_profile.domain.host_patterns import Wildcard, host_matches
+
+if TYPE_CHECKING:  # `cryptography` is imported where used, not at start (architecture.md)
+    from cryptography import x509
 
 
 def fingerprint_sha256(der: bytes) -> str:
@@ -20,6 +22,8 @@ def fingerprint_sha256(der: bytes) -> str:
 
 
 def _alt_names(cert: x509.Certificate) -> list[str]:
+    from cryptography import x509
+
     try:
         extension = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
@@ -46,6 +50,8 @@ def describe(der: bytes, host: str, now: datetime | None = None) -> dict[str, ob
     strictly than `cryptography`, and checks nothing in the insecure and pinned modes): a
     certificate that cannot be read is described by its fingerprint and why.
     """
+    from cryptography import x509
+
     try:
         return _describe(der, host, now or datetime.now(UTC))
     except (ValueError, TypeError, x509.DuplicateExtension,
@@ -56,6 +62,8 @@ def describe(der: bytes, host: str, now: datetime | None = None) -> dict[str, ob
 
 
 def _describe(der: bytes, host: str, now: datetime) -> dict[str, object]:
+    from cryptography import x509
+
     cert = x509.load_der_x509_certificate(der)
     names = _alt_names(cert)
     not_after = cert.not_valid_after_utc

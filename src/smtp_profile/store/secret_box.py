@@ -16,9 +16,10 @@ import secrets
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:  # imported where first used: see SecretBox
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_FILE_NAME = "secret.key"
 NEXT_KEY_FILE_NAME = "secret.key.next"
@@ -32,7 +33,8 @@ class SecretKeyError(Exception):
 
 
 def new_key() -> bytes:
-    return AESGCM.generate_key(bit_length=256)
+    """A fresh AES-256 key: 32 bytes from the operating system's CSPRNG."""
+    return secrets.token_bytes(32)
 
 
 def encode_key(key: bytes) -> str:
@@ -61,6 +63,10 @@ class SecretBox:
     on disk, their keys join the ring (none leaves it) and the newest seals, so a secret
     re-sealed under the new key still opens and a PUT during or after the rotation seals
     under the key that stays.
+
+    The ring holds the raw keys; each key's cipher is made the first time it seals or
+    opens. `cryptography` (about 10 MB of resident native code) is imported then, not at
+    start: a service that has only answered GETs never loads it.
     """
 
     def __init__(self, keys: Iterable[bytes], *, key_files: KeyFiles | None = None) -> None:
@@ -68,22 +74,36 @@ class SecretBox:
         if not ring:
             raise SecretKeyError("no secret key configured")
         self._sealing_key = ring[0]
-        self._ring = {key_id(k): AESGCM(k) for k in ring}
+        self._ring = {key_id(k): k for k in ring}
+        self._ciphers: dict[bytes, AESGCM] = {}
         self._key_files = key_files
+
+    def _cipher(self, kid: bytes) -> AESGCM | None:
+        cipher = self._ciphers.get(kid)
+        if cipher is None:
+            key = self._ring.get(kid)
+            if key is None:
+                return None
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            cipher = self._ciphers[kid] = AESGCM(key)
+        return cipher
 
     def _follow_key_files(self) -> None:
         files = self._key_files
         changed = None if files is None else files.changed()
         if changed:
             for key in changed:
-                self._ring.setdefault(key_id(key), AESGCM(key))
+                self._ring.setdefault(key_id(key), key)
             self._sealing_key = changed[-1]
 
     def seal(self, plaintext: str, context: str) -> bytes:
         self._follow_key_files()
         nonce = secrets.token_bytes(_NONCE_LENGTH)
         kid = key_id(self._sealing_key)
-        ciphertext = self._ring[kid].encrypt(nonce, plaintext.encode("utf-8"),
+        cipher = self._cipher(kid)
+        assert cipher is not None  # the sealing key is always in the ring
+        ciphertext = cipher.encrypt(nonce, plaintext.encode("utf-8"),
                                              self._aad(context))
         return _FORMAT + kid + nonce + ciphertext
 
@@ -92,15 +112,17 @@ class SecretBox:
             raise SecretKeyError("stored secret has an unknown format")
         kid = sealed[1 : 1 + _KEY_ID_LENGTH]
         nonce = sealed[1 + _KEY_ID_LENGTH : 1 + _KEY_ID_LENGTH + _NONCE_LENGTH]
-        aead = self._ring.get(kid)
+        aead = self._cipher(kid)
         if aead is None:
             self._follow_key_files()
-            aead = self._ring.get(kid)
+            aead = self._cipher(kid)
         if aead is None:
             raise SecretKeyError(
                 "a stored secret was sealed with a key this service does not have; "
                 "set SMTP_PROFILE_SECRET_KEY or restore the key file"
             )
+        from cryptography.exceptions import InvalidTag
+
         try:
             plain = aead.decrypt(nonce, sealed[1 + _KEY_ID_LENGTH + _NONCE_LENGTH :],
                                  self._aad(context))
