@@ -400,3 +400,26 @@ def test_a_provider_path_matches_case_insensitively_with_its_id_as_sent(
         assert client.get(f"{PROVIDERS}/{pid}").status_code == 404
         again = add_provider(client, vault)  # and the service goes on
         assert client.get(f"/keyfactorapi/pamproviders/{again['Id']}").json() == again
+
+
+def test_an_escaped_or_non_ascii_id_answers_alike_in_any_case(
+        pam_service: RunningService, vault: Vault) -> None:
+    """The Id is decoded, then matched: `%37` is 7 through either spelling, and an Id
+    that is not a number (non-ASCII, an escaped slash) gets the same refusal through the
+    lower-case path as through the canonical one (a "no route" message names the path
+    as sent), never a 5xx."""
+    with pam_service.client() as client:
+        provider = add_provider(client, vault)
+        pid = provider["Id"]
+        escaped = "".join(f"%{ord(c):02X}" for c in str(pid))
+        for path in (f"/keyfactorapi/pamproviders/{escaped}", f"{PROVIDERS}/{escaped}"):
+            answer = client.get(path)
+            assert answer.status_code == 200, (path, answer.text)
+            assert answer.json() == provider
+        for sent in ("%C3%A9", "caf%C3%A9", "7%2F1", "%00", "1%20"):
+            canonical = client.get(f"{PROVIDERS}/{sent}")
+            lower = client.get(f"/keyfactorapi/pamproviders/{sent}")
+            assert canonical.status_code < 500, (sent, canonical.text)
+            assert lower.status_code == canonical.status_code, sent
+            assert lower.json()["ErrorCode"] == canonical.json()["ErrorCode"], sent
+        assert client.get(f"/keyfactorapi/pamproviders/{pid}").json() == provider
