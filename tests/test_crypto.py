@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from smtp_profile.domain.secrets import Secret
 from smtp_profile.store.secret_box import (
     KEY_FILE_NAME,
     NEXT_KEY_FILE_NAME,
+    SealedSecret,
     SecretBox,
     SecretKeyError,
     decode_key,
@@ -40,6 +42,30 @@ def test_tampering_is_detected() -> None:
     sealed[-1] ^= 1
     with pytest.raises(SecretKeyError):
         box.open(bytes(sealed), "col")
+
+
+def test_a_sealed_secret_checks_its_key_when_read_and_opens_at_first_use() -> None:
+    key, other = new_key(), new_key()
+    box = SecretBox([key])
+    sealed = box.seal("pw-1", "password")
+    with pytest.raises(SecretKeyError, match="key this service does not have"):
+        SealedSecret(SecretBox([other]), sealed, "password")  # the wrong key: at once
+    with pytest.raises(SecretKeyError, match="unknown format"):
+        SealedSecret(box, b"\x02" + sealed[1:], "password")
+    secret = SealedSecret(box, sealed, "password")
+    assert repr(secret) == str(secret) == "Secret(***)" and f"{secret}" == "***"
+    assert "pw-1" not in repr(secret) + f"{secret}"
+    assert secret.reveal() == "pw-1" and secret == Secret("pw-1") and Secret("pw-1") == secret
+    assert secret != Secret("pw-2")
+    tampered = bytearray(sealed)
+    tampered[-1] ^= 1
+    altered = SealedSecret(box, bytes(tampered), "password")  # its key is right
+    with pytest.raises(SecretKeyError, match="altered or moved"):
+        altered.reveal()  # refused before its value is used anywhere
+    moved = SealedSecret(box, sealed, "client_secret")
+    with pytest.raises(SecretKeyError, match="altered or moved"):
+        moved.reveal()
+    assert SealedSecret(box, sealed, "password").reveal() == "pw-1"  # and on it goes
 
 
 def test_a_ring_opens_old_values_and_seals_with_the_first_key() -> None:

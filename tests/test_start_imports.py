@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,9 @@ from smtp_profile.settings import Settings
 from smtp_profile.wire import models
 
 data_dir, heavy = Path(sys.argv[1]), json.loads(sys.argv[2])
+PROFILE = {"Host": "relay.corp.example", "Port": 587, "UseSSL": True,
+           "RelayAuthenticationType": 2, "RelayUsername": "svc", "RelayPassword": "pw-1",
+           "SenderAccount": "keyfactor@corp.example", "SenderName": "Keyfactor"}
 with socket.socket() as probe:
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
@@ -63,8 +67,17 @@ def client() -> None:
     connection.request("GET", "/KeyfactorAPI/SMTP", headers={
         "x-keyfactor-requested-with": "APIClient",
         "Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()})
-    report["status"] = connection.getresponse().status
+    answer = connection.getresponse()
+    answer.read()
+    report["status"] = answer.status
     report["loaded"] = sorted(m for m in heavy if m in sys.modules)
+    if sys.argv[3] == "put":  # a profile with a password: the restart finds it sealed
+        connection.request("PUT", "/KeyfactorAPI/SMTP", body=json.dumps(PROFILE), headers={
+            "x-keyfactor-requested-with": "APIClient", "Content-Type": "application/json",
+            "Authorization": "Basic " + base64.b64encode(
+                f"admin:{password}".encode()).decode()})
+        put = connection.getresponse()
+        report["put"] = [put.status, put.read().decode()]
     report["unbuilt"] = [name for name in ("ProfileV2In", "DiagnoseV1In", "TestV2In")
                          if not getattr(models, name).__pydantic_complete__]
     runtime.mailer.tokens  # the first OAuth relay's test builds the token client
@@ -79,10 +92,10 @@ print(json.dumps(report))
 """
 
 
-def started(tmp_path: Path) -> dict[str, Any]:
+def started(tmp_path: Path, then: str = "") -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_PROFILE_")}
     done = subprocess.run(
-        [sys.executable, "-c", STARTED, str(tmp_path / "data"), json.dumps(HEAVY)],
+        [sys.executable, "-c", STARTED, str(tmp_path / "data"), json.dumps(HEAVY), then],
         capture_output=True, text=True, timeout=120, env=env, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -90,12 +103,16 @@ def started(tmp_path: Path) -> dict[str, Any]:
 
 
 def test_a_started_service_loads_no_optional_module_until_it_is_used(tmp_path: Path) -> None:
-    first = started(tmp_path)  # an empty data dir: the schema is created by Alembic
+    first = started(tmp_path, "put")  # an empty data dir: the schema is created by Alembic
     assert first["status"] == 200
     assert "alembic" in first["loaded"]
-    report = started(tmp_path)  # a restart: nothing to migrate
+    assert first["put"][0] == 200, first["put"]
+    with sqlite3.connect(tmp_path / "data" / "smtp-profile.db") as database:
+        (sealed,) = database.execute("SELECT password_sealed FROM smtp_profile").fetchone()
+    assert sealed is not None and b"pw-1" not in sealed
+    report = started(tmp_path)  # a restart with a password stored: nothing to migrate
     assert report["status"] == 200
-    assert report["loaded"] == []
+    assert report["loaded"] == []  # the stored password's key checked, the value not opened
     assert report["unbuilt"] == ["ProfileV2In", "DiagnoseV1In", "TestV2In"]
     # Used, they load: the token client brings httpx and PyJWT with it.
     assert {"httpx", "jwt", "smtp_profile.oauth.token"} <= set(report["after_oauth"])

@@ -35,10 +35,20 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
-        return hmac.compare_digest(self._value.encode("utf-8"), other._value.encode("utf-8"))
+        return hmac.compare_digest(self.reveal().encode("utf-8"),
+                                   other.reveal().encode("utf-8"))
 
     def __hash__(self) -> int:
         return hash(Secret)
 
     def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("a Secret cannot be pickled")
+
+
+def check_opens(*secrets: Secret | None) -> None:
+    """Reveal each secret once. A stored secret is opened at its first reveal, and one
+    that does not open raises its DomainError here, before a connection is made, rather
+    than in the middle of a conversation with a relay."""
+    for secret in secrets:
+        if secret is not None:
+            secret.reveal()

@@ -29,7 +29,7 @@ from smtp_profile.domain.relay_options import TrustBinding
 from smtp_profile.domain.secret_reference import SecretReference
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.stored import ProfileStamp, StoredProfile
-from smtp_profile.store.secret_box import SecretBox
+from smtp_profile.store.secret_box import SealedSecret, SecretBox
 from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import pam_providers, smtp_profile
 from smtp_profile.store.transaction import ConnectionTransaction, QueuedTransaction
@@ -283,8 +283,9 @@ class ProfileRepository:
         return StoredProfile(self._profile(row._mapping), row.version, row.updated_at,
                              row.updated_by, row.generation)
 
-    def _open(self, sealed: bytes | None, context: str) -> Secret | None:
-        return None if sealed is None else Secret(self._box.open(sealed, context))
+    def _open(self, sealed: bytes | None, context: str, field: str) -> Secret | None:
+        """The key is checked now, the value opened at its first use (`SealedSecret`)."""
+        return None if sealed is None else SealedSecret(self._box, sealed, context, field)
 
     def _seal(self, secret: Secret | None, context: str) -> bytes | None:
         return None if secret is None else self._box.seal(secret.reveal(), context)
@@ -298,12 +299,14 @@ class ProfileRepository:
             port=row["port"],
             auth_type=AuthType(row["auth_type"]),
             username=row["username"],
-            password=self._open(row["password_sealed"], _PASSWORD_CONTEXT),
+            password=self._open(row["password_sealed"], _PASSWORD_CONTEXT,
+                                "the stored RelayPassword"),
             sender_account=row["sender_account"],
             sender_name=row["sender_name"],
             use_ssl=bool(row["use_ssl"]),
             client_id=row["client_id"],
-            client_secret=self._open(row["client_secret_sealed"], _CLIENT_SECRET_CONTEXT),
+            client_secret=self._open(row["client_secret_sealed"], _CLIENT_SECRET_CONTEXT,
+                                     "the stored ClientSecret"),
             token_endpoint=row["token_endpoint"],
             scope=row["scope"],
             audience=row["audience"],

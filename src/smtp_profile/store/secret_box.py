@@ -18,6 +18,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from smtp_profile.domain.errors import DomainError, ErrorKind
+from smtp_profile.domain.secrets import Secret
+
 if TYPE_CHECKING:  # imported where first used: see SecretBox
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -28,8 +31,15 @@ _KEY_ID_LENGTH = 8
 _NONCE_LENGTH = 12
 
 
-class SecretKeyError(Exception):
-    """The key is missing, malformed, or does not open a stored secret."""
+class SecretKeyError(DomainError):
+    """The key is missing, malformed, or does not open a stored secret.
+
+    A DomainError (INTERNAL: the fault is in the service's data or key, not the request),
+    so a use case that meets it while serving a request records the refusal as it records
+    any other, and the API answers it in its error format."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorKind.INTERNAL, message)
 
 
 def new_key() -> bytes:
@@ -103,24 +113,32 @@ class SecretBox:
         kid = key_id(self._sealing_key)
         cipher = self._cipher(kid)
         assert cipher is not None  # the sealing key is always in the ring
-        ciphertext = cipher.encrypt(nonce, plaintext.encode("utf-8"),
-                                             self._aad(context))
+        ciphertext = cipher.encrypt(nonce, plaintext.encode("utf-8"), self._aad(context))
         return _FORMAT + kid + nonce + ciphertext
 
-    def open(self, sealed: bytes, context: str) -> str:
+    def check_key(self, sealed: bytes) -> None:
+        """Raise SecretKeyError unless `sealed` is in this format and was sealed with a
+        key of the ring: the key check, without a cipher (so without `cryptography`)."""
+        self._key_id_of(sealed)
+
+    def _key_id_of(self, sealed: bytes) -> bytes:
         if not sealed.startswith(_FORMAT):
             raise SecretKeyError("stored secret has an unknown format")
         kid = sealed[1 : 1 + _KEY_ID_LENGTH]
-        nonce = sealed[1 + _KEY_ID_LENGTH : 1 + _KEY_ID_LENGTH + _NONCE_LENGTH]
-        aead = self._cipher(kid)
-        if aead is None:
+        if kid not in self._ring:
             self._follow_key_files()
-            aead = self._cipher(kid)
-        if aead is None:
+        if kid not in self._ring:
             raise SecretKeyError(
                 "a stored secret was sealed with a key this service does not have; "
                 "set SMTP_PROFILE_SECRET_KEY or restore the key file"
             )
+        return kid
+
+    def open(self, sealed: bytes, context: str) -> str:
+        kid = self._key_id_of(sealed)
+        aead = self._cipher(kid)
+        assert aead is not None  # _key_id_of found its key in the ring
+        nonce = sealed[1 + _KEY_ID_LENGTH : 1 + _KEY_ID_LENGTH + _NONCE_LENGTH]
         from cryptography.exceptions import InvalidTag
 
         try:
@@ -133,6 +151,47 @@ class SecretBox:
     @staticmethod
     def _aad(context: str) -> bytes:
         return b"smtp-profile\x00" + context.encode("utf-8")
+
+
+class SealedSecret(Secret):
+    """A stored secret whose key is checked when it is read and which is opened at its
+    first `reveal()`.
+
+    Why: reading the profile must not need the cipher. A restart reads it to prove its
+    key (an instance with the wrong key refuses to start: `check_key` raises then, as
+    `open` would), and a service that only answers GETs never reveals a secret, so it
+    never loads `cryptography`. A ciphertext altered or moved to another column is
+    refused at its first use, before its value is used anywhere."""
+
+    __slots__ = ("_box", "_context", "_field", "_opened", "_sealed")
+
+    def __init__(self, box: SecretBox, sealed: bytes, context: str,
+                 field: str = "a stored secret") -> None:
+        box.check_key(sealed)
+        self._box, self._sealed, self._context, self._field = box, sealed, context, field
+        self._opened: str | None = None
+
+    def reveal(self) -> str:
+        if self._opened is None:
+            try:
+                self._opened = self._box.open(self._sealed, self._context)
+            except SecretKeyError:  # its key was checked: the ciphertext was changed
+                raise SecretKeyError(f"{self._field} was altered or moved in the database "
+                                     "and does not open; send it again to replace it") from None
+        return self._opened
+
+    def __eq__(self, other: object) -> bool:
+        """What it holds, compared; a secret that does not open equals nothing, so a PUT
+        that enters it again is a change and replaces it (while one that keeps it is
+        refused, at the re-sealing)."""
+        if not isinstance(other, Secret):
+            return NotImplemented
+        try:
+            return super().__eq__(other)
+        except SecretKeyError:
+            return False
+
+    __hash__ = Secret.__hash__
 
 
 def write_key_file(path: Path, key: bytes) -> None:

@@ -48,6 +48,7 @@ from smtp_profile.domain.providers import Catalogue
 from smtp_profile.domain.recipients import RecipientPolicy
 from smtp_profile.domain.relay_options import Mechanism, RelayOptions, TrustBinding
 from smtp_profile.domain.resolution import Resolution
+from smtp_profile.domain.secrets import check_opens
 from smtp_profile.domain.service_account import ServiceAccount
 from smtp_profile.domain.status import LastTest, summarize
 from smtp_profile.domain.steps import (
@@ -295,6 +296,7 @@ class ProfileService:
                     "this TokenEndpoint, ClientId and relay, and no service account key "
                     "(GET /SMTP/OAuth/ServiceAccount) has this TokenEndpoint and ClientId"])
             check_secret_trust(profile, trust)
+            check_opens(profile.password, profile.client_secret)
             if certificate is not None:
                 check_certificate_trust(certificate, trust)
             to = check_recipient(recipient)
