@@ -79,8 +79,13 @@ def ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": _REF.format(model=model.__name__)}
 
 
-def parameters(*, if_match: bool = False) -> list[dict[str, Any]]:
-    params: list[dict[str, Any]] = [
+def parameters(*, if_match: bool = False,
+               path_id: str | None = None) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [] if path_id is None else [{
+        "name": "id", "in": "path", "required": True,
+        "schema": {"type": "integer", "minimum": 1}, "description": path_id,
+    }]
+    params += [
         {
             "name": "x-keyfactor-requested-with",
             "in": "header",
@@ -116,9 +121,11 @@ def body(*, json: Sequence[type[BaseModel]],
     return {"required": True, "content": content}
 
 
-def operation(*, request_body: dict[str, Any] | None = None,
-              if_match: bool = False) -> dict[str, Any]:
-    extra: dict[str, Any] = {"parameters": parameters(if_match=if_match)}
+def operation(*, request_body: dict[str, Any] | None = None, if_match: bool = False,
+              path_id: str | None = None) -> dict[str, Any]:
+    """The operation's extra OpenAPI: the Keyfactor headers, If-Match and the `{id}` path
+    segment when the route has them (routes read them themselves, see pam_routes)."""
+    extra: dict[str, Any] = {"parameters": parameters(if_match=if_match, path_id=path_id)}
     if request_body is not None:
         extra["requestBody"] = request_body
     return extra

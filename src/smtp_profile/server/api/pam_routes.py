@@ -44,7 +44,14 @@ _NOTE = ("Permission: {permission} (Keyfactor's {keyfactor} maps to it). A subse
          "Keyfactor Command's PAM provider API: providers run inside this service.")
 
 
-def _provider_id(text: str) -> int:
+def _provider_id(request: Request) -> int:
+    """The `{id}` path segment as a provider Id (the whole path matched, so it is there).
+
+    Read from the path rather than declared as a parameter of the route: FastAPI checks
+    a declared parameter's annotation against pydantic's version-1 models, importing
+    `pydantic.v1` (1.5 MB resident) for these two routes alone, and the Id is parsed
+    here in any case. `openapi.operation(path_id=...)` documents it."""
+    text: str = request.path_params["id"]
     number = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
     problem = provider_id_problem(number)
     if problem is not None or number is None:
@@ -93,13 +100,12 @@ async def list_providers(request: Request, _context: CallContext = _read) -> Res
     summary="Read one PAM provider",
     description="The provider with this Id; 404 (0xA0110030) if there is none. "
     + _NOTE.format(permission="/system_settings/read/", keyfactor="/pam/read/"),
-    openapi_extra=openapi.operation(),
+    openapi_extra=openapi.operation(path_id="The provider's Id."),
     responses=openapi.responses({200: _PROVIDER}, 400, 401, 403, 404),
 )
-async def get_provider(request: Request, id: str,
-                       _context: CallContext = _read) -> Response:
+async def get_provider(request: Request, _context: CallContext = _read) -> Response:
     pam = runtime_of(request).pam
-    provider = await pam.get(_provider_id(id))
+    provider = await pam.get(_provider_id(request))
     types = {t.name: t for t in pam.types()}
     return KeyfactorJSON(encode_provider(provider, types.get(provider.type_name)))
 
@@ -166,15 +172,14 @@ async def update_provider(request: Request, context: CallContext = _update) -> R
     description="Refused with 409 (0xA0110031) while the SMTP profile refers to the "
     "provider: point the credentials elsewhere first. "
     + _NOTE.format(permission="/system_settings/modify/", keyfactor="/pam/modify/"),
-    openapi_extra=openapi.operation(),
+    openapi_extra=openapi.operation(path_id="The provider's Id."),
     responses=openapi.responses({204: {"description": "Removed."}}, 400, 401, 403, 404, 409),
 )
-async def delete_provider(request: Request, id: str,
-                          context: CallContext = _delete) -> Response:
+async def delete_provider(request: Request, context: CallContext = _delete) -> Response:
     runtime = runtime_of(request)
 
     async def decode() -> int:
-        return _provider_id(id)
+        return _provider_id(request)
 
     number = await refusals_recorded(request, context, AuditAction.PAM_PROVIDER_DELETE,
                                      decode())
