@@ -25,7 +25,8 @@ import argon2
 from smtp_profile.usecases.accounts import unmatchable_hash
 
 HEAVY = (
-    "cryptography", "httpx", "pydantic.v1", "jwt", "boto3", "botocore", "alembic", "psycopg", "rich", "pygments",
+    "cryptography", "httpx", "pydantic.v1", "jwt", "boto3", "botocore", "alembic", "psycopg",
+    "rich", "pygments",
     "sqlalchemy.dialects.postgresql",
     "smtp_profile.oauth.token", "smtp_profile.mailer.xoauth2",
     "smtp_profile.identity.provider",
