@@ -517,9 +517,9 @@ def bench_memory(options: Options, rows: list[Row], peaks: dict[str, float]) -> 
     operator's service holds between its readers' GETs), then after repeated GET/PUT
     load runs, idle again.
 
-    A stored secret costs `cryptography` (about 8 MB resident): the first PUT seals with
-    it, and a restart opens the stored secrets to prove its key is the right one (an
-    instance with the wrong key refuses to start)."""
+    Sealing a secret costs `cryptography` (about 8 MB resident): the first PUT loads it.
+    A restart with a secret stored does not: it checks the key by its id and opens the
+    secret at its first use (`store/secret_box.SealedSecret`)."""
     data_dir = options.work / "memory"
     with service(data_dir, BENCH_ENV) as first, first.client() as client:
         for _ in range(10):
