@@ -16,23 +16,30 @@ from tests.support.service import RunningService, service_settings, start_servic
 
 class StatementCounter:
     """Counts the SQL statements a runtime's engines send, as the database sees them:
-    the async engine's and the inline reader's, and with `writer` the SQLite writer
-    thread's too."""
+    the async engine's and the inline reader's (SQLite's own trace of its connection,
+    which its reads reach past SQLAlchemy; not the commit counter's PRAGMA, a reading
+    of no table), and with `writer` the SQLite writer thread's too."""
 
     def __init__(self, service: RunningService, *, writer: bool = False) -> None:
         self.statements: list[str] = []
         runtime = service.runtime
-        inline = runtime.snapshots.inline_engine
+        self._snapshots = runtime.snapshots
         self._engines: list[Engine] = [
-            runtime.engine.sync_engine, *([] if inline is None else [inline]),
+            runtime.engine.sync_engine,
             *([] if not writer or runtime.writer is None else [runtime.writer.engine])]
         for engine in self._engines:
             event.listen(engine, "before_cursor_execute", self._count)
+        self._snapshots.trace_inline(self._traced)
 
     def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements.append(statement)
 
+    def _traced(self, statement: str) -> None:
+        if statement != "PRAGMA data_version":
+            self.statements.append(statement)
+
     def close(self) -> None:
+        self._snapshots.trace_inline(None)
         for engine in self._engines:
             event.remove(engine, "before_cursor_execute", self._count)
 

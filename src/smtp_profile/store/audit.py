@@ -59,8 +59,9 @@ def _row(event: AuditEvent, at: datetime) -> dict[str, Any]:
     }
 
 
-def _insert(event: AuditEvent, at: datetime) -> Insert:
-    return insert(audit_log).values(_row(event, at))
+# Built once, the row sent as its parameters: a statement built per record (`.values`,
+# then its cache key) cost more than executing it, and every Test writes one.
+_INSERT: Insert = insert(audit_log)
 
 
 class AuditRepository:
@@ -76,10 +77,10 @@ class AuditRepository:
     async def add(self, event: AuditEvent, at: datetime) -> None:
         """Append in a transaction of its own (on SQLite, in one trip to the writer)."""
         if self._writer is not None:
-            await self._writer.execute(_insert(event, at))
+            await self._writer.execute(_INSERT, _row(event, at))
             return
         async with self._engine.begin() as connection:
-            await connection.execute(_insert(event, at))
+            await connection.execute(_INSERT, _row(event, at))
 
     async def count_refusal(self, client: str, window_start: datetime) -> int:
         """One more refusal from `client` in the minute from `window_start`; the count."""
@@ -113,7 +114,7 @@ class AuditRepository:
             for client, window_start, count in sorted(rows, key=lambda r: (r[1], r[0])):
                 event = summary(client, as_utc(window_start), int(count))
                 if event is not None:
-                    await connection.execute(_insert(event, at))
+                    await connection.execute(_INSERT, _row(event, at))
                     written += 1
         return written
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Executable
 
@@ -41,10 +41,12 @@ class SQLiteWriter:
         """The writer's engine (tests listen to its statements)."""
         return self._engine
 
-    async def execute(self, statement: Executable) -> None:
-        """Run `statement` in a transaction of its own, committed when this returns."""
+    async def execute(self, statement: Executable,
+                      parameters: dict[str, Any] | None = None) -> None:
+        """Run `statement` (with `parameters`) in a transaction of its own, committed when
+        this returns."""
         await asyncio.get_running_loop().run_in_executor(self._thread, self._execute,
-                                                         statement)
+                                                         statement, parameters)
 
     async def transaction(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one transaction, begun IMMEDIATE (the write lock taken before
@@ -53,9 +55,9 @@ class SQLiteWriter:
         return await asyncio.get_running_loop().run_in_executor(self._thread,
                                                                 self._transaction, work)
 
-    def _execute(self, statement: Executable) -> None:
+    def _execute(self, statement: Executable, parameters: dict[str, Any] | None) -> None:
         with self._engine.begin() as connection:
-            connection.execute(statement)
+            connection.execute(statement, parameters)
 
     def _transaction(self, work: Callable[[Connection], T]) -> T:
         with self._engine.begin() as connection:

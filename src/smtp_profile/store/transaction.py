@@ -45,4 +45,4 @@ async def append_in(transaction: Transaction, table: Table, row: dict[str, Any])
     if isinstance(transaction, QueuedTransaction):
         transaction.rows.append((table, row))
         return
-    await connection_of(transaction).execute(insert(table).values(row))
+    await connection_of(transaction).execute(insert(table), row)
