@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 QUIET = ("httpcore", "httpx", "hpack", "aiosqlite", "botocore", "boto3", "urllib3")
 """Loggers that never log below WARNING: their debug and info lines carry request
 headers, URLs, statement parameters or answer bodies."""
@@ -21,8 +23,14 @@ headers, URLs, statement parameters or answer bodies."""
 
 def configure_logging(level: str) -> None:
     """Log at `level` (debug, info, warning or error) to standard error."""
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level.upper(), format=FORMAT)
+    # FORMAT names no source file, line, thread or process: not collecting them spares
+    # every line a walk up the stack and three look-ups (the logging HOWTO's
+    # "Optimization"); a PUT and a Test each write a line.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
     quiet_libraries()
 
 
