@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event
 from smtp_profile.domain.secrets import Secret
 from smtp_profile.domain.throttle import address_key, pair_key, sign_in_counters, user_key
 from smtp_profile.runtime import Runtime, prepare
-from smtp_profile.store.database import sync_url
+from smtp_profile.settings import sync_url
 from smtp_profile.store.snapshot import _STATEMENT, InlineSQLite
 from smtp_profile.store.throttle import known_key
 from smtp_profile.store.users import name_key
