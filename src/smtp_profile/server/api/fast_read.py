@@ -89,10 +89,6 @@ _READ = frozenset((_API_VERSION, _REQUESTED_WITH, _AUTHORIZATION, _COOKIE))
 """The headers this path reads (uvicorn gives names in lower case)."""
 
 
-def _counted(scope: Scope, name: bytes) -> int:
-    return sum(1 for header, _ in scope["headers"] if header == name)
-
-
 def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("latin-1")
 
@@ -191,10 +187,15 @@ class FastProfileRead:
         # One pass over the raw headers for the three this path reads (the first of each,
         # as starlette's Headers.get reads them): a Headers object and three look-ups,
         # each a scan of its own, were a tenth of this path's time.
+        # The same pass counts the Cookie headers after the first (several are parsed).
         found: dict[bytes, bytes] = {}
+        more_cookies = 0
         for name, value in scope["headers"]:
-            if name in _READ and name not in found:
-                found[name] = value
+            if name in _READ:
+                if name not in found:
+                    found[name] = value
+                elif name == _COOKIE:
+                    more_cookies += 1
         version = version_of(_text(found.get(_API_VERSION)))
         asking = requested_with(_text(found.get(_REQUESTED_WITH)))
         if version is None or asking is None:
@@ -207,9 +208,7 @@ class FastProfileRead:
         raw_cookie: bytes | None = None
         if authorization is None and asking is RequestedWith.PAGE:
             # One Cookie header is recognised as a whole; several are parsed every time.
-            raw_cookie = found.get(_COOKIE)
-            if raw_cookie is not None and _counted(scope, _COOKIE) > 1:
-                raw_cookie = None
+            raw_cookie = None if more_cookies else found.get(_COOKIE)
             known = None if raw_cookie is None else self._recognised_cookie(raw_cookie,
                                                                             client)
             if known is not None:
