@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, and_, delete, func, insert, select, true
+from sqlalchemy import ColumnElement, and_, delete, func, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.domain.audit import (
@@ -27,7 +27,7 @@ from smtp_profile.domain.moments import as_utc
 from smtp_profile.store.errors import as_store_failures
 from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import audit_log, audit_refusals
-from smtp_profile.store.transaction import append_in
+from smtp_profile.store.transaction import append_in, insert_into
 from smtp_profile.store.upsert import upsert as dialect_upsert
 from smtp_profile.usecases.ports import Transaction
 
@@ -59,9 +59,7 @@ def _row(event: AuditEvent, at: datetime) -> dict[str, Any]:
     }
 
 
-# Built once, the row sent as its parameters: a statement built per record (`.values`,
-# then its cache key) cost more than executing it, and every Test writes one.
-_INSERT: Insert = insert(audit_log)
+_INSERT = insert_into(audit_log)  # every Test writes a record
 
 
 class AuditRepository:

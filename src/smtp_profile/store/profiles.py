@@ -32,7 +32,11 @@ from smtp_profile.domain.stored import ProfileStamp, StoredProfile
 from smtp_profile.store.secret_box import SealedSecret, SecretBox
 from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import pam_providers, smtp_profile
-from smtp_profile.store.transaction import ConnectionTransaction, QueuedTransaction
+from smtp_profile.store.transaction import (
+    ConnectionTransaction,
+    QueuedTransaction,
+    insert_into,
+)
 from smtp_profile.usecases.memory import LatestByStamp
 from smtp_profile.usecases.ports import OnProfileWrite
 
@@ -58,11 +62,6 @@ _UPDATE = (
 )
 _UPDATE_RETURNING = _UPDATE.returning(smtp_profile.c.id)
 _WRITTEN_SET = frozenset(_WRITTEN)
-
-
-@functools.cache
-def _insert_into(table: Table) -> Insert:
-    return insert(table)
 
 
 @functools.cache
@@ -179,7 +178,7 @@ class ProfileRepository:
                 await _check_providers(connection, new)
                 landed = (await connection.execute(_UPDATE, write)).rowcount == 1
                 for table, row in queued.rows if landed else ():
-                    await connection.execute(_insert_into(table), row)
+                    await connection.execute(insert_into(table), row)
         return stored if landed else None
 
     async def _write_at_once(self, write: dict[str, Any], queued: QueuedTransaction) -> bool:
@@ -402,5 +401,5 @@ def _write_queued(connection: Connection, write: dict[str, Any], wanted: list[in
     if connection.execute(_UPDATE, write).rowcount != 1:
         return False
     for table, row in queued.rows:
-        connection.execute(_insert_into(table), row)
+        connection.execute(insert_into(table), row)
     return True

@@ -3,9 +3,10 @@ writes queued for a transaction that runs in one trip to a thread."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smtp_profile.usecases.ports import Transaction
@@ -32,6 +33,13 @@ class QueuedTransaction(Transaction):
         self.rows: list[tuple[Table, dict[str, Any]]] = []
 
 
+@functools.cache
+def insert_into(table: Table) -> Insert:
+    """`INSERT INTO table`, built once per table; a row goes as its parameters (a
+    statement built per row, `.values(row)` and its cache key, cost more than running it)."""
+    return insert(table)
+
+
 def connection_of(transaction: Transaction) -> AsyncConnection:
     """The connection behind a transaction this store opened."""
     if not isinstance(transaction, ConnectionTransaction):
@@ -45,4 +53,4 @@ async def append_in(transaction: Transaction, table: Table, row: dict[str, Any])
     if isinstance(transaction, QueuedTransaction):
         transaction.rows.append((table, row))
         return
-    await connection_of(transaction).execute(insert(table), row)
+    await connection_of(transaction).execute(insert_into(table), row)
