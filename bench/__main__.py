@@ -480,7 +480,13 @@ def bench_flood(options: Options, rows: list[Row], peaks: dict[str, float]) -> N
 
 
 def bench_cold_start(options: Options, rows: list[Row]) -> None:
+    """From spawning `serve` to its first answers, three times each: a first start (it
+    migrates, makes the key and the admin user) and a restart on that data. A restart is
+    timed twice: to its first 200 on /healthz (up: imports, settings, database, listening)
+    and to its first GET /SMTP 200, which adds the first sign-in's argon2id verification
+    (64 MiB, 3 passes, by design: no memory of a verified password survives a restart)."""
     first: list[float] = []
+    ready: list[float] = []
     again: list[float] = []
     for attempt in range(3):
         data_dir = options.work / f"cold-{attempt}"
@@ -497,6 +503,9 @@ def bench_cold_start(options: Options, rows: list[Row]) -> None:
                         time.sleep(0.005)
                     while not password_file.read_text().strip():
                         time.sleep(0.005)
+                else:
+                    wait_until(f"http://127.0.0.1:{port}/healthz", process=process)
+                    ready.append(time.perf_counter() - started)
                 auth = ("admin", (data_dir / "initial-admin-password").read_text().strip())
                 wait_until(f"http://127.0.0.1:{port}{API}", auth=auth, process=process)
                 times.append(time.perf_counter() - started)
@@ -505,6 +514,8 @@ def bench_cold_start(options: Options, rows: list[Row]) -> None:
     restart = median(again)
     rows += [
         Row("Cold start", "first start to first GET 200 (empty data dir)", median(first),
+            unit="s"),
+        Row("Cold start", "restart to first 200 on /healthz (existing data)", median(ready),
             unit="s"),
         Row("Cold start", "restart to first GET 200 (existing data)", restart, unit="s",
             target=f"<= {RESTART_TARGET_S} s", met=restart <= RESTART_TARGET_S),
