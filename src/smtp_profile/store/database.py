@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InvalidatePoolError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
@@ -36,6 +36,9 @@ MIGRATION_LOCK_NAME = "smtp-profile schema migration"
 SQLITE_BUSY_SECONDS = 10
 SQLITE_MIGRATION_BUSY_SECONDS = 120
 SQLITE_LOCKED_ATTEMPTS = 5
+PING_AFTER_IDLE_SECONDS = 1.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before use (see
+`ping_idle_connections`)."""
 """Migration attempts on SQLite when it answers "database is locked" without waiting."""
 # When a commit waits for the disk (see tune_sqlite); the default of --sqlite-synchronous.
 SQLITE_SYNCHRONOUS = "full"
@@ -84,15 +87,55 @@ def _exclusive_sqlite_transactions(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN EXCLUSIVE")
 
 
-def create_engine_for(url: str, *, synchronous: str = SQLITE_SYNCHRONOUS) -> AsyncEngine:
-    """The service's engine; its errors are the store's (see store/errors.py)."""
+def create_engine_for(url: str, *, synchronous: str = SQLITE_SYNCHRONOUS,
+                      ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -> AsyncEngine:
+    """The service's engine; its errors are the store's (see store/errors.py).
+    `ping_after_idle`: see `ping_idle_connections` (PostgreSQL)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         tune_sqlite(engine.sync_engine, synchronous=synchronous)
     else:
-        engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_async_engine(url, pool_size=10, max_overflow=10)
+        ping_idle_connections(engine.sync_engine, after=ping_after_idle)
     translate_errors(engine.sync_engine)
     return engine
+
+
+def ping_idle_connections(engine: Engine, *, after: float) -> None:
+    """Ping a pooled connection before it is lent only if it sat idle `after` seconds.
+
+    The pool's own `pre_ping` pings at every checkout: a round trip before every
+    statement, a tenth of a PUT on PostgreSQL. A connection given back a moment ago was
+    working then; one that sat idle may have been cut since (a restarted server, a
+    terminated backend, a firewall's idle timeout), so it is pinged, and a dead one is
+    replaced, with every connection pooled before it (a restart killed them all), before
+    any request sees it. What the window leaves: a connection cut less than `after`
+    seconds after its last use fails its next statement (a 503 the client may retry),
+    and that failure replaces the pool. The same trade as HikariCP's
+    `aliveBypassWindowMs` (500 ms there)."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine.pool, "connect")
+    def _connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _lent(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is not None and time.monotonic() - returned <= after:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            # The pool makes a new connection and retries; one that cannot be made
+            # fails as connecting does (store/errors.py: unavailable).
+            raise InvalidatePoolError(f"an idle pooled connection failed its ping: "
+                                      f"{type(exc).__name__}") from exc
 
 
 def blocking_sqlite_engine(url: str, *, busy_seconds: float,
