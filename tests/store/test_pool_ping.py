@@ -65,8 +65,22 @@ def counting_pings(engine: AsyncEngine) -> list[object]:
     return pings
 
 
-def test_the_service_pings_after_a_second_idle() -> None:
-    assert PING_AFTER_IDLE_SECONDS == 1.0
+def test_the_service_engine_pings_only_after_a_second_idle(schema_url: str) -> None:
+    async def scenario() -> None:
+        engine = create_engine_for(async_url(schema_url))  # as Runtime.open makes it
+        pings = counting_pings(engine)
+        try:
+            first = await backend_pid(engine)
+            for _ in range(5):
+                assert await backend_pid(engine) == first
+            assert pings == []
+            await asyncio.sleep(PING_AFTER_IDLE_SECONDS + 0.1)
+            assert await backend_pid(engine) == first  # pinged, alive, lent
+            assert len(pings) == 1
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
 
 
 def test_a_connection_cut_while_idle_is_replaced_before_a_statement_sees_it(

@@ -36,10 +36,10 @@ MIGRATION_LOCK_NAME = "smtp-profile schema migration"
 SQLITE_BUSY_SECONDS = 10
 SQLITE_MIGRATION_BUSY_SECONDS = 120
 SQLITE_LOCKED_ATTEMPTS = 5
+"""Migration attempts on SQLite when it answers "database is locked" without waiting."""
 PING_AFTER_IDLE_SECONDS = 1.0
 """A pooled PostgreSQL connection idle longer than this is pinged before use (see
 `ping_idle_connections`)."""
-"""Migration attempts on SQLite when it answers "database is locked" without waiting."""
 # When a commit waits for the disk (see tune_sqlite); the default of --sqlite-synchronous.
 SQLITE_SYNCHRONOUS = "full"
 
