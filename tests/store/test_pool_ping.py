@@ -17,20 +17,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smtp_profile.settings import async_url
-from smtp_profile.store.database import PING_AFTER_IDLE_SECONDS, create_engine_for, migrate
+from smtp_profile.store.database import PING_AFTER_IDLE_SECONDS, create_engine_for
 from smtp_profile.usecases.ports import StoreUnavailable
-from tests.support.database import check_reachable, fresh_schema, libpq_url
+from tests.support.database import libpq_url, migrated_postgres_schema
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
 def schema_url() -> Iterator[str]:
-    problem = check_reachable(POSTGRES)
-    if problem is not None:
-        pytest.skip(f"PostgreSQL is not reachable: {problem}")
-    with fresh_schema(POSTGRES) as url:
-        migrate(url)
+    with migrated_postgres_schema(POSTGRES) as url:
         yield url
 
 

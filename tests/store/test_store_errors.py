@@ -21,7 +21,7 @@ from smtp_profile.store.errors import as_store_failures
 from smtp_profile.store.sqlite_writer import SQLiteWriter
 from smtp_profile.store.tables import smtp_profile
 from smtp_profile.usecases.ports import StoreConflict, StoreFault, StoreUnavailable
-from tests.support.database import check_reachable, fresh_schema
+from tests.support.database import migrated_postgres_schema
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "smtp_profile"
@@ -34,11 +34,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         migrate(url)
         yield url
         return
-    problem = check_reachable(POSTGRES)
-    if problem is not None:
-        pytest.skip(f"PostgreSQL is not reachable: {problem}")
-    with fresh_schema(POSTGRES) as url:
-        migrate(url)
+    with migrated_postgres_schema(POSTGRES) as url:
         yield url
 
 

@@ -22,11 +22,13 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
+import pytest
 from psycopg import sql
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from smtp_profile.settings import Settings, sync_url
+from smtp_profile.store.database import migrate
 
 TEST_DATABASE_ENV = "SMTP_PROFILE_TEST_DATABASE"
 DATABASE_URL_ENV = "SMTP_PROFILE_DATABASE_URL"
@@ -75,6 +77,18 @@ def fresh_schema(url: str) -> Iterator[str]:
             connection.execute("SET lock_timeout = '20s'")
             connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
                                .format(sql.Identifier(schema)))
+
+
+@contextmanager
+def migrated_postgres_schema(url: str) -> Iterator[str]:
+    """`fresh_schema` at the newest revision; the test is skipped, saying why, when
+    PostgreSQL is not reachable (for tests that run on both databases in every run)."""
+    problem = check_reachable(url)
+    if problem is not None:
+        pytest.skip(f"PostgreSQL is not reachable: {problem}")
+    with fresh_schema(url) as schema_url:
+        migrate(schema_url)
+        yield schema_url
 
 
 def current_database_url() -> str | None:
